@@ -1,0 +1,139 @@
+"""Numerical gradients by central differences, and gradient checks of modules.
+
+    df/dx_i ~ (f(x + h e_i) - f(x - h e_i)) / 2h        error O(h^2) + O(eps/h)
+
+For a module with outputs y (any nesting of tuples), the check uses the scalar loss
+L = sum_j <R_j, y_j> with fixed random R_j, whose gradient w.r.t. y_j is R_j: the backward
+pass is then fed R and its results are compared with central differences of L.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .tolerances import GRADCHECK_STEP, verdict
+
+
+def rel_error(a, b):
+    """|a - b| / max(|a|, |b|) with Euclidean norms over the whole arrays (0 if both are 0)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    scale = max(np.linalg.norm(a), np.linalg.norm(b))
+    return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
+
+
+def numerical_gradient(f, x, h=GRADCHECK_STEP):
+    """Gradient of the scalar function ``f()`` w.r.t. the array ``x``, which f reads.
+
+    ``x`` is perturbed in place one entry at a time and restored afterwards.
+    """
+    grad = np.zeros_like(x, dtype=np.float64)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        f_plus = float(f())
+        x[i] = old - h
+        f_minus = float(f())
+        x[i] = old
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def directional_derivative(f, x, u, h=GRADCHECK_STEP):
+    """(f(x + h u) - f(x - h u)) / 2h for the scalar function ``f()`` reading ``x``."""
+    old = x.copy()
+    x[...] = old + h * u
+    f_plus = float(f())
+    x[...] = old - h * u
+    f_minus = float(f())
+    x[...] = old
+    return (f_plus - f_minus) / (2 * h)
+
+
+def flatten(tree):
+    """Arrays (and Nones) of a nested tuple/list structure, in order."""
+    if isinstance(tree, (tuple, list)):
+        return [leaf for t in tree for leaf in flatten(t)]
+    return [tree]
+
+
+def unflatten(tree, leaves):
+    """Rebuild ``tree``'s structure from a flat iterator of leaves."""
+    leaves = iter(leaves)
+
+    def build(t):
+        if isinstance(t, (tuple, list)):
+            return type(t)(build(s) for s in t)
+        return next(leaves)
+    return build(tree)
+
+
+@dataclass
+class GradCheckReport:
+    """Relative error per checked array ("input 0", "param weight", ...)."""
+    errors: dict = field(default_factory=dict)
+
+    @property
+    def worst(self):
+        return max(self.errors.values(), default=0.0)
+
+    @property
+    def ok(self):
+        return all(verdict(e) == "correct" for e in self.errors.values())
+
+    def __str__(self):
+        rows = [f"{name:<28} rel. error {err:9.2e}  {verdict(err)}"
+                for name, err in self.errors.items()]
+        return "\n".join(rows)
+
+
+def check_module(module, *inputs, seed=0, max_entries=200, n_directions=4,
+                 h=GRADCHECK_STEP, check_inputs=None):
+    """Compare ``module.backward`` with central differences, for every floating input and
+    every parameter. Arrays with more than ``max_entries`` entries are checked along
+    ``n_directions`` random unit directions instead of entry by entry.
+
+    ``check_inputs``: indices of the inputs to check (default: every floating-point array).
+    Returns a GradCheckReport; the module's grads are left zeroed.
+    """
+    rng = np.random.default_rng(seed)
+    out = module(*inputs)
+    leaves = flatten(out)
+    weights = [None if y is None else rng.standard_normal(np.shape(y)) for y in leaves]
+
+    def loss():
+        ys = flatten(module(*inputs))
+        return sum(float(np.sum(w * y)) for w, y in zip(weights, ys) if w is not None)
+
+    module.zero_grad()
+    module(*inputs)
+    dx = module.backward(*_as_grad_args(out, weights))
+    dx = dx if isinstance(dx, tuple) else (dx,)
+    analytic_params = {k: g.copy() for k, g in module.grads.items()}
+    module.zero_grad()
+
+    if check_inputs is None:
+        check_inputs = [i for i, x in enumerate(inputs)
+                        if isinstance(x, np.ndarray) and x.dtype.kind == "f"]
+    targets = [(f"input {i}", inputs[i], dx[i]) for i in check_inputs]
+    targets += [(f"param {k}", module.params[k], analytic_params[k]) for k in module.params]
+
+    report = GradCheckReport()
+    for name, x, analytic in targets:
+        if analytic is None:
+            raise AssertionError(f"check_module: backward returned None for {name}")
+        if x.size <= max_entries:
+            numeric = numerical_gradient(loss, x, h)
+            report.errors[name] = rel_error(analytic, numeric)
+        else:
+            errs = []
+            for _ in range(n_directions):
+                u = rng.standard_normal(x.shape)
+                u /= np.linalg.norm(u)
+                errs.append(rel_error(np.sum(analytic * u), directional_derivative(loss, x, u, h)))
+            report.errors[name + " (directions)"] = max(errs)
+    return report
+
+
+def _as_grad_args(out, weights):
+    """The backward arguments: one per top-level output, shaped like that output."""
+    structured = unflatten(out, weights)
+    return structured if isinstance(out, tuple) else (structured,)

@@ -1,0 +1,91 @@
+"""Weight initialisation with torch.nn.init's formulas (NumPy random numbers, so the draws
+differ from torch's; the distributions are the same).
+
+fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field
+xavier_uniform:  U(-a, a),  a = gain * sqrt(6 / (fan_in + fan_out))
+xavier_normal:   N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_out))
+kaiming_uniform: U(-a, a),  a = gain * sqrt(3 / fan)       (fan = fan_in or fan_out)
+kaiming_normal:  N(0, s^2), s = gain / sqrt(fan)
+"""
+import math
+
+import numpy as np
+
+_rng = np.random.default_rng(0)
+
+
+def manual_seed(seed):
+    """Reset the generator that modules use when they are not given one (like torch.manual_seed)."""
+    global _rng
+    _rng = np.random.default_rng(seed)
+
+
+def get_rng(rng=None):
+    return _rng if rng is None else rng
+
+
+def calculate_gain(nonlinearity, param=None):
+    """torch.nn.init.calculate_gain."""
+    if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid",
+                        "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
+        return 1.0
+    if nonlinearity == "tanh":
+        return 5.0 / 3
+    if nonlinearity == "relu":
+        return math.sqrt(2.0)
+    if nonlinearity == "leaky_relu":
+        slope = 0.01 if param is None else param
+        return math.sqrt(2.0 / (1 + slope ** 2))
+    if nonlinearity == "selu":
+        return 3.0 / 4
+    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+
+
+def fans(shape):
+    """(fan_in, fan_out) of a weight of this shape, as torch computes them."""
+    if len(shape) < 2:
+        raise ValueError(f"fans: need a weight with at least 2 dimensions, got shape {shape}")
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def xavier_uniform(shape, gain=1.0, rng=None, dtype=np.float64):
+    fan_in, fan_out = fans(shape)
+    a = gain * math.sqrt(6.0 / (fan_in + fan_out))
+    return get_rng(rng).uniform(-a, a, shape).astype(dtype)
+
+
+def xavier_normal(shape, gain=1.0, rng=None, dtype=np.float64):
+    fan_in, fan_out = fans(shape)
+    return (gain * math.sqrt(2.0 / (fan_in + fan_out)) * get_rng(rng).standard_normal(shape)).astype(dtype)
+
+
+def _fan(shape, mode):
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"kaiming: mode must be 'fan_in' or 'fan_out', got {mode!r}")
+    return fans(shape)[0 if mode == "fan_in" else 1]
+
+
+def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None,
+                    dtype=np.float64):
+    bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(shape, mode))
+    return get_rng(rng).uniform(-bound, bound, shape).astype(dtype)
+
+
+def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None,
+                   dtype=np.float64):
+    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
+    return (std * get_rng(rng).standard_normal(shape)).astype(dtype)
+
+
+def uniform(shape, bound, rng=None, dtype=np.float64):
+    return get_rng(rng).uniform(-bound, bound, shape).astype(dtype)
+
+
+def torch_default(weight_shape, rng=None, dtype=np.float64, bias=True):
+    """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) for the weight, which
+    is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
+    w = kaiming_uniform(weight_shape, a=math.sqrt(5), rng=rng, dtype=dtype)
+    fan_in = fans(weight_shape)[0]
+    b = uniform((weight_shape[0],), 1 / math.sqrt(fan_in), rng, dtype) if bias else None
+    return w, b

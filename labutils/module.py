@@ -1,0 +1,244 @@
+"""The module contract that every labutils layer follows (it mirrors torch.nn.Module).
+
+    y  = m(x)              forward: computes the output, keeps what backward needs
+    dx = m.backward(dy)    takes dL/dy, returns dL/dx, and ADDS dL/dparam into m.grads
+
+``m.params`` / ``m.grads`` / ``m.buffers`` map names to arrays. A module made of modules
+names its children's entries with dots, exactly as torch does (``0.weight``,
+``self_attn.in_proj_weight``), so ``m.load_state_dict(torch_module.state_dict())`` works
+in one call.
+"""
+from collections.abc import MutableMapping
+
+import numpy as np
+
+
+class _Tree(MutableMapping):
+    """A dict-like view over one kind of entry ("_params", "_grads" or "_buffers") of a
+    module and all its children, with dotted names. Reading gives the arrays themselves
+    (not copies), so ``m.grads["0.weight"] += g`` and optimisers work in place."""
+
+    def __init__(self, module, kind):
+        self._m, self._kind = module, kind
+
+    def _locate(self, name):
+        owner, *path = self._m, *name.split(".")
+        for part in path[:-1]:
+            if part not in owner._modules:
+                raise KeyError(name)
+            owner = owner._modules[part]
+        return getattr(owner, self._kind), path[-1]
+
+    def __getitem__(self, name):
+        store, key = self._locate(name)
+        return store[key]
+
+    def __setitem__(self, name, value):
+        store, key = self._locate(name)
+        store[key] = value
+
+    def __delitem__(self, name):
+        store, key = self._locate(name)
+        del store[key]
+
+    def __iter__(self):
+        yield from getattr(self._m, self._kind)
+        for child_name, child in self._m._modules.items():
+            for key in getattr(child, self._kind[1:]):
+                yield f"{child_name}.{key}"
+
+    def __len__(self):
+        return sum(1 for _ in self)
+
+    def __repr__(self):
+        return "{" + ", ".join(f"{k!r}: array{tuple(v.shape)}" for k, v in self.items()) + "}"
+
+
+def _to_numpy(value):
+    """ndarray from an ndarray, a torch tensor (duck-typed: no torch import) or a number."""
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+class Module:
+    """Base class. Subclasses call ``super().__init__()``, register parameters with
+    ``self.add_param(name, array)`` and buffers with ``self.add_buffer``, and assign child
+    modules as attributes (their entries then appear under ``"child_name.entry"``)."""
+
+    def __init__(self):
+        object.__setattr__(self, "_modules", {})
+        self._params, self._grads, self._buffers = {}, {}, {}
+        self.training = True
+
+    # -- registration -------------------------------------------------------------
+    def __setattr__(self, name, value):
+        if isinstance(value, Module):
+            self._modules[name] = value
+        elif name in self.__dict__.get("_modules", {}):
+            del self._modules[name]
+        object.__setattr__(self, name, value)
+
+    def add_module(self, name, module):
+        """Register ``module`` under ``name`` (names such as "0" are not attributes)."""
+        self._modules[str(name)] = module
+        return module
+
+    def add_param(self, name, value):
+        self._params[name] = np.asarray(value)
+        self._grads[name] = np.zeros_like(self._params[name])
+
+    def add_buffer(self, name, value):
+        self._buffers[name] = value if value is None else np.asarray(value)
+
+    @property
+    def params(self):
+        return _Tree(self, "_params")
+
+    @property
+    def grads(self):
+        return _Tree(self, "_grads")
+
+    @property
+    def buffers(self):
+        return _Tree(self, "_buffers")
+
+    def children(self):
+        return iter(self._modules.values())
+
+    def modules(self):
+        """This module and every module below it, depth first."""
+        yield self
+        for child in self._modules.values():
+            yield from child.modules()
+
+    # -- the three computations --------------------------------------------------
+    def forward(self, *inputs):
+        raise NotImplementedError(f"{type(self).__name__}.forward is not written")
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError(f"{type(self).__name__}.backward is not written")
+
+    def __call__(self, *inputs, **kwargs):
+        return self.forward(*inputs, **kwargs)
+
+    # -- state ---------------------------------------------------------------------
+    def zero_grad(self):
+        for g in self.grads.values():
+            g[...] = 0
+
+    def train(self, mode=True):
+        for m in self.modules():
+            m.training = mode
+        return self
+
+    def eval(self):
+        return self.train(False)
+
+    def state_dict(self):
+        """Copies of all parameters and buffers, under torch's dotted names."""
+        out = {k: v.copy() for k, v in self.params.items()}
+        out.update({k: (None if v is None else v.copy()) for k, v in self.buffers.items()})
+        return out
+
+    def _map_state_dict(self, state):
+        """Hook for modules whose torch twin names things differently (weight norm)."""
+        return state
+
+    def load_state_dict(self, state, strict=True):
+        """Load arrays or torch tensors. Each value is cast to the dtype of the entry it
+        replaces; shapes must match. With ``strict``, missing and unexpected keys are errors."""
+        state = self._apply_name_maps(dict(state))
+        own = dict(self.params.items()) | dict(self.buffers.items())
+        missing = sorted(set(own) - set(state))
+        unexpected = sorted(set(state) - set(own))
+        if strict and (missing or unexpected):
+            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                           f"unexpected keys {unexpected}")
+        for name in set(own) & set(state):
+            value, old = _to_numpy(state[name]), own[name]
+            if old is None:
+                self.buffers[name] = value.copy()
+                continue
+            if value.shape != old.shape:
+                raise ValueError(f"{type(self).__name__}.load_state_dict: '{name}' expected "
+                                 f"shape {old.shape}, got {value.shape}")
+            tree = self.params if name in self.params else self.buffers
+            tree[name] = value.astype(old.dtype, copy=True)
+            if name in self.grads and self.grads[name].dtype != old.dtype:
+                self.grads[name] = np.zeros_like(tree[name])
+        return self
+
+    def _apply_name_maps(self, state):
+        """Let each module rename its own keys (those not under one of its children)."""
+        for name, m in self._named_modules():
+            p = name + "." if name else ""
+            below = tuple(f"{p}{c}." for c in m._modules)
+            mine = {k[len(p):]: v for k, v in state.items()
+                    if k.startswith(p) and not k.startswith(below)}
+            mapped = m._map_state_dict(mine)
+            if mapped is not mine:
+                for k in mine:
+                    del state[p + k]
+                state.update({p + k: v for k, v in mapped.items()})
+        return state
+
+    def _named_modules(self, prefix=""):
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child._named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def extra_repr(self):
+        return ""
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__}({self.extra_repr()}"]
+        for name, child in self._modules.items():
+            lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
+        return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
+
+
+class Sequential(Module):
+    """Modules applied in order; children are named "0", "1", ... as in torch.
+
+    forward: x -> m_{n-1}(...m_1(m_0(x)))     backward: in reverse order.
+    """
+
+    def __init__(self, *modules):
+        super().__init__()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def forward(self, x):
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, dy):
+        for m in reversed(list(self._modules.values())):
+            dy = m.backward(dy)
+        return dy
+
+
+class ModuleList(Module):
+    """A list of modules named "0", "1", ... (torch.nn.ModuleList); no forward of its own."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for i, m in enumerate(modules):
+            self.add_module(str(i), m)
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())

@@ -1,0 +1,40 @@
+"""The course's one definition of "close enough". Notebooks, graders and tests import these.
+
+Relative error here is always ``rel_error(a, b) = |a - b| / max(|a|, |b|)`` over whole arrays
+(Euclidean norms), see ``labutils.gradcheck.rel_error``: an element-wise ratio explodes for
+entries that are zero in exact arithmetic, and a norm ratio does not.
+"""
+
+# Central-difference step for float64. The truncation error of (f(x+h) - f(x-h)) / 2h is
+# O(h^2 f''') ~ 1e-12, the rounding error O(eps_machine |f| / h) ~ 1e-16 / 1e-6 = 1e-10;
+# h = 1e-6 balances the two for functions of size ~1, leaving about 1e-9 .. 1e-10.
+GRADCHECK_STEP = 1e-6
+
+# Verdicts for a gradient check in float64 (analytic backward vs central differences).
+# Below CORRECT: the two agree to what central differences can resolve.
+# Between CORRECT and SUSPICIOUS: often a kink (ReLU at 0, max-pool ties) met by the
+# finite difference, or a badly scaled function; look closer. Above SUSPICIOUS: a bug.
+GRADCHECK_CORRECT = 1e-7
+GRADCHECK_SUSPICIOUS = 1e-4
+
+# labutils against its torch twin in float64: the same maths in a different summation
+# order, so errors are a few ulps times the depth of the computation.
+PARITY_RTOL = 1e-10
+
+# A student's float64 function against the labutils reference. Looser than PARITY_RTOL
+# because an equally correct formula (a different but exact rearrangement, log-sum-exp
+# written another way) may lose a few more digits; a real mistake is off by far more.
+GRADER_RTOL = 1e-7
+
+# Anything computed in float32 (machine epsilon 1.2e-7) against float64.
+FLOAT32_RTOL = 1e-4
+
+# Seconds an autograder check lets a student's function run before interrupting it.
+GRADER_TIME_LIMIT = 10.0
+
+
+def verdict(rel_err):
+    """'correct', 'suspicious' or 'wrong' for a gradient check's relative error."""
+    if not rel_err <= GRADCHECK_SUSPICIOUS:  # also catches NaN
+        return "wrong"
+    return "correct" if rel_err <= GRADCHECK_CORRECT else "suspicious"

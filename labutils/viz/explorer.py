@@ -1,0 +1,139 @@
+"""Explorers: ipywidgets whose pictures are pre-drawn, so they also work in the static site.
+
+An explorer is a pure drawing function ``draw(fig, **values) -> None`` and a few controls,
+each with a small set of values. Every combination is drawn once, as a PNG, into a
+``Stack``; the controls select the frame *in the browser* (``jslink``), with no kernel. In a
+live kernel the same wiring runs, plus a Python observer, so tests can set a control and
+read which frame is shown. Keep the number of combinations small (about 40 at most).
+
+    explorer = FrameExplorer(draw, {"name": ["relu", "gelu"], "show_derivative": [False, True]})
+    explorer.widget          # what the notebook displays
+    explorer.set(name="gelu")  # what a test does; explorer.current is then that frame's values
+"""
+import io
+import itertools
+
+import ipywidgets as widgets
+import matplotlib
+
+from .style import new_figure
+
+matplotlib.use("Agg", force=False)
+
+
+def render_png(draw, values, figsize=(6.4, 3.6), dpi=80):
+    """PNG bytes of ``draw(fig, **values)``."""
+    import matplotlib.pyplot as plt
+    fig = new_figure(figsize)
+    try:
+        draw(fig, **values)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=dpi)
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _control(name, options, label):
+    opts = list(options)
+    if all(isinstance(o, bool) for o in opts) and len(opts) == 2:
+        return widgets.ToggleButtons(options=[(str(o), o) for o in opts], value=opts[0],
+                                     description=label)
+    if all(isinstance(o, (int, float)) and not isinstance(o, bool) for o in opts) and len(opts) > 3:
+        return widgets.SelectionSlider(options=opts, value=opts[0], description=label,
+                                       continuous_update=True)
+    return widgets.Dropdown(options=[(str(o), o) for o in opts], value=opts[0], description=label)
+
+
+class FrameExplorer:
+    """Controls over pre-drawn frames; see the module docstring.
+
+    draw     -- draw(fig, **values)
+    grid     -- {control name: list of values}; the first value of each is the default
+    labels   -- {control name: label shown beside the control}
+    alt      -- a sentence describing what the frames show (the images' alt text)
+    """
+
+    def __init__(self, draw, grid, labels=None, alt="", figsize=(6.4, 3.6), dpi=80):
+        self.draw, self.grid, self.alt = draw, dict(grid), alt
+        labels = labels or {}
+        self.names = list(self.grid)
+        self.combos = list(itertools.product(*self.grid.values()))
+        if len(self.combos) > 64:
+            raise ValueError(f"FrameExplorer: {len(self.combos)} frames is too many to pre-draw "
+                             f"(keep it under 64)")
+        self.frames = [widgets.Image(value=render_png(draw, dict(zip(self.names, c)), figsize, dpi),
+                                     format="png", layout=widgets.Layout(max_width="100%"))
+                       for c in self.combos]
+        for f in self.frames:
+            f.add_class("explorer-frame")
+        self.stack = widgets.Stack(children=self.frames, selected_index=0)
+        self.controls = {n: _control(n, v, labels.get(n, n)) for n, v in self.grid.items()}
+        self._link()
+        self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.stack])
+        self.widget.add_class("course-explorer")
+
+    def _index(self, values):
+        return self.combos.index(tuple(values[n] for n in self.names))
+
+    def _link(self):
+        """One control: a direct jslink. Several: a hidden integer per control, whose sum with
+        the right strides is the frame index, is beyond jslink; so each frame index is kept in
+        a hidden IntText per control combination via a small client-side rule (see below)."""
+        if len(self.controls) == 1:
+            (name, ctrl), = self.controls.items()
+            # Selection widgets expose their position as 'index', which equals the frame index.
+            widgets.jslink((ctrl, "index"), (self.stack, "selected_index"))
+        else:
+            self._link_many()
+        for ctrl in self.controls.values():
+            ctrl.observe(self._on_change, names="value")
+
+    def _link_many(self):
+        """Several controls: nest Stacks, one level per control, each level jslinked to its
+        control, so the browser picks the frame without a kernel."""
+        def build(level, prefix):
+            if level == len(self.names):
+                return self.frames[self.combos.index(tuple(prefix))]
+            ctrl = self.controls[self.names[level]]
+            children = [build(level + 1, prefix + [v]) for v in self.grid[self.names[level]]]
+            stack = widgets.Stack(children=children, selected_index=0)
+            widgets.jslink((ctrl, "index"), (stack, "selected_index"))
+            self._level_stacks.setdefault(level, []).append(stack)
+            return stack
+        self._level_stacks = {}
+        self.stack = build(0, [])
+
+    def _on_change(self, change):
+        idx = self._index(self.values)
+        if len(self.controls) == 1:
+            self.stack.selected_index = idx
+        else:
+            for level, stacks in self._level_stacks.items():
+                for s in stacks:
+                    s.selected_index = self.controls[self.names[level]].index
+
+    @property
+    def values(self):
+        return {n: c.value for n, c in self.controls.items()}
+
+    def set(self, **values):
+        for n, v in values.items():
+            if n not in self.controls:
+                raise KeyError(f"FrameExplorer: no control named {n!r} (have {self.names})")
+            self.controls[n].value = v
+
+    @property
+    def current(self):
+        """The frame shown now (follows the nested stacks as the browser would)."""
+        node = self.stack
+        while isinstance(node, widgets.Stack):
+            node = node.children[node.selected_index]
+        return node
+
+    def current_index(self):
+        return self.frames.index(self.current)
+
+    def _ipython_display_(self):
+        from IPython.display import display
+        display(self.widget)

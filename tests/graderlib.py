@@ -1,0 +1,27 @@
+"""Helpers for testing autograder checks: a check must pass the reference and fail each
+typical mistake with the right words."""
+import contextlib
+import io
+
+import pytest
+
+
+def passes(check, fn, *args, **kwargs):
+    """Run ``check(fn)``; assert it passes; return what it printed."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        check(fn, *args, **kwargs)
+    assert "checks passed" in out.getvalue(), out.getvalue()
+    return out.getvalue()
+
+
+def fails(check, fn, *phrases, **kwargs):
+    """Run ``check(fn)``; assert it raises AssertionError and that the printed report
+    contains every phrase (case-insensitive). Returns the report."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(AssertionError):
+        check(fn, **kwargs)
+    text = out.getvalue().lower()
+    for p in phrases:
+        assert p.lower() in text, f"expected {p!r} in the report:\n{out.getvalue()}"
+    return out.getvalue()
