@@ -9,6 +9,7 @@ from .norm import *  # noqa: F401,F403  (chapter 2)
 from .residual import FeedForward, Highway, MixtureOfExperts, Residual, SpatialGatingUnit
 from .conv import *  # noqa: F401,F403  (chapter 3)
 from .pool import *  # noqa: F401,F403  (chapter 3)
+from .cnn_blocks import *  # noqa: F401,F403  (chapter 3)
 from .rnn import *  # noqa: F401,F403  (chapter 4)
 from .attention import *  # noqa: F401,F403  (chapter 5)
 from .positional import *  # noqa: F401,F403  (chapter 5)

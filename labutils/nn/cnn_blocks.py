@@ -1,0 +1,2 @@
+"""(to be written: see its chapter issue)"""
+__all__ = []
