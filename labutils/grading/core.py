@@ -63,7 +63,9 @@ def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=Non
         raise Problem(f"{name} did not finish within {time_limit_s:g} s: an endless loop? "
                       f"(a loop over every element can also be this slow; vectorise)") from None
     except Exception as e:  # the student's code may raise anything
-        raise Problem(f"{name} raised {type(e).__name__}: {e}") from None
+        problem = Problem(f"{name} raised {type(e).__name__}: {e}")
+        problem.exc = e
+        raise problem from None
     for i, (orig, seen) in enumerate(zip(args, given[0])):
         if isinstance(orig, np.ndarray) and not np.array_equal(orig, seen, equal_nan=True):
             raise Problem(f"{name} changed its argument {i} in place; work on a copy "
@@ -143,13 +145,14 @@ class Report:
 
 
 def check_function(student, reference, cases, *, title=None, mistakes=None,
-                   rtol=GRADER_RTOL, names=None, time_limit_s=GRADER_TIME_LIMIT):
+                   rtol=GRADER_RTOL, names=None, time_limit_s=GRADER_TIME_LIMIT, finish=True):
     """Run ``student`` and ``reference`` on every case and report.
 
     cases    -- list of (label, args) or (label, args, kwargs)
     mistakes -- {hint: wrong_function}: when a failing answer matches what a wrong_function
                 returns on the same case, the report gives that hint
     names    -- names of the results, when the function returns a tuple
+    finish   -- False: return the Report unfinished, for further lines (gradient checks)
     """
     title = title or f"Checking {getattr(student, '__name__', 'your function')}"
     report = Report(title)
@@ -161,20 +164,48 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
             got = call_student(student, args, kwargs, time_limit_s)
             compare(got, expected, rtol, names)
         except Problem as p:
-            report.fail(label, str(p), _diagnose(got, args, kwargs, mistakes, rtol, names))
+            report.fail(label, str(p), _diagnose(got, args, kwargs, mistakes, rtol, names,
+                                                 getattr(p, "exc", None)))
             continue
         report.ok(label)
-    report.finish()
+    if finish:
+        report.finish()
+    return report
 
 
-def _diagnose(got, args, kwargs, mistakes, rtol, names):
-    """The hint of the first known mistake whose result matches ``got``."""
-    if got is None or not mistakes:
-        return None
-    for hint, wrong in mistakes.items():
+def _diagnose(got, args, kwargs, mistakes, rtol, names, exc=None):
+    """The hint of the first known mistake whose result matches ``got``, or, when the
+    student's function raised ``exc``, of the first mistake that raises the same error."""
+    for hint, wrong in (mistakes or {}).items():
         try:
-            compare(got, wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs)), rtol, names)
+            expected_wrong = wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        except Exception as e:
+            if exc is not None and type(e) is type(exc) and str(e) == str(exc):
+                return hint
+            continue
+        if got is None:
+            continue
+        try:
+            compare(got, expected_wrong, rtol, names)
         except Exception:
             continue
         return hint
     return None
+
+
+def numeric_check(report, label, got, loss, x):
+    """Add a line to ``report``: is ``got`` the gradient of the scalar ``loss()`` w.r.t. the
+    array ``x`` (which loss reads), by central differences? Prints the verdict, not digits."""
+    from ..gradcheck import numerical_gradient
+    from ..tolerances import verdict
+    try:
+        err = rel_error(np.asarray(got, dtype=np.float64), numerical_gradient(loss, x))
+    except (TypeError, ValueError) as e:
+        report.fail(label, f"could not compare with central differences ({e})")
+        return
+    v = verdict(err)
+    if v == "correct":
+        report.ok(label, "agrees with central differences (gradient check: correct)")
+    else:
+        report.fail(label, f"gradient check against central differences: {v} "
+                           f"(relative error {err:.1e})")
