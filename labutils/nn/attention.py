@@ -117,10 +117,12 @@ def mask_to_bias(mask, owner, arg, dtype, masked_value=True):
 
 def _check_broadcast(bias, target, owner, arg):
     try:
-        np.broadcast_shapes(bias.shape, target)
+        ok = np.broadcast_shapes(bias.shape, target) == tuple(target)
     except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(f"{owner}: {arg} of shape {bias.shape} does not broadcast to the "
-                         f"scores' shape {target}") from None
+                         f"scores' shape {target}")
 
 
 # -- core: weights and context from scores -------------------------------------------------------
