@@ -1,0 +1,316 @@
+"""Chapter 4 modules (RNN, GRU, LSTM and their cells) against torch in float64, central
+differences, long sequences and bad input."""
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import labutils.nn as nn
+from labutils.gradcheck import check_module, directional_derivative, rel_error
+from labutils.tolerances import PARITY_RTOL, verdict
+
+MODES = {  # name: (labutils factory, torch factory), both taking (H_in, H, **options)
+    "rnn_tanh": (lambda *a, **k: nn.RNN(*a, nonlinearity="tanh", **k),
+                 lambda *a, **k: torch.nn.RNN(*a, nonlinearity="tanh", **k)),
+    "rnn_relu": (lambda *a, **k: nn.RNN(*a, nonlinearity="relu", **k),
+                 lambda *a, **k: torch.nn.RNN(*a, nonlinearity="relu", **k)),
+    "gru": (nn.GRU, torch.nn.GRU),
+    "lstm": (nn.LSTM, torch.nn.LSTM),
+}
+
+
+def _t(a):
+    return torch.tensor(a, requires_grad=True)
+
+
+def sequence_parity(mode, num_layers=1, bidirectional=False, batch_first=False, bias=True,
+                    with_h0=True, batched=True, L=5, N=3, H_in=4, H=3, seed=0):
+    """Errors (name -> relative error) between labutils and torch: forward outputs, the
+    gradients of the input, of h_0 (and c_0) and of every parameter."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    make, make_t = MODES[mode]
+    opts = dict(num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first,
+                bias=bias)
+    tm = make_t(H_in, H, **opts).double()
+    lab = make(H_in, H, **opts)
+    lab.load_state_dict(tm.state_dict())
+    D = 2 if bidirectional else 1
+    shape = ((N, L, H_in) if batch_first else (L, N, H_in)) if batched else (L, H_in)
+    st_shape = (num_layers * D, N, H) if batched else (num_layers * D, H)
+    x = rng.standard_normal(shape)
+    is_lstm = mode == "lstm"
+    states = [rng.standard_normal(st_shape) for _ in range(2 if is_lstm else 1)] if with_h0 else []
+    tx, tstates = _t(x), [_t(s) for s in states]
+    hx = None if not with_h0 else (tuple(states) if is_lstm else states[0])
+    thx = None if not with_h0 else (tuple(tstates) if is_lstm else tstates[0])
+    out, hn = lab(x, hx)
+    tout, thn = tm(tx, thx)
+    hn_list = list(hn) if is_lstm else [hn]
+    thn_list = list(thn) if is_lstm else [thn]
+    errs = {"output": rel_error(out, tout.detach().numpy())}
+    for k, (a, b) in enumerate(zip(hn_list, thn_list)):
+        errs[f"state {k}"] = rel_error(a, b.detach().numpy())
+    g_out = rng.standard_normal(out.shape)
+    g_states = [rng.standard_normal(s.shape) for s in hn_list]
+    loss = (tout * torch.tensor(g_out)).sum() + sum(
+        (t * torch.tensor(g)).sum() for t, g in zip(thn_list, g_states))
+    loss.backward()
+    lab.zero_grad()
+    dx, dhx = lab.backward(g_out, tuple(g_states) if is_lstm else g_states[0])
+    errs["grad input"] = rel_error(dx, tx.grad.numpy())
+    dstates = list(dhx) if is_lstm else [dhx]
+    for k, t in enumerate(tstates):
+        errs[f"grad state {k}"] = rel_error(dstates[k], t.grad.numpy())
+    tp = dict(tm.named_parameters())
+    assert sorted(tp) == sorted(lab.params), (sorted(tp), sorted(lab.params))
+    for name in lab.params:
+        errs[f"grad {name}"] = rel_error(lab.grads[name], tp[name].grad.numpy())
+    return errs
+
+
+COMBOS = list(itertools.product(MODES, [1, 2], [False, True], [False, True], [True, False]))
+
+
+@pytest.mark.parametrize("mode,num_layers,bidirectional,batch_first,bias", COMBOS)
+def test_sequence_modules_match_torch(mode, num_layers, bidirectional, batch_first, bias):
+    for with_h0 in (True, False):
+        errs = sequence_parity(mode, num_layers, bidirectional, batch_first, bias, with_h0,
+                               seed=hash((mode, num_layers, bidirectional, with_h0)) % 1000)
+        assert max(errs.values()) <= PARITY_RTOL, errs
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("with_h0", [True, False])
+def test_unbatched_input_matches_torch(mode, with_h0):
+    errs = sequence_parity(mode, num_layers=2, bidirectional=True, batched=False,
+                           with_h0=with_h0, seed=7)
+    assert max(errs.values()) <= PARITY_RTOL, errs
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_only_the_final_state_reaches_the_loss(mode):
+    """h_n alone (output gradient None), and output alone (state gradient None)."""
+    rng = np.random.default_rng(3)
+    make, make_t = MODES[mode]
+    tm = make_t(3, 4, num_layers=2).double()
+    lab = make(3, 4, num_layers=2)
+    lab.load_state_dict(tm.state_dict())
+    x = rng.standard_normal((6, 2, 3))
+    tx = _t(x)
+    out, hn = lab(x)
+    tout, thn = tm(tx)
+    th = thn[0] if mode == "lstm" else thn
+    g = rng.standard_normal(th.shape)
+    (th * torch.tensor(g)).sum().backward()
+    dx, _ = lab.backward(None, (g, None) if mode == "lstm" else g)
+    assert rel_error(dx, tx.grad.numpy()) <= PARITY_RTOL
+    lab.zero_grad()
+    tx.grad = None
+    out, hn = lab(x)
+    tout, thn = tm(tx)
+    g = rng.standard_normal(out.shape)
+    (tout * torch.tensor(g)).sum().backward()
+    dx, _ = lab.backward(g, None)
+    assert rel_error(dx, tx.grad.numpy()) <= PARITY_RTOL
+
+
+CELLS = {
+    "rnn_tanh": (lambda *a, **k: nn.RNNCell(*a, nonlinearity="tanh", **k),
+                 lambda *a, **k: torch.nn.RNNCell(*a, nonlinearity="tanh", **k)),
+    "rnn_relu": (lambda *a, **k: nn.RNNCell(*a, nonlinearity="relu", **k),
+                 lambda *a, **k: torch.nn.RNNCell(*a, nonlinearity="relu", **k)),
+    "gru": (nn.GRUCell, torch.nn.GRUCell),
+    "lstm": (nn.LSTMCell, torch.nn.LSTMCell),
+}
+
+
+@pytest.mark.parametrize("mode,bias,batched,with_hx",
+                         list(itertools.product(CELLS, [True, False], [True, False], [True, False])))
+def test_cells_match_torch(mode, bias, batched, with_hx):
+    rng = np.random.default_rng(11)
+    make, make_t = CELLS[mode]
+    tm = make_t(4, 3, bias=bias).double()
+    lab = make(4, 3, bias=bias)
+    lab.load_state_dict(tm.state_dict())
+    x = rng.standard_normal((2, 4) if batched else (4,))
+    is_lstm = mode == "lstm"
+    st = [rng.standard_normal((2, 3) if batched else (3,)) for _ in range(2 if is_lstm else 1)]
+    tx, tst = _t(x), [_t(s) for s in st]
+    hx = (tuple(st) if is_lstm else st[0]) if with_hx else None
+    thx = (tuple(tst) if is_lstm else tst[0]) if with_hx else None
+    y, ty = lab(x, hx), tm(tx, thx)
+    ys, tys = (list(y), list(ty)) if is_lstm else ([y], [ty])
+    errs = [rel_error(a, b.detach().numpy()) for a, b in zip(ys, tys)]
+    gs = [rng.standard_normal(a.shape) for a in ys]
+    sum((t * torch.tensor(g)).sum() for t, g in zip(tys, gs)).backward()
+    dx, dhx = lab.backward(*gs)
+    errs.append(rel_error(dx, tx.grad.numpy()))
+    if with_hx:
+        for a, t in zip(list(dhx) if is_lstm else [dhx], tst):
+            errs.append(rel_error(a, t.grad.numpy()))
+    for name, p in tm.named_parameters():
+        errs.append(rel_error(lab.grads[name], p.grad.numpy()))
+    assert max(errs) <= PARITY_RTOL, errs
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_state_dicts_load_both_ways(mode):
+    make, make_t = MODES[mode]
+    lab = make(3, 5, num_layers=2, bidirectional=True, rng=np.random.default_rng(0))
+    tm = make_t(3, 5, num_layers=2, bidirectional=True).double()
+    assert list(lab.state_dict()) == list(tm.state_dict())   # same names, same order
+    tm.load_state_dict({k: torch.tensor(v) for k, v in lab.state_dict().items()})
+    x = np.random.default_rng(1).standard_normal((4, 2, 3))
+    out, _ = lab(x)
+    np.testing.assert_allclose(out, tm(torch.tensor(x))[0].detach().numpy(), rtol=1e-12, atol=1e-14)
+    assert "weight_hh_l1_reverse" in lab.params
+    G = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}[mode]
+    assert lab.params["weight_ih_l1"].shape == (G * 5, 10)
+
+
+def test_gate_layouts_are_torchs():
+    """LSTM rows are i, f, g, o; GRU rows r, z, n with r multiplying W_hn h + b_hn."""
+    rng = np.random.default_rng(2)
+    H = 2
+    cell = nn.LSTMCell(3, H, rng=rng)
+    x, h, c = rng.standard_normal((1, 3)), rng.standard_normal((1, H)), rng.standard_normal((1, H))
+    p = cell.params
+    s = x @ p["weight_ih"].T + p["bias_ih"] + h @ p["weight_hh"].T + p["bias_hh"]
+    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, g, o = sig(s[:, :H]), sig(s[:, H:2 * H]), np.tanh(s[:, 2 * H:3 * H]), sig(s[:, 3 * H:])
+    h1, c1 = cell(x, (h, c))
+    np.testing.assert_allclose(c1, f * c + i * g, rtol=1e-14)
+    np.testing.assert_allclose(h1, o * np.tanh(c1), rtol=1e-14)
+    gru = nn.GRUCell(3, H, rng=rng)
+    p = gru.params
+    gi, gh = x @ p["weight_ih"].T + p["bias_ih"], h @ p["weight_hh"].T + p["bias_hh"]
+    r, z = sig(gi[:, :H] + gh[:, :H]), sig(gi[:, H:2 * H] + gh[:, H:2 * H])
+    n = np.tanh(gi[:, 2 * H:] + r * gh[:, 2 * H:])
+    np.testing.assert_allclose(gru(x, h), (1 - z) * n + z * h, rtol=1e-14)
+
+
+# -- gradient checks (central differences, random directions for big arrays) -----------------
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_gradient_check_sequence(mode):
+    rng = np.random.default_rng(4)
+    m = MODES[mode][0](3, 4, num_layers=2, bidirectional=True, rng=rng)
+    x = rng.standard_normal((5, 2, 3))
+    if mode == "lstm":
+        report = check_module(m, x, max_entries=300)
+    else:
+        report = check_module(m, x, 0.5 * rng.standard_normal((4, 2, 4)), max_entries=300)
+    assert report.ok, f"{mode}\n{report}"
+
+
+@pytest.mark.parametrize("mode", ["gru", "lstm"])
+def test_gradient_check_big_parameters_along_random_directions(mode):
+    rng = np.random.default_rng(10)
+    m = MODES[mode][0](8, 16, rng=rng)
+    report = check_module(m, rng.standard_normal((6, 2, 8)), max_entries=100, n_directions=3)
+    assert any("directions" in k for k in report.errors)
+    assert report.ok, f"{mode}\n{report}"
+
+
+def test_gradient_check_lstm_initial_states():
+    """check_module sees only array inputs; (h_0, c_0) is a tuple, so check it by hand."""
+    rng = np.random.default_rng(5)
+    m = nn.LSTM(3, 4, num_layers=2, rng=rng)
+    x = rng.standard_normal((6, 2, 3))
+    h0, c0 = rng.standard_normal((2, 2, 4)), rng.standard_normal((2, 2, 4))
+    out, (hn, cn) = m(x, (h0, c0))
+    R = [rng.standard_normal(a.shape) for a in (out, hn, cn)]
+
+    def loss():
+        o, (h, c) = m(x, (h0, c0))
+        return sum(np.sum(r * a) for r, a in zip(R, (o, h, c)))
+    m(x, (h0, c0))
+    _, (dh0, dc0) = m.backward(R[0], (R[1], R[2]))
+    for arr, grad in ((h0, dh0), (c0, dc0)):
+        for _ in range(3):
+            u = rng.standard_normal(arr.shape)
+            num = directional_derivative(loss, arr, u)
+            assert verdict(rel_error(np.sum(grad * u), num)) == "correct"
+
+
+# -- long sequences and float32 -----------------------------------------------------------
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_1000_steps_stay_finite(mode):
+    rng = np.random.default_rng(6)
+    m = MODES[mode][0](4, 8, rng=rng)
+    x = rng.standard_normal((1000, 2, 4))
+    out, hn = m(x)
+    dx, dh0 = m.backward(np.ones_like(out), None)
+    leaves = [out, dx] + (list(dh0) if mode == "lstm" else [dh0]) + list(m.grads.values())
+    assert all(np.isfinite(a).all() for a in leaves)
+
+
+def test_float32_works():
+    rng = np.random.default_rng(8)
+    m = nn.LSTM(3, 4, dtype=np.float32, rng=rng)
+    out, (hn, cn) = m(rng.standard_normal((5, 2, 3)).astype(np.float32))
+    assert out.dtype == np.float32 and cn.dtype == np.float32
+    dx, (dh0, dc0) = m.backward(np.ones_like(out))
+    assert dx.dtype == np.float32 and m.grads["weight_hh_l0"].dtype == np.float32
+
+
+def test_record_state_grads_gives_the_gradient_at_every_step():
+    rng = np.random.default_rng(9)
+    m = nn.RNN(2, 3, rng=rng)
+    m.record_state_grads = True
+    x = rng.standard_normal((4, 1, 2))
+    out, hn = m(x)
+    _, dh0 = m.backward(None, np.ones_like(hn))
+    grads = m.state_grads[0]
+    assert len(grads) == 5     # dL/dh_k for k = 0 .. 4
+    np.testing.assert_allclose(grads[0][0], dh0[0])
+    np.testing.assert_allclose(grads[-1][0], np.ones((1, 3)))
+
+
+# -- bad input -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call,err,pattern", [
+    (lambda: nn.RNN(3, 4)(np.zeros((5, 2, 6))), ValueError,
+     r"RNN: input must have shape \(\.\.\., 3\), got \(5, 2, 6\)"),
+    (lambda: nn.LSTM(3, 4)(np.zeros((5, 2, 3, 1))), ValueError,
+     r"LSTM: input must have 2 or 3 dimensions, got shape \(5, 2, 3, 1\)"),
+    (lambda: nn.GRU(3, 4)(np.zeros((5, 2, 3), dtype=np.int64)), TypeError,
+     r"GRU: input must have a float dtype"),
+    (lambda: nn.RNN(3, 4, num_layers=2)(np.zeros((5, 2, 3)), np.zeros((1, 2, 4))), ValueError,
+     r"RNN: h_0 must have shape \(num_layers \* num_directions, batch, hidden_size\) = \(2, 2, 4\), "
+     r"got \(1, 2, 4\): its num_layers \* num_directions is 1 but the module's"),
+    (lambda: nn.GRU(3, 4, bidirectional=True)(np.zeros((5, 2, 3)), np.zeros((2, 3, 4))), ValueError,
+     r"GRU: h_0 .* got \(2, 3, 4\): its batch is 3 but the input's batch is 2"),
+    (lambda: nn.LSTM(3, 4, batch_first=True)(np.zeros((2, 5, 3)), (np.zeros((1, 2, 4)), np.zeros((1, 5, 4)))),
+     ValueError, r"LSTM: c_0 .* its batch is 5 but the input's batch is 2"),
+    (lambda: nn.LSTM(3, 4)(np.zeros((5, 2, 3)), np.zeros((1, 2, 4))), TypeError,
+     r"LSTM: hx must be a tuple \(h_0, c_0\)"),
+    (lambda: nn.RNN(3, 4)(np.zeros((5, 2, 3)), np.zeros((1, 2, 5))), ValueError,
+     r"its hidden_size is 5 but the module's hidden_size is 4"),
+    (lambda: nn.RNN(3, 4)(np.zeros((5, 3)), np.zeros((1, 2, 4))), ValueError,
+     r"RNN: h_0 must have shape \(num_layers \* num_directions, hidden_size\) = \(1, 4\), got \(1, 2, 4\)"),
+    (lambda: nn.RNN(3, 4, nonlinearity="sigmoid"), ValueError, r"nonlinearity must be 'tanh' or 'relu'"),
+    (lambda: nn.LSTM(3, 4, dropout=0.5), ValueError, r"LSTM: dropout between layers is not implemented"),
+    (lambda: nn.RNNCell(3, 4)(np.zeros((2, 5))), ValueError, r"RNNCell: input must have shape \(\.\.\., 3\)"),
+    (lambda: nn.GRUCell(3, 4)(np.zeros((2, 3)), np.zeros((3, 4))), ValueError,
+     r"GRUCell: hx .* its batch is 3 but the input's batch is 2"),
+    (lambda: nn.LSTMCell(3, 4)(np.zeros((2, 3)), (np.zeros((2, 4)), np.zeros((2, 2))))
+     , ValueError, r"LSTMCell: c .* its hidden_size is 2"),
+    (lambda: nn.LSTM(3, 4)(np.full((2, 1, 3), np.nan)), ValueError, r"LSTM: input contains NaN"),
+    (lambda: nn.LSTM(3, 4).backward(np.zeros((2, 1, 4))), RuntimeError, r"LSTM: backward called before forward"),
+])
+def test_bad_input_gets_a_clear_error(call, err, pattern):
+    with pytest.raises(err, match=pattern):
+        call()
+
+
+def test_backward_rejects_gradient_of_wrong_shape():
+    m = nn.GRU(3, 4, batch_first=True)
+    m(np.zeros((2, 5, 3)))
+    with pytest.raises(ValueError, match=r"GRU: grad of output must have the output's shape \(2, 5, 4\)"):
+        m.backward(np.zeros((5, 2, 4)))
+    with pytest.raises(ValueError, match=r"GRU: grad of h_n must have the output's shape \(1, 2, 4\)"):
+        m.backward(None, np.zeros((2, 4)))
