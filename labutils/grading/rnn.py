@@ -1,0 +1,410 @@
+"""Autograder checks for chapter 4 (recurrent networks). Each takes the student's function;
+``time_limit_s`` (default: the course's GRADER_TIME_LIMIT) bounds each call.
+
+Conventions the checks use (torch's): row vectors, x (N, H_in) and h (N, H); weights
+W_ih (G H, H_in) and W_hh (G H, H) with the gate blocks stacked along rows (LSTM i, f, g, o;
+GRU r, z, n); both biases b_ih and b_hh.
+"""
+import numpy as np
+
+from .. import nn, tolerances
+from ..gradcheck import numerical_gradient, rel_error
+from .core import Problem, Report, _diagnose, call_student, check_function, compare
+
+__all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward",
+           "check_gru_cell_forward", "check_clip_grad_norm", "check_can_explode",
+           "reference_clip_grad_norm"]
+
+
+def _limit(t):
+    return tolerances.GRADER_TIME_LIMIT if t is None else t
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _sig(v):
+    return 1 / (1 + np.exp(-v))
+
+
+def _cell(cls, W_ih, W_hh, b_ih, b_hh, **kw):
+    """A labutils cell holding the given parameters (the reference)."""
+    m = cls(W_ih.shape[1], W_hh.shape[1], **kw)
+    m.load_state_dict({"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh})
+    return m
+
+
+def _cell_cases(seed, gates, lstm=False):
+    """(label, args) with args (x, h, [c,] W_ih, W_hh, b_ih, b_hh)."""
+    r = _rng(seed)
+    cases = []
+    for label, (n, d, h) in [("batch of 3, 4 -> 5 features", (3, 4, 5)), ("batch of 1", (1, 3, 2)),
+                             ("square weights (4 -> 4)", (2, 4, 4))]:
+        args = [r.standard_normal((n, d)), r.standard_normal((n, h))]
+        if lstm:
+            args.append(r.standard_normal((n, h)))
+        args += [r.standard_normal((gates * h, d)) / np.sqrt(d), r.standard_normal((gates * h, h)) / np.sqrt(h),
+                 0.5 * r.standard_normal(gates * h), 0.5 * r.standard_normal(gates * h)]
+        cases.append((label, tuple(args)))
+    return cases
+
+
+# -- 1. the RNN cell forward -------------------------------------------------------------------
+
+def _rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    return _cell(nn.RNNCell, W_ih, W_hh, b_ih, b_hh)(x, h)
+
+
+def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None):
+    """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh) -> h' (N, H)."""
+    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(seed, 1),
+                   time_limit_s=_limit(time_limit_s), mistakes={
+        "the weights are (out, in): use x @ W_ih.T and h @ W_hh.T":
+            lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi + bi + h @ Wh + bh),
+        "torch's RNN has two biases, b_ih and b_hh: add both":
+            lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi.T + bi + h @ Wh.T),
+        "the nonlinearity is tanh (torch's default), not the sigmoid":
+            lambda x, h, Wi, Wh, bi, bh: _sig(x @ Wi.T + bi + h @ Wh.T + bh),
+        "apply tanh to the whole pre-activation x W_ihᵀ + b_ih + h W_hhᵀ + b_hh":
+            lambda x, h, Wi, Wh, bi, bh: x @ Wi.T + bi + h @ Wh.T + bh,
+        "the new state depends on the previous one: add h @ W_hh.T":
+            lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi.T + bi + bh),
+    })
+
+
+# -- 2. BPTT for the vanilla RNN (with a gradient check) -----------------------------------------
+
+def _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+    hs, h = [], h0
+    for t in range(x.shape[0]):
+        h = np.tanh(x[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
+        hs.append(h)
+    return np.stack(hs)
+
+
+def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
+    m = nn.RNN(W_ih.shape[1], W_hh.shape[1])
+    m.load_state_dict({"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": b_ih,
+                       "bias_hh_l0": b_hh})
+    m(x, h0[None])
+    dx, dh0 = m.backward(dh, None)
+    g = m.grads
+    return (dx, dh0[0], g["weight_ih_l0"].copy(), g["weight_hh_l0"].copy(),
+            g["bias_ih_l0"].copy(), g["bias_hh_l0"].copy())
+
+
+def _bptt_variant(carry=True, deriv="own", sum_params=True, carry_T=False, use_deriv=True):
+    """A BPTT with one of the typical mistakes built in (for the hints)."""
+    def bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
+        hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh)
+        prev = np.concatenate([h0[None], hs[:-1]])
+        T = x.shape[0]
+        dx, dW_ih, dW_hh = np.zeros_like(x), np.zeros_like(W_ih), np.zeros_like(W_hh)
+        db, dnext = np.zeros_like(b_ih), np.zeros_like(h0)
+        for t in range(T - 1, -1, -1):
+            g = dh[t] + (dnext if carry else 0)
+            local = 1 - (hs[t] if deriv == "own" else prev[t]) ** 2
+            da = g * local if use_deriv else g
+            dx[t] = da @ W_ih
+            if sum_params or t == T - 1:
+                dW_ih += da.T @ x[t]
+                dW_hh += da.T @ prev[t]
+                db += da.sum(0)
+            dnext = da @ (W_hh.T if carry_T else W_hh)
+        return dx, dnext, dW_ih, dW_hh, db, db.copy()
+    return bptt
+
+
+def _bptt_cases(seed):
+    r = _rng(seed)
+    cases = []
+    for label, (T, n, d, h) in [("5 steps, batch of 2, 3 -> 4 features", (5, 2, 3, 4)),
+                                ("1 step (no recurrence yet)", (1, 3, 2, 3)),
+                                ("8 steps, batch of 1", (8, 1, 2, 3))]:
+        cases.append((label, (r.standard_normal((T, n, d)), r.standard_normal((n, h)),
+                              r.standard_normal((h, d)) / np.sqrt(d),
+                              r.standard_normal((h, h)) / np.sqrt(h),
+                              0.3 * r.standard_normal(h), 0.3 * r.standard_normal(h),
+                              r.standard_normal((T, n, h)))))
+    return cases
+
+
+_BPTT_NAMES = ["dx", "dh0", "dW_ih", "dW_hh", "db_ih", "db_hh"]
+
+
+def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None):
+    """rnn_bptt(x (T, N, H_in), h0 (N, H), W_ih, W_hh, b_ih, b_hh, dh (T, N, H))
+    -> (dx, dh0, dW_ih, dW_hh, db_ih, db_hh), where dh[t] = dL/dh_{t+1} is what the loss sends
+    to the state after step t directly (h_1 ... h_T are the states after each step)."""
+    cases = _bptt_cases(seed)
+    report = check_function(rnn_bptt, _rnn_bptt, cases, names=_BPTT_NAMES, finish=False,
+                            time_limit_s=_limit(time_limit_s), mistakes={
+        "dL/dh_t collects two terms: dh[t] from the output AND what step t+1 sends back "
+        "(da_{t+1} @ W_hh)": _bptt_variant(carry=False),
+        "the tanh derivative at step t is 1 − h_t² with h_t the state this step PRODUCED, "
+        "not the previous state h_{t-1}": _bptt_variant(deriv="previous"),
+        "parameter gradients are sums over every time step, not the last step's term":
+            _bptt_variant(sum_params=False),
+        "the state goes through W_hh as h @ W_hh.T, so its gradient comes back as da @ W_hh "
+        "(not da @ W_hh.T)": _bptt_variant(carry_T=True),
+        "multiply by the tanh derivative 1 − h_t² before going through the weights":
+            _bptt_variant(use_deriv=False),
+    })
+    # The gradient check proper: the student's gradients against central differences of
+    # L = Σ_t <dh[t], h_t>, whose gradient w.r.t. the states is dh.
+    x, h0, W_ih, W_hh, b_ih, b_hh, dh = cases[0][1]
+    try:
+        got = call_student(rnn_bptt, cases[0][1], time_limit_s=_limit(time_limit_s))
+        if not isinstance(got, (tuple, list)) or len(got) != 6:
+            raise Problem("expected 6 results (dx, dh0, dW_ih, dW_hh, db_ih, db_hh)")
+        arrays = [x, h0, W_ih, W_hh, b_ih, b_hh]
+
+        def loss():
+            return np.sum(dh * _rnn_forward(*arrays))
+        for name, g, a in zip(_BPTT_NAMES, got, arrays):
+            _numeric_line(report, f"{name} by central differences", g, loss, a)
+    except Problem as p:
+        report.fail("gradient check", f"could not run: {p}")
+    report.finish()
+
+
+def _numeric_line(report, label, got, loss, x):
+    try:
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != x.shape:
+            raise ValueError(f"expected shape {x.shape}, got {got.shape}")
+        err = rel_error(got, numerical_gradient(loss, x))
+    except (TypeError, ValueError) as e:
+        report.fail(label, f"could not compare with central differences ({e})")
+        return
+    v = tolerances.verdict(err)
+    if v == "correct":
+        report.ok(label, "agrees with central differences (gradient check: correct)")
+    else:
+        report.fail(label, f"gradient check against central differences: {v}")
+
+
+# -- 3. the LSTM cell forward, torch's gate order -------------------------------------------------
+
+def _lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+    return _cell(nn.LSTMCell, W_ih, W_hh, b_ih, b_hh)(x, (h, c))
+
+
+def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=True):
+    def lstm(x, h, c, W_ih, W_hh, b_ih, b_hh):
+        s = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
+        H = h.shape[1]
+        blocks = dict(zip(order, (s[:, k * H:(k + 1) * H] for k in range(4))))
+        i, f, o, g = _sig(blocks["i"]), _sig(blocks["f"]), _sig(blocks["o"]), g_act(blocks["g"])
+        c_new = f * c + (i * g if use_i else g)
+        cc = c_new if new_c else c
+        return o * (np.tanh(cc) if out_tanh else cc), c_new
+    return lstm
+
+
+def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None):
+    """lstm_cell_forward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih, b_hh)
+    -> (h', c'), gates in torch's order i, f, g, o."""
+    check_function(lstm_cell_forward, _lstm_cell_forward, _cell_cases(seed, 4, lstm=True),
+                   names=["h'", "c'"], time_limit_s=_limit(time_limit_s), mistakes={
+        "torch's gate order is i, f, g, o (input, forget, cell candidate, output), not i, f, o, g":
+            _lstm_variant(order="ifog"),
+        "torch's gate order is i, f, g, o: the input gate comes first, then the forget gate":
+            _lstm_variant(order="figo"),
+        "the candidate g uses tanh (values in [-1, 1]), the three gates the sigmoid":
+            _lstm_variant(g_act=_sig),
+        "the input gate scales the candidate: c' = f ⊙ c + i ⊙ g": _lstm_variant(use_i=False),
+        "h' = o ⊙ tanh(c'): squash the cell before the output gate": _lstm_variant(out_tanh=False),
+        "h' uses the NEW cell state c', not the previous c": _lstm_variant(new_c=False),
+    })
+
+
+# -- 4. the GRU cell forward, torch's conventions ---------------------------------------------------
+
+def _gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+    return _cell(nn.GRUCell, W_ih, W_hh, b_ih, b_hh)(x, h)
+
+
+def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn"):
+    def gru(x, h, W_ih, W_hh, b_ih, b_hh):
+        H = h.shape[1]
+        gi, gh = x @ W_ih.T + b_ih, h @ W_hh.T + b_hh
+        sl = {k: slice(j * H, (j + 1) * H) for j, k in enumerate(order)}
+        r = _sig(gi[:, sl["r"]] + gh[:, sl["r"]])
+        z = _sig(gi[:, sl["z"]] + gh[:, sl["z"]])
+        if reset_after:
+            n = np.tanh(gi[:, sl["n"]] + r * gh[:, sl["n"]])
+        else:
+            n = np.tanh(gi[:, sl["n"]] + (r * h) @ W_hh[sl["n"]].T + b_hh[sl["n"]])
+        return (1 - z) * n + z * h if z_keeps_old else z * n + (1 - z) * h
+    return gru
+
+
+def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None):
+    """gru_cell_forward(x (N, H_in), h (N, H), W_ih (3H, H_in), W_hh (3H, H), b_ih, b_hh) -> h',
+    gates r, z, n as in torch."""
+    check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(seed, 3),
+                   time_limit_s=_limit(time_limit_s), mistakes={
+        "torch's update gate keeps the OLD state: h' = (1 − z) ⊙ n + z ⊙ h "
+        "(the other convention, h' = z ⊙ n + (1 − z) ⊙ h, is Cho et al.'s paper's)":
+            _gru_variant(z_keeps_old=False),
+        "torch applies the reset gate after the matrix product: n = tanh(W_in x + b_in + "
+        "r ⊙ (W_hn h + b_hn)), not W_hn (r ⊙ h)": _gru_variant(reset_after=False),
+        "torch's gate order is r, z, n (reset, update, new)": _gru_variant(order="zrn"),
+    })
+
+
+# -- 5. clipping by global norm ----------------------------------------------------------------
+
+def reference_clip_grad_norm(grads, max_norm):
+    """torch.nn.utils.clip_grad_norm_'s formula, on copies:
+        total = sqrt(Σ_p ||g_p||²);  coef = max_norm / (total + 1e-6);
+        if coef < 1: every g_p is multiplied by coef.   Returns (clipped grads, total)."""
+    total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+    coef = min(1.0, max_norm / (total + 1e-6))
+    return [g * coef for g in grads], total
+
+
+def _clip_variant(kind):
+    def clip(grads, max_norm):
+        total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+        if kind == "per_tensor":
+            out = [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads]
+        elif kind == "no_eps":
+            out = [g * min(1.0, max_norm / total) for g in grads]
+        elif kind == "always":
+            out = [g * max_norm / (total + 1e-6) for g in grads]
+        elif kind == "sum_of_norms":
+            s = sum(np.linalg.norm(g) for g in grads)
+            out, total = [g * min(1.0, max_norm / (s + 1e-6)) for g in grads], s
+        elif kind == "elementwise":
+            out = [np.clip(g, -max_norm, max_norm) for g in grads]
+        else:  # returns the norm after clipping
+            out = [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
+            total = min(total, max_norm)
+        return out, total
+    return clip
+
+
+def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
+    """clip_grad_norm(grads: list of arrays, max_norm) -> (list of clipped arrays, total_norm).
+    The check uses torch's formula: coef = max_norm / (total_norm + 1e-6), applied when < 1."""
+    r = _rng(seed)
+
+    def flat(fn):
+        """Arrays as separate arguments (so that in-place changes are caught) and the
+        results flattened to (g_0, ..., g_k, total_norm) for the comparison."""
+        def run(*args):
+            *grads, max_norm = args
+            out = fn(list(grads), float(max_norm))
+            if not isinstance(out, (tuple, list)) or len(out) != 2:
+                raise Problem("expected 2 results: (list of clipped gradients, total_norm)")
+            clipped, total = out
+            if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
+                raise Problem(f"expected a list of {len(grads)} clipped gradients, got "
+                              f"{type(clipped).__name__}")
+            return (*clipped, total)
+        run.__name__ = getattr(fn, "__name__", "your function")
+        return run
+
+    shapes = [(3, 4), (4,), (2, 2, 2)]
+    big = [3 * r.standard_normal(s) for s in shapes]
+    cases = [
+        ("total norm above max_norm: scaled down", (*big, np.float64(1.0))),
+        ("total norm below max_norm: unchanged", (*[0.01 * g for g in big], np.float64(5.0))),
+        ("small norm (0.5) above max_norm 0.1: the 1e-6 matters",
+         (*[g * 0.5 / np.sqrt(sum(np.sum(b * b) for b in big)) for g in big], np.float64(0.1))),
+        ("one large gradient among small ones", (100 * big[0], 0.01 * big[1], 0.01 * big[2], np.float64(2.0))),
+        ("all gradients zero", (*[np.zeros(s) for s in shapes], np.float64(1.0))),
+    ]
+    names = [f"gradient {k}" for k in range(3)] + ["total_norm"]
+    student = flat(clip_grad_norm)
+    reference = flat(reference_clip_grad_norm)
+    report = Report(f"Checking {student.__name__}")
+    limit = _limit(time_limit_s)
+    mistakes = {
+        "clip by the GLOBAL norm: one factor for all gradients, from sqrt(Σ ||g||²) over all of them":
+            flat(_clip_variant("per_tensor")),
+        "torch divides by total_norm + 1e-6 (and so does this check): coef = max_norm / (total + 1e-6)":
+            flat(_clip_variant("no_eps")),
+        "only scale DOWN: when the norm is already below max_norm, leave the gradients alone":
+            flat(_clip_variant("always")),
+        "the global norm is sqrt(Σ ||g||²), not the sum of the norms": flat(_clip_variant("sum_of_norms")),
+        "clipping each entry to [-max_norm, max_norm] changes the direction; scale the whole "
+        "gradient instead": flat(_clip_variant("elementwise")),
+        "return the total norm BEFORE clipping (as torch does), not after":
+            flat(_clip_variant("after")),
+    }
+    for label, args in cases:
+        expected = reference(*args)
+        got = None
+        try:
+            got = call_student(student, args, time_limit_s=limit)
+            compare(got, expected, names=names)
+        except Problem as p:
+            report.fail(label, str(p), _diagnose(got, args, {}, mistakes, tolerances.GRADER_RTOL,
+                                                 names, getattr(p, "exc", None)))
+            continue
+        report.ok(label)
+    report.finish()
+
+
+# -- 6. the exploding-gradient condition ----------------------------------------------------
+
+def _can_explode(W_hh, gamma):
+    return bool(np.linalg.norm(W_hh, 2) > 1 / gamma)
+
+
+def _explode_cases():
+    r = _rng(5)
+    Q = np.linalg.qr(r.standard_normal((4, 4)))[0]
+    return [
+        ("1.2 × orthogonal, tanh (γ = 1)", (1.2 * Q, 1.0)),
+        ("0.9 × orthogonal, tanh (γ = 1)", (0.9 * Q, 1.0)),
+        ("non-normal [[0.5, 3], [0, 0.5]], tanh (γ = 1): spectral radius 0.5", (np.array([[0.5, 3.0], [0.0, 0.5]]), 1.0)),
+        ("2 × orthogonal, sigmoid (γ = 1/4)", (2.0 * Q, 0.25)),
+        ("5 × orthogonal, sigmoid (γ = 1/4)", (5.0 * Q, 0.25)),
+        ("diagonal (0.95, 0.2), tanh (γ = 1)", (np.diag([0.95, 0.2]), 1.0)),
+    ]
+
+
+def check_can_explode(can_explode, time_limit_s=None):
+    """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for exploding
+    gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False means that vanishing is certain."""
+    mistakes = {
+        "use the largest SINGULAR value (np.linalg.norm(W, 2)), not the spectral radius: a "
+        "non-normal matrix can have all |eigenvalues| < 1 and still stretch some vectors":
+            lambda W, g: bool(np.max(np.abs(np.linalg.eigvals(W))) > 1 / g),
+        "compare σ_max with 1/γ, not with γ": lambda W, g: bool(np.linalg.norm(W, 2) > g),
+        "the bound needs the spectral norm (largest singular value), not the Frobenius norm":
+            lambda W, g: bool(np.linalg.norm(W) > 1 / g),
+        "this is a condition on the whole matrix (its largest singular value), not on its "
+        "largest entry": lambda W, g: bool(np.max(np.abs(W)) > 1 / g),
+    }
+    report = Report(f"Checking {getattr(can_explode, '__name__', 'your function')}")
+    cases, answers, problems = _explode_cases(), [], []
+    for label, args in cases:
+        expected, got = _can_explode(*args), None
+        try:
+            got = call_student(can_explode, args, time_limit_s=_limit(time_limit_s))
+            if got is None:
+                raise Problem("returned None: did you forget the `return` statement?")
+            if not isinstance(got, (bool, np.bool_)):
+                raise Problem(f"expected True or False, got {type(got).__name__} {got!r}")
+            if bool(got) != expected:
+                raise Problem(f"expected {expected} (σ_max = {np.linalg.norm(args[0], 2):.2f}, "
+                              f"1/γ = {1 / args[1]:g}), got {bool(got)}")
+            problems.append(None)
+        except Problem as p:
+            problems.append(str(p))
+        answers.append(bool(got) if isinstance(got, (bool, np.bool_)) else None)
+    # the hint: the known mistake that gives exactly the student's answers on every case
+    hint = next((h for h, wrong in mistakes.items()
+                 if all(a == wrong(*args) for a, (_, args) in zip(answers, cases))), None)
+    for (label, _), problem in zip(cases, problems):
+        if problem is None:
+            report.ok(label)
+        else:
+            report.fail(label, problem, hint)
+    report.finish()
