@@ -1,0 +1,280 @@
+"""Autograder checks for chapter 2 (normalization). Each takes the student's function.
+
+The truth is the labutils modules (``labutils.nn.LayerNorm``, ``BatchNorm1d``,
+``GroupNorm``), themselves checked against torch. The typical mistakes are written as
+functions, so that a report can say which one the answer made.
+"""
+import numpy as np
+
+from .. import nn
+from ..tolerances import GRADER_TIME_LIMIT
+from .core import Problem, call_student, check_function, numeric_check
+
+__all__ = ["check_layer_norm", "check_batchnorm_train", "check_batchnorm_eval",
+           "check_batchnorm_backward", "check_group_norm"]
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+def _x(r, shape, scale=1.5, shift=0.3):
+    return shift + scale * r.standard_normal(shape)
+
+
+def _std(x, axes, eps, ddof=0):
+    return np.sqrt(x.var(axis=axes, keepdims=True, ddof=ddof) + eps)
+
+
+def _bcast(v, ndim):
+    """A (C,) vector shaped to broadcast along axis 1 of an ndim-array."""
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+# -- layer norm over arbitrary trailing axes -------------------------------------------------
+
+def _layer_norm(x, gamma, beta, eps=1e-5):
+    m = nn.LayerNorm(gamma.shape, eps=eps)
+    m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
+    return m(x)
+
+
+def _ln_wrong(axes_of, eps_out=False, ddof=0, affine=True):
+    def wrong(x, gamma, beta, eps=1e-5):
+        axes = axes_of(x, gamma)
+        mu = x.mean(axis=axes, keepdims=True)
+        sd = (np.sqrt(x.var(axis=axes, keepdims=True)) + eps) if eps_out else _std(x, axes, eps, ddof)
+        xh = (x - mu) / sd
+        return gamma * xh + beta if affine else xh
+    return wrong
+
+
+def _trailing(x, gamma):
+    return tuple(range(x.ndim - gamma.ndim, x.ndim))
+
+
+def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(20)
+    cases = []
+    for label, shape, k in [("(4, 5), normalized over the last axis", (4, 5), 1),
+                            ("(2, 3, 4), normalized over the last two axes", (2, 3, 4), 2),
+                            ("a single sample (1, 6)", (1, 6), 1),
+                            ("(2, 2, 3, 2), normalized over the last three axes", (2, 2, 3, 2), 3)]:
+        s = shape[len(shape) - k:]
+        cases.append((label, (_x(r, shape), 1 + 0.5 * r.standard_normal(s), r.standard_normal(s))))
+    cases.append(("small spread (eps matters)",
+                  (0.01 * r.standard_normal((3, 4)), np.ones(4), np.zeros(4)), {"eps": 1e-3}))
+    check_function(layer_norm, _layer_norm, cases, time_limit_s=time_limit_s, mistakes={
+        "normalise over ALL the trailing axes that gamma covers (gamma.ndim of them), not only "
+        "the last one": _ln_wrong(lambda x, g: (-1,)),
+        "layer norm takes the statistics of each sample over its features; averaging over the "
+        "batch axis (0) is batch norm": _ln_wrong(lambda x, g: (0,)),
+        "eps goes inside the square root: (x - mean) / sqrt(var + eps), not / (sqrt(var) + eps)":
+            _ln_wrong(_trailing, eps_out=True),
+        "normalise with the biased variance (divide by n, np.var's default), not ddof=1":
+            _ln_wrong(_trailing, ddof=1),
+        "apply the affine map: y = gamma * x_hat + beta": _ln_wrong(_trailing, affine=False),
+    })
+
+
+# -- batch norm, training step (with the running statistics) -------------------------------
+
+def _batchnorm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    m = nn.BatchNorm1d(x.shape[1], eps=eps, momentum=momentum)
+    m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
+    m.buffers["running_mean"], m.buffers["running_var"] = running_mean.copy(), running_var.copy()
+    y = m(x)
+    return y, m.buffers["running_mean"], m.buffers["running_var"]
+
+
+def _bn_train_wrong(axis=0, eps_out=False, ddof_norm=0, ddof_run=1, swap=False, use_running=False):
+    def wrong(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+        mu, var = x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True, ddof=ddof_norm)
+        if use_running:
+            mu, var = running_mean, running_var
+        sd = np.sqrt(var) + eps if eps_out else np.sqrt(var + eps)
+        y = gamma * (x - mu) / sd + beta
+        bm, bv = x.mean(axis=0), x.var(axis=0, ddof=ddof_run)
+        a = 1 - momentum if swap else momentum
+        return y, (1 - a) * running_mean + a * bm, (1 - a) * running_var + a * bv
+    return wrong
+
+
+def _bn_cases(r):
+    cases = []
+    for label, (n, c), mom in [("batch of 8, 3 features", (8, 3), 0.1),
+                               ("batch of 2 (the smallest allowed)", (2, 4), 0.1),
+                               ("momentum 0.5", (5, 2), 0.5)]:
+        cases.append((label, (_x(r, (n, c)), 1 + 0.5 * r.standard_normal(c), r.standard_normal(c),
+                              r.standard_normal(c), 0.5 + r.random(c)), {"momentum": mom}))
+    cases.append(("small spread (eps matters)", (0.01 * r.standard_normal((6, 2)), np.ones(2),
+                                                 np.zeros(2), np.zeros(2), np.ones(2)),
+                  {"eps": 1e-3}))
+    return cases
+
+
+def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT):
+    check_function(batchnorm_train, _batchnorm_train, _bn_cases(_rng(21)), time_limit_s=time_limit_s,
+                   names=["y", "new running_mean", "new running_var"], mistakes={
+        "the running variance stores the UNBIASED batch variance (divide by N - 1, ddof=1); "
+        "x itself is normalised with the biased one (divide by N)": _bn_train_wrong(ddof_run=0),
+        "normalise x with the biased batch variance (divide by N); only the running estimate "
+        "uses the unbiased one": _bn_train_wrong(ddof_norm=1),
+        "torch's momentum weighs the NEW batch: running = (1 - momentum) * running + momentum "
+        "* batch_statistic (Keras uses the opposite convention)": _bn_train_wrong(swap=True),
+        "in training, normalise with the statistics of the current batch, not the running ones":
+            _bn_train_wrong(use_running=True),
+        "wrong axis: batch norm takes each feature's statistics over the batch (axis 0), not each "
+        "sample's over its features (axis 1, that is layer norm)": _bn_train_wrong(axis=1),
+        "eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps":
+            _bn_train_wrong(eps_out=True),
+    })
+
+
+# -- batch norm, evaluation -------------------------------------------------------------
+
+def _batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    m = nn.BatchNorm1d(x.shape[1], eps=eps).eval()
+    m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
+    m.buffers["running_mean"], m.buffers["running_var"] = running_mean.copy(), running_var.copy()
+    return m(x)
+
+
+def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(22)
+    cases = [(label, (_x(r, (n, c)), 1 + 0.5 * r.standard_normal(c), r.standard_normal(c),
+                      r.standard_normal(c), 0.5 + r.random(c)))
+             for label, (n, c) in [("batch of 6, 3 features", (6, 3)),
+                                   ("a single example (eval allows batch 1)", (1, 4))]]
+    cases.append(("small running variance (eps matters)",
+                  (r.standard_normal((3, 2)), np.ones(2), np.zeros(2), np.zeros(2),
+                   np.array([1e-4, 4e-4])), {"eps": 1e-3}))
+
+    def batch_stats(x, gamma, beta, rm, rv, eps=1e-5):
+        return gamma * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + beta
+
+    check_function(batchnorm_eval, _batchnorm_eval, cases, time_limit_s=time_limit_s, mistakes={
+        "forgot the running statistics: in eval, normalise with running_mean and running_var, "
+        "not the batch's own mean and variance": batch_stats,
+        "eps goes inside the square root: sqrt(running_var + eps), not sqrt(running_var) + eps":
+            lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (np.sqrt(rv) + eps) + b,
+        "running_var is a variance: divide by its square root, sqrt(running_var + eps)":
+            lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (rv + eps) + b,
+    })
+
+
+# -- batch norm backward (gradient check) -------------------------------------------------------
+
+def _batchnorm_backward(dy, x, gamma, eps=1e-5):
+    m = nn.BatchNorm1d(x.shape[1], eps=eps, track_running_stats=False)
+    m.params["weight"] = gamma.astype(np.float64)
+    m(x)
+    dx = m.backward(dy)
+    return dx, m.grads["weight"].copy(), m.grads["bias"].copy()
+
+
+def _bn_back_wrong(kind):
+    def wrong(dy, x, gamma, eps=1e-5):
+        xh = (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
+        inv = 1 / np.sqrt(x.var(0) + eps)
+        g = dy * gamma
+        dgamma, dbeta = (dy * xh).sum(0), dy.sum(0)
+        if kind == "constant stats":
+            dx = g * inv
+        elif kind == "no variance term":
+            dx = inv * (g - g.mean(0))
+        elif kind == "axis":
+            dx = inv * (g - g.mean(1, keepdims=True) - xh * (g * xh).mean(1, keepdims=True))
+        elif kind == "means":
+            dx = inv * (g - g.mean(0) - xh * (g * xh).mean(0))
+            dgamma, dbeta = (dy * xh).mean(0), dy.mean(0)
+        elif kind == "no gamma":
+            dx = inv * (dy - dy.mean(0) - xh * (dy * xh).mean(0))
+        return dx, dgamma, dbeta
+    return wrong
+
+
+def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(23)
+    cases = [(label, (r.standard_normal((n, c)), _x(r, (n, c)), 1 + 0.5 * r.standard_normal(c)))
+             for label, (n, c) in [("batch of 6, 3 features", (6, 3)), ("batch of 2", (2, 3)),
+                                   ("batch of 10, 1 feature", (10, 1))]]
+    report = check_function(batchnorm_backward, _batchnorm_backward, cases,
+                            names=["dx", "dgamma", "dbeta"], finish=False,
+                            time_limit_s=time_limit_s, mistakes={
+        "the batch mean and variance depend on x too: dx = gamma/sigma * (dy - mean(dy) - "
+        "x_hat * mean(dy * x_hat)), not only gamma * dy / sigma": _bn_back_wrong("constant stats"),
+        "the variance also depends on x: the term - x_hat * mean(dy * gamma * x_hat) is missing":
+            _bn_back_wrong("no variance term"),
+        "the means in dx are over the batch (axis 0), one per feature": _bn_back_wrong("axis"),
+        "dgamma and dbeta are sums over the batch, not means": _bn_back_wrong("means"),
+        "multiply dy by gamma first: dL/dx_hat = gamma * dy": _bn_back_wrong("no gamma"),
+    })
+    dy, x, gamma = cases[0][1]
+    try:
+        dx, dgamma, dbeta = call_student(batchnorm_backward, (dy, x, gamma), time_limit_s=time_limit_s)
+        beta = np.zeros_like(gamma)
+
+        def loss():   # L = <dy, y>, so dL/dy = dy
+            xh = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+            return np.sum(dy * (gamma * xh + beta))
+        numeric_check(report, "dx by central differences", dx, loss, x)
+        numeric_check(report, "dgamma by central differences", dgamma, loss, gamma)
+        numeric_check(report, "dbeta by central differences", dbeta, loss, beta)
+    except (Problem, TypeError, ValueError) as p:
+        report.fail("gradient check", f"could not run: {p}")
+    report.finish()
+
+
+# -- group norm ---------------------------------------------------------------------------
+
+def _group_norm(x, num_groups, gamma, beta, eps=1e-5):
+    m = nn.GroupNorm(num_groups, x.shape[1], eps=eps)
+    m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
+    return m(x)
+
+
+def _gn_wrong(kind):
+    def wrong(x, num_groups, gamma, beta, eps=1e-5):
+        n, c = x.shape[:2]
+        if kind == "interleaved":
+            xg = x.reshape(n, c // num_groups, num_groups, -1).swapaxes(1, 2).reshape(n, num_groups, -1)
+        else:
+            g = {"instance": c, "layer": 1}.get(kind, num_groups)
+            xg = x.reshape(n, g, -1)
+        axes = (0, 2) if kind == "batch" else (2,)
+        mu = xg.mean(axis=axes, keepdims=True)
+        sd = np.sqrt(xg.var(axis=axes, keepdims=True)) + eps if kind == "eps" else _std(xg, axes, eps)
+        xh = (xg - mu) / sd
+        if kind == "interleaved":
+            xh = xh.reshape(n, num_groups, c // num_groups, -1).swapaxes(1, 2)
+        xh = xh.reshape(x.shape)
+        if kind == "no affine":
+            return xh
+        return _bcast(gamma, x.ndim) * xh + _bcast(beta, x.ndim)
+    return wrong
+
+
+def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(24)
+    cases = []
+    for label, shape, g in [("(2, 6, 4), 3 groups", (2, 6, 4), 3),
+                            ("(2, 4, 3, 3), 2 groups", (2, 4, 3, 3), 2),
+                            ("a single image (1, 6, 2, 2), 2 groups", (1, 6, 2, 2), 2),
+                            ("no spatial axes (3, 8), 4 groups", (3, 8), 4)]:
+        c = shape[1]
+        cases.append((label, (_x(r, shape), g, 1 + 0.5 * r.standard_normal(c), r.standard_normal(c))))
+    cases.append(("small spread (eps matters)",
+                  (0.01 * r.standard_normal((2, 4, 3)), 2, np.ones(4), np.zeros(4)), {"eps": 1e-3}))
+    check_function(group_norm, _group_norm, cases, time_limit_s=time_limit_s, mistakes={
+        "a group holds C/G CONSECUTIVE channels: reshape x to (N, G, C // G, ...), not "
+        "(N, C // G, G, ...)": _gn_wrong("interleaved"),
+        "the statistics are per sample: do not average over the batch axis": _gn_wrong("batch"),
+        "that is instance norm (one group per channel): use num_groups groups of C/G channels":
+            _gn_wrong("instance"),
+        "that is layer norm (one group of all channels): use num_groups groups":
+            _gn_wrong("layer"),
+        "eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps": _gn_wrong("eps"),
+        "apply gamma and beta per channel, after reshaping back to (N, C, ...)":
+            _gn_wrong("no affine"),
+    })

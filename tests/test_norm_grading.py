@@ -1,0 +1,280 @@
+"""Chapter 2 graders: each passes a correct answer (written here independently, as a student
+would) and fails each typical mistake with the right hint, and survives None, exceptions,
+NaN, wrong shapes, in-place changes and endless loops."""
+import numpy as np
+import pytest
+
+from labutils.grading import norm as g
+
+from .graderlib import fails, passes
+
+
+# -- correct answers, written the way a student would ------------------------------------------
+
+def layer_norm(x, gamma, beta, eps=1e-5):
+    axes = tuple(range(x.ndim - gamma.ndim, x.ndim))
+    mu = x.mean(axis=axes, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=axes, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def batchnorm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    n = x.shape[0]
+    mu, var = x.mean(0), x.var(0)
+    y = gamma * (x - mu) / np.sqrt(var + eps) + beta
+    return (y, (1 - momentum) * running_mean + momentum * mu,
+            (1 - momentum) * running_var + momentum * var * n / (n - 1))
+
+
+def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
+
+
+def batchnorm_backward(dy, x, gamma, eps=1e-5):
+    n = x.shape[0]
+    sigma = np.sqrt(x.var(0) + eps)
+    xh = (x - x.mean(0)) / sigma
+    dx = gamma / (n * sigma) * (n * dy - dy.sum(0) - xh * (dy * xh).sum(0))
+    return dx, (dy * xh).sum(0), dy.sum(0)
+
+
+def group_norm(x, num_groups, gamma, beta, eps=1e-5):
+    n = x.shape[0]
+    xg = x.reshape(n, num_groups, -1)
+    xh = ((xg - xg.mean(2, keepdims=True)) / np.sqrt(xg.var(2, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return gamma.reshape(shape) * xh + beta.reshape(shape)
+
+
+CHECKS = [(g.check_layer_norm, layer_norm), (g.check_batchnorm_train, batchnorm_train),
+          (g.check_batchnorm_eval, batchnorm_eval), (g.check_batchnorm_backward, batchnorm_backward),
+          (g.check_group_norm, group_norm)]
+
+
+@pytest.mark.parametrize("check,answer", CHECKS)
+def test_correct_answer_passes(check, answer):
+    out = passes(check, answer)
+    assert "[FAIL]" not in out
+
+
+def test_gradient_check_exercise_prints_the_verdict():
+    out = passes(g.check_batchnorm_backward, batchnorm_backward)
+    assert out.count("gradient check: correct") == 3
+
+
+# -- the typical mistakes -----------------------------------------------------------------
+
+def ln_last_axis_only(x, gamma, beta, eps=1e-5):
+    mu, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def ln_batch_axis(x, gamma, beta, eps=1e-5):
+    return gamma * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + beta
+
+
+def ln_eps_outside(x, gamma, beta, eps=1e-5):
+    axes = tuple(range(x.ndim - gamma.ndim, x.ndim))
+    return gamma * (x - x.mean(axes, keepdims=True)) / (x.std(axes, keepdims=True) + eps) + beta
+
+
+def ln_unbiased(x, gamma, beta, eps=1e-5):
+    axes = tuple(range(x.ndim - gamma.ndim, x.ndim))
+    return gamma * (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, ddof=1, keepdims=True) + eps) + beta
+
+
+@pytest.mark.parametrize("wrong,phrase", [
+    (ln_last_axis_only, "not only the last one"),
+    (ln_batch_axis, "averaging over the batch axis (0) is batch norm"),
+    (ln_eps_outside, "eps goes inside the square root"),
+    (ln_unbiased, "biased variance"),
+    (lambda x, gamma, beta, eps=1e-5: layer_norm(x, np.ones_like(gamma), 0 * beta, eps), "apply the affine"),
+])
+def test_layer_norm_mistakes(wrong, phrase):
+    fails(g.check_layer_norm, wrong, phrase)
+
+
+def bn_biased_running(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    y, m, _ = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    return y, m, (1 - momentum) * rv + momentum * x.var(0)
+
+
+def bn_unbiased_normalisation(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    _, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    return gamma * (x - x.mean(0)) / np.sqrt(x.var(0, ddof=1) + eps) + beta, m, v
+
+
+def bn_keras_momentum(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    n = x.shape[0]
+    y, _, _ = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    return y, momentum * rm + (1 - momentum) * x.mean(0), momentum * rv + (1 - momentum) * x.var(0) * n / (n - 1)
+
+
+def bn_running_in_training(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    _, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    return gamma * (x - rm) / np.sqrt(rv + eps) + beta, m, v
+
+
+def bn_wrong_axis(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    _, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    mu, var = x.mean(1, keepdims=True), x.var(1, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta, m, v
+
+
+def bn_eps_outside(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    _, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    return gamma * (x - x.mean(0)) / (x.std(0) + eps) + beta, m, v
+
+
+def bn_in_place(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    y, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    rm[...], rv[...] = m, v        # what torch does to its buffers, but not allowed here
+    return y, rm, rv
+
+
+@pytest.mark.parametrize("wrong,phrase", [
+    (bn_biased_running, "unbiased batch variance"),
+    (bn_unbiased_normalisation, "only the running estimate uses the unbiased"),
+    (bn_keras_momentum, "momentum weighs the new batch"),
+    (bn_running_in_training, "in training, normalise with the statistics of the current batch"),
+    (bn_wrong_axis, "wrong axis"),
+    (bn_eps_outside, "eps goes inside the square root"),
+    (bn_in_place, "in place"),
+])
+def test_batchnorm_train_mistakes(wrong, phrase):
+    fails(g.check_batchnorm_train, wrong, phrase)
+
+
+@pytest.mark.parametrize("wrong,phrase", [
+    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + b,
+     "forgot the running statistics"),
+    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (np.sqrt(rv) + eps) + b, "eps goes inside"),
+    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (rv + eps) + b, "divide by its square root"),
+])
+def test_batchnorm_eval_mistakes(wrong, phrase):
+    fails(g.check_batchnorm_eval, wrong, phrase)
+
+
+def bnb(kind):
+    def wrong(dy, x, gamma, eps=1e-5):
+        dx, dg, db = batchnorm_backward(dy, x, gamma, eps)
+        sigma = np.sqrt(x.var(0) + eps)
+        xh = (x - x.mean(0)) / sigma
+        if kind == "constant":
+            return gamma * dy / sigma, dg, db
+        if kind == "novar":
+            return gamma / sigma * (dy - dy.mean(0)), dg, db
+        if kind == "means":
+            return dx, dg / len(x), db / len(x)
+        if kind == "nogamma":
+            n = len(x)
+            return 1 / (n * sigma) * (n * dy - dy.sum(0) - xh * (dy * xh).sum(0)), dg, db
+        if kind == "axis":
+            n = x.shape[1]
+            return (gamma / (n * sigma) * (n * dy - dy.sum(1, keepdims=True)
+                                           - xh * (dy * xh).sum(1, keepdims=True)), dg, db)
+    return wrong
+
+
+@pytest.mark.parametrize("kind,phrase", [
+    ("constant", "depend on x too"), ("novar", "the variance also depends on x"),
+    ("means", "sums over the batch, not means"), ("nogamma", "multiply dy by gamma"),
+    ("axis", "over the batch (axis 0)"),
+])
+def test_batchnorm_backward_mistakes_and_gradient_check_verdict(kind, phrase):
+    out = fails(g.check_batchnorm_backward, bnb(kind), phrase)
+    if kind in ("constant", "novar", "nogamma"):
+        assert "dx by central differences: gradient check against central differences: wrong" in out
+
+
+def gn_interleaved(x, num_groups, gamma, beta, eps=1e-5):
+    n, c = x.shape[:2]
+    perm = np.arange(c).reshape(c // num_groups, num_groups).T.ravel()   # channel c in group c % G
+    inv = np.argsort(perm)
+    return group_norm(x[:, perm], num_groups, gamma[perm], beta[perm], eps)[:, inv]
+
+
+def gn_over_batch(x, num_groups, gamma, beta, eps=1e-5):
+    n = x.shape[0]
+    xg = x.reshape(n, num_groups, -1)
+    mu, var = xg.mean((0, 2), keepdims=True), xg.var((0, 2), keepdims=True)
+    xh = ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return gamma.reshape(shape) * xh + beta.reshape(shape)
+
+
+def gn_eps_outside(x, num_groups, gamma, beta, eps=1e-5):
+    xg = x.reshape(x.shape[0], num_groups, -1)
+    xh = ((xg - xg.mean(2, keepdims=True)) / (xg.std(2, keepdims=True) + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return gamma.reshape(shape) * xh + beta.reshape(shape)
+
+
+@pytest.mark.parametrize("wrong,phrase", [
+    (gn_interleaved, "consecutive"),
+    (gn_over_batch, "do not average over the batch"),
+    (lambda x, G, gm, b, eps=1e-5: group_norm(x, x.shape[1], gm, b, eps), "that is instance norm"),
+    (lambda x, G, gm, b, eps=1e-5: group_norm(x, 1, gm, b, eps), "that is layer norm"),
+    (gn_eps_outside, "eps goes inside"),
+    (lambda x, G, gm, b, eps=1e-5: group_norm(x, G, np.ones_like(gm), 0 * b, eps), "per channel"),
+])
+def test_group_norm_mistakes(wrong, phrase):
+    fails(g.check_group_norm, wrong, phrase)
+
+
+# -- what any student code may do ---------------------------------------------------------
+
+def returns_none(*args, **kwargs):
+    return None
+
+
+def raises(*args, **kwargs):
+    raise IndexError("tuple index out of range")
+
+
+def not_filled(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def spins(*args, **kwargs):
+    while True:
+        pass
+
+
+def nan_like(answer):
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        if isinstance(out, tuple):
+            return tuple(np.full_like(o, np.nan) for o in out)
+        return np.full_like(out, np.nan)
+    return wrong
+
+
+def wrong_shape(answer):
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        if isinstance(out, tuple):
+            return (out[0][..., :-1] if out[0].shape[-1] > 1 else out[0][:, None]), *out[1:]
+        return out.reshape(-1) if out.ndim > 1 else out[None]
+    return wrong
+
+
+def in_place(answer):
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        first = next(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
+        args[first][...] = 0      # "normalise x in place"
+        return out
+    return wrong
+
+
+@pytest.mark.parametrize("check,answer", CHECKS)
+def test_graders_survive_what_student_code_does(check, answer):
+    fails(check, returns_none, "returned None")
+    fails(check, raises, "raised IndexError: tuple index out of range")
+    fails(check, not_filled, "not filled in yet")
+    fails(check, nan_like(answer), "contains NaN")
+    fails(check, wrong_shape(answer), "expected shape")
+    fails(check, in_place(answer), "changed its argument 0 in place")
+    fails(check, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2)
+    fails(check, 42, "expected a function")
