@@ -314,3 +314,47 @@ def test_backward_rejects_gradient_of_wrong_shape():
         m.backward(np.zeros((5, 2, 4)))
     with pytest.raises(ValueError, match=r"GRU: grad of h_n must have the output's shape \(1, 2, 4\)"):
         m.backward(None, np.zeros((2, 4)))
+
+
+# -- the toy encoder-decoder with additive attention ------------------------------------------
+
+def test_encoder_decoder_matches_the_same_model_in_torch():
+    """Forward (logits and alignment) and every parameter gradient against the same formula
+    in torch (torch GRUs with the same weights, the additive score written out)."""
+    from torch.func import functional_call
+    rng = np.random.default_rng(20)
+    V = 9
+    m = nn.AttentionEncoderDecoder(V, 3, 4, 5, rng=rng)
+    src, tin = np.eye(V)[rng.integers(0, 8, (2, 4))], np.eye(V)[rng.integers(0, V, (2, 3))]
+    P = {k: torch.tensor(a, requires_grad=True) for k, a in m.params.items()}
+    enc = torch.nn.GRU(3, 4, batch_first=True, bidirectional=True).double()
+    dec = torch.nn.GRU(3, 4, batch_first=True).double()
+
+    def sub(prefix):
+        return {k[len(prefix):]: t for k, t in P.items() if k.startswith(prefix)}
+    K, _ = functional_call(enc, sub("encoder."), (torch.tensor(src) @ P["enc_embed.weight"].T,))
+    Q, _ = functional_call(dec, sub("decoder."), (torch.tensor(tin) @ P["dec_embed.weight"].T,))
+    a = Q @ P["attention.query_proj.weight"].T
+    b = K @ P["attention.key_proj.weight"].T + P["attention.key_proj.bias"]
+    s = (torch.tanh(a[:, :, None] + b[:, None]) @ P["attention.score_proj.weight"].T)[..., 0]
+    w = torch.softmax(s, -1)
+    logits = torch.cat([Q, w @ K], -1) @ P["out.weight"].T + P["out.bias"]
+    lab_logits, lab_w = m(src, tin)
+    g1, g2 = rng.standard_normal(lab_logits.shape), rng.standard_normal(lab_w.shape)
+    ((logits * torch.tensor(g1)).sum() + (w * torch.tensor(g2)).sum()).backward()
+    m.zero_grad()
+    m.backward(g1, g2)
+    errs = {"logits": rel_error(lab_logits, logits.detach().numpy()),
+            "weights": rel_error(lab_w, w.detach().numpy())}
+    errs.update({k: rel_error(m.grads[k], P[k].grad.numpy()) for k in P})
+    assert max(errs.values()) <= PARITY_RTOL, errs
+
+
+def test_encoder_decoder_greedy_decode_shapes_and_rows_sum_to_one():
+    rng = np.random.default_rng(21)
+    m = nn.AttentionEncoderDecoder(6, 4, 5, 6, rng=rng)
+    tokens, align = m.greedy_decode(np.eye(6)[rng.integers(0, 5, (3, 4))], start=5, steps=4)
+    assert tokens.shape == (3, 4) and align.shape == (3, 4, 4)
+    np.testing.assert_allclose(align.sum(-1), 1.0)
+    with pytest.raises(ValueError, match=r"AttentionEncoderDecoder: src must have shape \(\.\.\., 6\)"):
+        m.greedy_decode(np.zeros((3, 4, 5)), start=5, steps=2)
