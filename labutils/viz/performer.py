@@ -1,0 +1,180 @@
+"""Chapter 6 pictures: the random-feature estimator of exp(x·y) against the truth and Lemma 2,
+the relative error as SM -> 0, attention error against m, and the input-scale regime.
+Each ``draw_*`` is a pure function of its arguments (fixed seeds); the explorer pre-draws
+``draw_estimator`` over a small grid."""
+import math
+
+import numpy as np
+
+from .. import performer as P
+from .explorer import FrameExplorer
+from .style import OKABE_ITO, finish
+
+KIND_COLOURS = {"positive": OKABE_ITO[0], "trig": OKABE_ITO[3], "hyperbolic": OKABE_ITO[2]}
+
+
+def pair(x_norm, y_norm, angle_deg, d=8):
+    """x = |x| e_0 and y at ``angle_deg`` from x in the (e_0, e_1) plane, in R^d."""
+    t = math.radians(angle_deg)
+    x, y = np.zeros(d), np.zeros(d)
+    x[0] = x_norm
+    y[0], y[1] = y_norm * math.cos(t), y_norm * math.sin(t)
+    return x, y
+
+
+def estimator_summary(x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws=4000,
+                      seed=0, d=8):
+    """Samples of φ(x)·φ(y) over ``n_draws`` iid W (m, d), the true exp(x·y), Lemma 2's MSE
+    and the sample MSE."""
+    x, y = pair(x_norm, y_norm, angle, d)
+    rng = np.random.default_rng(seed)
+    est = P.kernel_estimates(x, y, P.sample_matrices(n_draws, m, d, rng), kind)
+    true = math.exp(x @ y)
+    return {"samples": est, "true": true, "lemma_mse": float(P.softmax_kernel_mse(x, y, m, kind)),
+            "sample_mse": float(np.mean((est - true) ** 2))}
+
+
+def draw_estimator(fig, x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws=4000,
+                   seed=0):
+    """Histogram of the estimates, the true value, and ±√MSE of Lemma 2 around it."""
+    s = estimator_summary(x_norm, y_norm, angle, m, kind, n_draws, seed)
+    est, true, rmse = s["samples"], s["true"], math.sqrt(s["lemma_mse"])
+    half = max(4 * rmse, 1e-3 * true)   # trig features at x = y are exact: MSE = 0
+    lo, hi = true - half, true + half
+    outside = np.mean((est < lo) | (est > hi))
+    ax = fig.add_subplot()
+    ax.hist(np.clip(est, lo, hi), bins=60, range=(lo, hi), density=True,
+            color=KIND_COLOURS[kind], alpha=0.6, histtype="stepfilled",
+            label=f"{n_draws} estimates")
+    ax.axvspan(true - rmse, true + rmse, color="0.6", alpha=0.25, label="true ± √MSE (Lemma 2)")
+    ax.axvline(true, color="black", lw=2, label=f"exp(x·y) = {true:.3g}")
+    ax.axvline(est.mean(), color=OKABE_ITO[1], lw=1.5, ls="--", label="mean of the estimates")
+    ax.text(0.99, 0.97, f"relative RMSE: Lemma 2 {rmse / true:.2g}, sampled "
+            f"{math.sqrt(s['sample_mse']) / true:.2g}\n{100 * outside:.1f} % of draws beyond "
+            f"the plotted range (piled at the edges)", transform=ax.transAxes, ha="right", va="top",
+            fontsize=8)
+    finish(ax, f"{kind} features, m = {m}, |x| = {x_norm}, |y| = {y_norm}, angle {angle}°",
+           "estimate φ(x)·φ(y)", "density")
+    ax.legend(loc="upper left", fontsize=7)
+    return ax
+
+
+EXPLORER_GRID = {"x_norm": [0.5, 1.0], "y_norm": [0.5, 1.0], "angle": [0, 180],
+                 "m": [4, 32], "kind": ["positive", "trig"]}
+
+
+def estimator_explorer(grid=None):
+    """|x|, |y|, angle, m and feature kind -> the estimator's distribution (pre-drawn frames)."""
+    return FrameExplorer(
+        draw_estimator, grid or EXPLORER_GRID,
+        labels={"x_norm": "|x|", "y_norm": "|y|", "angle": "angle (°)", "m": "m",
+                "kind": "features"},
+        alt="Histogram of random-feature estimates of exp(x·y), with the true value as a "
+            "vertical line and Lemma 2's root mean squared error as a shaded band.")
+
+
+def draw_relative_mse(fig, s_norm=1.0, m=16, d=8, n_draws=4000, seed=0):
+    """Relative MSE (MSE / SM²) of trig and positive features as x·y decreases with
+    |x + y| held fixed: Lemma 2 (lines) and Monte Carlo (points)."""
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(seed)
+    ts = np.linspace(0, 3, 13)
+    s = np.zeros(d)
+    s[0] = s_norm
+    for kind in ("positive", "trig"):
+        lem, mc = [], []
+        for t in ts:
+            r = np.zeros(d)
+            r[1] = t
+            x, y = (s + r) / 2, (s - r) / 2
+            sm = math.exp(x @ y)
+            lem.append(P.softmax_kernel_mse(x, y, m, kind) / sm ** 2)
+            est = P.kernel_estimates(x, y, P.sample_matrices(n_draws, m, d, rng), kind)
+            mc.append(np.mean((est - sm) ** 2) / sm ** 2)
+        sms = [math.exp((s_norm ** 2 - t ** 2) / 4) for t in ts]
+        ax.loglog(sms, lem, color=KIND_COLOURS[kind], lw=2, label=f"{kind}: Lemma 2")
+        ax.loglog(sms, mc, "o", color=KIND_COLOURS[kind], ms=4, label=f"{kind}: Monte Carlo")
+    ax.invert_xaxis()
+    finish(ax, f"Relative MSE as SM(x, y) → 0 with |x + y| = {s_norm} fixed (m = {m})",
+           "SM(x, y) = exp(x·y)  (decreasing →)", "MSE / SM²", legend=True)
+    return ax
+
+
+def attention_errors(L=64, d=16, ms=(8, 16, 32, 64, 128, 256), scale=0.5, n_rep=3, seed=0):
+    """Relative errors (Frobenius) of FAVOR's attention matrix and output against exact
+    softmax attention, for iid/orthogonal x positive/trig, averaged over n_rep draws of W.
+    q, k have entries N(0, scale²). Returns {(kind, matrix): (matrix errors, output errors)}."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (rng.standard_normal((L, d)) * sc for sc in (scale, scale, 1.0))
+    S = q @ k.T / math.sqrt(d)
+    A = np.exp(S - S.max(1, keepdims=True))
+    A /= A.sum(1, keepdims=True)
+    out = A @ v
+    res = {}
+    for kind in ("positive", "trig"):
+        for mat in ("iid", "orthogonal"):
+            ea, eo = [], []
+            for m in ms:
+                a_err, o_err = 0.0, 0.0
+                for _ in range(n_rep):
+                    W = P.sample_matrices(1, m, d, rng, orthogonal=mat == "orthogonal")[0]
+                    f = P.FEATURES[kind]
+                    B = f(q * d ** -.25, W) @ f(k * d ** -.25, W).T
+                    B /= B.sum(1, keepdims=True)
+                    a_err += np.linalg.norm(B - A) / np.linalg.norm(A) / n_rep
+                    o_err += np.linalg.norm(B @ v - out) / np.linalg.norm(out) / n_rep
+                ea.append(a_err)
+                eo.append(o_err)
+            res[(kind, mat)] = (np.array(ea), np.array(eo))
+    return res
+
+
+def draw_attention_errors(fig, errors_by_scale, ms=(8, 16, 32, 64, 128, 256)):
+    """One row per input scale: attention-matrix error and output error against m (log-log).
+    ``errors_by_scale``: {scale: attention_errors(...)}. Errors above 10 are drawn at 10."""
+    axes = np.atleast_2d(fig.subplots(len(errors_by_scale), 2, sharex=True))
+    for row, (scale, errors) in zip(axes, errors_by_scale.items()):
+        for (kind, mat), (ea, eo) in errors.items():
+            style = dict(color=KIND_COLOURS[kind], ls="-" if mat == "orthogonal" else "--",
+                         marker="o", ms=3, label=f"{kind}, {mat}")
+            row[0].loglog(ms, np.minimum(ea, 10), **style)
+            row[1].loglog(ms, np.minimum(eo, 10), **style)
+        finish(row[0], f"Attention matrix, q, k entries N(0, {scale}²)", "m (random features)",
+               "relative error", legend=row is axes[0])
+        finish(row[1], f"Attention output, q, k entries N(0, {scale}²)", "m (random features)",
+               "relative error")
+        if row is axes[0]:
+            row[0].legend(fontsize=7)
+    return axes
+
+
+def scale_regime(scales=(0.25, 0.5, 0.75, 1.0, 1.5), L=64, d=16, ms=(64, 256, 1024), n_rep=3,
+                 seed=0):
+    """Output error of FAVOR+ (positive, orthogonal) for each m, and of uniform attention
+    (every key weighted 1/L), against exact softmax attention, for q, k entries N(0, scale²).
+    Returns (scales, favor errors (len(ms), len(scales)), uniform errors (len(scales),))."""
+    rng = np.random.default_rng(seed)
+    favor, uniform = np.zeros((len(ms), len(scales))), np.zeros(len(scales))
+    for j, sc in enumerate(scales):
+        q, k = rng.standard_normal((L, d)) * sc, rng.standard_normal((L, d)) * sc
+        v = rng.standard_normal((L, d))
+        exact = P.exact_attention(q, k, v)
+        norm = np.linalg.norm(exact)
+        uniform[j] = np.linalg.norm(v.mean(0) - exact) / norm
+        for i, m in enumerate(ms):
+            favor[i, j] = np.mean([np.linalg.norm(P.favor_attention(
+                q, k, v, P.orthogonal_gaussian_matrix(m, d, rng)) - exact) for _ in range(n_rep)]) / norm
+    return np.array(scales), favor, uniform
+
+
+def draw_scale_regime(fig, scales, favor, uniform, ms=(64, 256, 1024)):
+    """FAVOR+'s output error for each m against uniform attention's, over the input scale."""
+    ax = fig.add_subplot()
+    for i, m in enumerate(ms):
+        ax.plot(scales, favor[i], "o-", color=OKABE_ITO[i % 3 if i < 3 else i],
+                label=f"FAVOR+ (positive, orthogonal), m = {m}")
+    ax.plot(scales, uniform, "s--", color="0.3", label="uniform attention (mean of v)")
+    ax.set_yscale("log")
+    finish(ax, "Where FAVOR+ beats doing nothing: the input scale", "std of the entries of q and k",
+           "relative output error vs exact", legend=True)
+    return ax

@@ -1,0 +1,92 @@
+"""Chapter 6 pictures: the drawings show the numbers they claim; the explorer's controls pick
+the right pre-drawn frame."""
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from labutils import performer as P  # noqa: E402
+from labutils.viz import performer as vp  # noqa: E402
+from labutils.viz.explorer import render_png  # noqa: E402
+from labutils.viz.style import new_figure  # noqa: E402
+
+
+def test_pair_has_the_requested_norms_and_angle():
+    x, y = vp.pair(0.5, 1.5, 120)
+    assert np.isclose(np.linalg.norm(x), .5) and np.isclose(np.linalg.norm(y), 1.5)
+    assert np.isclose(x @ y, .5 * 1.5 * math.cos(math.radians(120)))
+
+
+@pytest.mark.parametrize("kind,angle", [("positive", 0), ("trig", 180), ("hyperbolic", 0)])
+def test_estimator_drawing_shows_truth_and_lemma2(kind, angle):
+    fig = new_figure()
+    ax = vp.draw_estimator(fig, 0.5, 1.0, angle, 8, kind, n_draws=1500)
+    x, y = vp.pair(0.5, 1.0, angle)
+    true = math.exp(x @ y)
+    vlines = [line.get_xdata()[0] for line in ax.lines]
+    assert np.isclose(vlines[0], true)                                # the true value
+    s = vp.estimator_summary(0.5, 1.0, angle, 8, kind, n_draws=1500)
+    assert np.isclose(vlines[1], s["samples"].mean())                 # the sample mean
+    band, = [p for p in ax.patches if "Lemma 2" in p.get_label()]
+    rmse = math.sqrt(P.softmax_kernel_mse(x, y, 8, kind))
+    assert np.isclose(band.get_x(), true - rmse) and np.isclose(band.get_width(), 2 * rmse)
+    assert kind in ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+    assert "Lemma 2" in ax.texts[0].get_text()
+    # the Monte Carlo MSE agrees with Lemma 2 to within sampling error (small inputs here)
+    assert abs(s["sample_mse"] - s["lemma_mse"]) < 0.25 * s["lemma_mse"]
+
+
+def test_trig_exact_at_x_equal_y_is_drawn():
+    ax = vp.draw_estimator(new_figure(), 1.0, 1.0, 0, 4, "trig", n_draws=200)
+    s = vp.estimator_summary(1.0, 1.0, 0, 4, "trig", n_draws=200)
+    assert s["lemma_mse"] == 0 and np.allclose(s["samples"], math.e)
+    assert ax.get_xlim()[1] > ax.get_xlim()[0]
+
+
+def test_explorer_controls_pick_the_right_frame():
+    grid = {"x_norm": [0.5, 1.0], "y_norm": [1.0], "angle": [0, 180], "m": [4], "kind": ["positive", "trig"]}
+    e = vp.estimator_explorer(grid)
+    assert len(e.frames) == 8
+    assert e.combos[e.current_index()] == (0.5, 1.0, 0, 4, "positive")
+    e.set(angle=180, kind="trig")
+    assert e.combos[e.current_index()] == (0.5, 1.0, 180, 4, "trig")
+    e.set(x_norm=1.0)
+    i = e.current_index()
+    assert e.combos[i] == (1.0, 1.0, 180, 4, "trig")
+    assert e.frames[i].value == render_png(vp.draw_estimator, dict(zip(e.names, e.combos[i])))
+    pngs = [f.value for f in e.frames]
+    assert len(set(pngs)) == len(pngs)
+
+
+def test_default_grid_is_small():
+    n = math.prod(len(v) for v in vp.EXPLORER_GRID.values())
+    assert n <= 40
+
+
+def test_relative_mse_figure_positive_flat_trig_grows():
+    ax = vp.draw_relative_mse(new_figure(), n_draws=300)
+    lines = {line.get_label(): line.get_ydata() for line in ax.lines}
+    pos, trig = lines["positive: Lemma 2"], lines["trig: Lemma 2"]
+    np.testing.assert_allclose(pos, math.expm1(1.0) / 16)
+    assert trig[-1] > 100 * trig[1]
+    assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
+
+
+def test_attention_errors_and_scale_regime():
+    ms = (8, 64)
+    err = vp.attention_errors(L=16, d=8, ms=ms, scale=0.4, n_rep=2)
+    assert set(err) == {(k, m) for k in ("positive", "trig") for m in ("iid", "orthogonal")}
+    for ea, eo in err.values():
+        assert ea.shape == eo.shape == (2,) and (ea > 0).all()
+    axes = vp.draw_attention_errors(new_figure((8, 6)), {0.4: err, 0.8: err}, ms)
+    assert axes.shape == (2, 2) and len(axes[0, 0].lines) == 4
+    np.testing.assert_allclose(axes[0, 1].lines[0].get_ydata(), np.minimum(err[("positive", "iid")][1], 10))
+    sc, f, u = vp.scale_regime(scales=(0.25, 2.0), L=16, d=8, ms=(16, 512), n_rep=2)
+    assert f.shape == (2, 2) and u.shape == (2,)
+    assert f[1, 0] < f[0, 0]                      # more features, smaller error
+    ax = vp.draw_scale_regime(new_figure(), sc, f, u, (16, 512))
+    np.testing.assert_allclose(ax.lines[1].get_ydata(), f[1])
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), u)
