@@ -1,0 +1,246 @@
+"""Autograder checks for chapter 3 (convolutional networks). Each takes the student's function.
+
+    check_conv2d_forward(conv2d_forward)          y = conv2d_forward(x, w, b, stride, padding)
+    check_conv2d_backward(conv2d_backward)        dx, dw, db = conv2d_backward(dy, x, w, stride, padding)
+    check_maxpool2d_backward(maxpool2d_backward)  dx = maxpool2d_backward(dy, x, kernel_size, stride)
+    check_conv_output_size(conv_output_size)      n_out = conv_output_size(n, k, stride, padding, dilation)
+    check_receptive_field(receptive_field)        r = receptive_field([(k, s, d), ...])
+"""
+import numpy as np
+
+from .. import nn
+from ..nn.conv import conv_backward, conv_forward
+from ..tolerances import GRADER_TIME_LIMIT
+from .core import Problem, call_student, check_function, numeric_check
+
+__all__ = ["check_conv2d_forward", "check_conv2d_backward", "check_maxpool2d_backward",
+           "check_conv_output_size", "check_receptive_field"]
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+# -- conv2d forward --------------------------------------------------------------------------
+def _conv2d_forward(x, w, b, stride=1, padding=0):
+    return conv_forward(x, w, b, stride, padding)
+
+
+def _conv_cases(seed):
+    r = _rng(seed)
+    shapes = [("batch of 2, 3 -> 4 channels, 3x3 kernel", (2, 3, 6, 6), (4, 3, 3, 3), 1, 0),
+              ("stride 2 and padding 1", (2, 2, 7, 7), (3, 2, 3, 3), 2, 1),
+              ("batch of 1, rectangular input, 2x3 kernel", (1, 2, 5, 8), (2, 2, 2, 3), 1, 1),
+              ("stride 3, padding 2, size not divisible", (2, 3, 8, 7), (3, 3, 3, 3), 3, 2),
+              ("1x1 kernel, square channels", (3, 4, 4, 4), (4, 4, 1, 1), 1, 0)]
+    return [(label, (r.standard_normal(xs), r.standard_normal(ws), r.standard_normal(ws[0])),
+             {"stride": s, "padding": p}) for label, xs, ws, s, p in shapes]
+
+
+def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT):
+    check_function(conv2d_forward, _conv2d_forward, _conv_cases(0), time_limit_s=time_limit_s,
+                   title="Checking conv2d_forward", mistakes={
+        "the kernel is flipped: that is the textbook convolution; frameworks compute the "
+        "cross-correlation y[i, j] = Σ w[a, b] x[s·i + a, s·j + b] (no flip)":
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1], b, stride, padding),
+        "the bias is missing (add b[f] to every position of output channel f)":
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, None, stride, padding),
+        "the stride is ignored (windows start at s·i, not i)":
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, 1, padding),
+        "the padding is ignored (pad p zeros on each side of both spatial axes)":
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, 0),
+        "padding on one side only: pad p zeros before AND after, along each spatial axis":
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, ((padding, 0), (padding, 0))),
+    })
+
+
+# -- conv2d backward (gradient check) -----------------------------------------------------------
+def _conv2d_backward(dy, x, w, stride=1, padding=0):
+    _, cols = conv_forward(x, w, None, stride, padding, keep_cols=True)
+    return conv_backward(dy, x.shape, w, cols, stride, padding)
+
+
+def _backward_cases(seed):
+    r = _rng(seed)
+    cases = []
+    for label, xs, ws, s, p in [("batch of 2, 3x3 kernel", (2, 2, 5, 5), (3, 2, 3, 3), 1, 0),
+                                ("stride 2, padding 1", (2, 2, 6, 7), (2, 2, 3, 3), 2, 1),
+                                ("batch of 1, 2x3 kernel, padding 1", (1, 3, 4, 5), (2, 3, 2, 3), 1, 1)]:
+        x, w = r.standard_normal(xs), r.standard_normal(ws)
+        y = conv_forward(x, w, None, s, p)
+        cases.append((label, (r.standard_normal(y.shape), x, w), {"stride": s, "padding": p}))
+    return cases
+
+
+def _wrong_backward(**change):
+    def wrong(dy, x, w, stride=1, padding=0):
+        dx, dw, db = _conv2d_backward(dy, x, w, stride, padding)
+        if "flip" in change:
+            dx = _conv2d_backward(dy, x, w[:, :, ::-1, ::-1], stride, padding)[0]
+        if "mean" in change:
+            dw = dw / len(x)
+        if "db_batch" in change:
+            db = dy.sum(axis=(2, 3))
+        if "db_pos" in change:
+            db = dy.sum(axis=0)
+        if "uncropped" in change:
+            dx = np.pad(dx, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        return dx, dw, db
+    return wrong
+
+
+def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
+    cases = _backward_cases(1)
+    report = check_function(conv2d_backward, _conv2d_backward, cases, names=["dx", "dw", "db"],
+                            time_limit_s=time_limit_s, finish=False,
+                            title="Checking conv2d_backward", mistakes={
+        "dx is the FULL convolution of dy with the kernel flipped by 180°: each x[i] received "
+        "w[a]·dy[o] from every output o with s·o + a = i": _wrong_backward(flip=True),
+        "dw is a sum over the batch, not a mean": _wrong_backward(mean=True),
+        "db must also be summed over the batch": _wrong_backward(db_batch=True),
+        "db must also be summed over all output positions": _wrong_backward(db_pos=True),
+        "dx still has the padding: cut p rows/columns off each side": _wrong_backward(uncropped=True),
+    })
+    # the gradient check proper: the student's gradients against central differences
+    label, (dy, x, w), kw = cases[1]
+    try:
+        dx, dw, db = call_student(conv2d_backward, (dy, x, w), kw, time_limit_s)
+        b = np.zeros(w.shape[0])
+        loss = lambda: np.sum(dy * conv_forward(x, w, b, **kw))  # noqa: E731  (L = <dy, y>)
+        numeric_check(report, "dx by central differences", dx, loss, x)
+        numeric_check(report, "dw by central differences", dw, loss, w)
+        numeric_check(report, "db by central differences", db, loss, b)
+    except (Problem, TypeError, ValueError) as p:
+        report.fail("gradient check", f"could not run: {p}")
+    report.finish()
+
+
+# -- max-pool backward ---------------------------------------------------------------------
+def _maxpool2d_backward(dy, x, kernel_size=2, stride=None):
+    m = nn.MaxPool2d(kernel_size, stride)
+    m(x)
+    return m.backward(dy)
+
+
+def _pool_cases(seed):
+    r = _rng(seed)
+    cases = []
+    for label, xs, k, s, ties in [("2x2 windows, stride 2", (2, 3, 4, 6), 2, None, False),
+                                  ("overlapping 3x3 windows, stride 2", (2, 2, 7, 7), 3, 2, False),
+                                  ("batch of 1, overlapping 2x2 windows, stride 1", (1, 2, 5, 5), 2, 1, False),
+                                  ("ties inside a window (integer-valued input)", (2, 2, 4, 4), 2, 2, True)]:
+        x = r.integers(0, 2, xs).astype(float) if ties else r.standard_normal(xs)
+        y = nn.MaxPool2d(k, s)(x)
+        cases.append((label, (r.standard_normal(y.shape), x), {"kernel_size": k, "stride": s}))
+    return cases
+
+
+def _pool_avg(dy, x, kernel_size=2, stride=None):
+    m = nn.AvgPool2d(kernel_size, stride)
+    m(x)
+    return m.backward(dy)
+
+
+def _pool_overwrite(dy, x, kernel_size=2, stride=None):
+    """Assignment instead of accumulation: where windows share an argmax, one dy wins."""
+    s = kernel_size if stride is None else stride
+    n, c, h, w = dy.shape
+    flat = np.zeros(x.size)
+    win = np.lib.stride_tricks.sliding_window_view(x, (kernel_size, kernel_size), axis=(2, 3))
+    win = win[:, :, ::s, ::s][:, :, :h, :w].reshape(n, c, h, w, -1)
+    a = win.argmax(-1)
+    i = np.arange(h)[:, None] * s + a // kernel_size
+    j = np.arange(w) * s + a % kernel_size
+    idx = ((np.arange(n)[:, None, None, None] * c + np.arange(c)[:, None, None]) * x.shape[2] + i) * x.shape[3] + j
+    flat[idx.ravel()] = dy.ravel()
+    return flat.reshape(x.shape)
+
+
+def _pool_all_ties(dy, x, kernel_size=2, stride=None):
+    s = kernel_size if stride is None else stride
+    y = nn.MaxPool2d(kernel_size, s)(x)
+    dx = np.zeros_like(x)
+    for a in range(kernel_size):
+        for b in range(kernel_size):
+            sl = (slice(None), slice(None), slice(a, a + s * (y.shape[2] - 1) + 1, s),
+                  slice(b, b + s * (y.shape[3] - 1) + 1, s))
+            dx[sl] += dy * (x[sl] == y)
+    return dx
+
+
+def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT):
+    check_function(maxpool2d_backward, _maxpool2d_backward, _pool_cases(2),
+                   time_limit_s=time_limit_s, title="Checking maxpool2d_backward", mistakes={
+        "the gradient is spread evenly over the window: that is average pooling; max pooling "
+        "sends all of dy to the argmax": _pool_avg,
+        "where windows overlap, add (+=) the gradients: one input can be the maximum of "
+        "several windows": _pool_overwrite,
+        "with ties, send the gradient to ONE position (torch: the first maximum in row-major "
+        "order), not to every entry equal to the maximum": _pool_all_ties,
+    })
+
+
+# -- output size -------------------------------------------------------------------------
+def _conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT):
+    cases = [(f"n={n}, k={k}, s={s}, p={p}, d={d}", (n, k), {"stride": s, "padding": p, "dilation": d})
+             for n, k, s, p, d in [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1),
+                                   (224, 7, 2, 3, 1), (10, 3, 1, 0, 2), (28, 5, 3, 2, 2),
+                                   (5, 5, 1, 0, 1), (9, 2, 2, 0, 3)]]
+    check_function(conv_output_size, _conv_output_size, cases, time_limit_s=time_limit_s,
+                   title="Checking conv_output_size", mistakes={
+        "the dilation is ignored: a dilated kernel spans d·(k − 1) + 1 inputs":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - k) // stride + 1,
+        "round down (floor), not up: a window that does not fit is dropped":
+            lambda n, k, stride=1, padding=0, dilation=1: -(-(n + 2 * padding - dilation * (k - 1) - 1) // stride) + 1,
+        "round down (floor): the result is a whole number of windows":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) / stride + 1,
+        "the padding goes on both sides: 2p":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + padding - dilation * (k - 1) - 1) // stride + 1,
+        "the '+ 1' is missing (a kernel as large as the input still gives one output)":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride,
+    })
+
+
+# -- receptive field -------------------------------------------------------------------------
+def _receptive_field(layers):
+    r, jump = 1, 1
+    for k, s, d in layers:
+        r += d * (k - 1) * jump
+        jump *= s
+    return r
+
+
+def _rf_wrong(which):
+    def wrong(layers):
+        r, jump = 1, 1
+        for k, s, d in layers:
+            if which == "own_stride":
+                jump *= s
+            r += (1 if which == "no_dilation" else d) * (k - 1) * jump
+            if which != "own_stride":
+                jump *= s
+        return r - 1 if which == "no_one" else r
+    return wrong
+
+
+def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT):
+    cases = [(label, (layers,)) for label, layers in [
+        ("one 3x3 layer", [(3, 1, 1)]),
+        ("three 3x3 layers", [(3, 1, 1)] * 3),
+        ("VGG-like: conv3, conv3, pool2 (stride 2), conv3", [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)]),
+        ("strided: three conv3 with stride 2", [(3, 2, 1)] * 3),
+        ("dilated: 3x3 with dilation 1, 2, 4", [(3, 1, 1), (3, 1, 2), (3, 1, 4)]),
+        ("ResNet stem: conv7/2, maxpool3/2, conv3", [(7, 2, 1), (3, 2, 1), (3, 1, 1)]),
+        ("mixed: conv5/2 dilation 2, conv3/1 dilation 3", [(5, 2, 2), (3, 1, 3)]),
+    ]]
+    check_function(receptive_field, _receptive_field, cases, time_limit_s=time_limit_s,
+                   title="Checking receptive_field", mistakes={
+        "a layer's own stride does not enlarge its own window: multiply by the strides of "
+        "the layers BEFORE it (Π_{i<l} s_i)": _rf_wrong("own_stride"),
+        "a dilated kernel spans d·(k − 1) + 1 inputs: use d_l (k_l − 1)": _rf_wrong("no_dilation"),
+        "start from 1 (one output unit sees one input pixel through a 1x1 stack)": _rf_wrong("no_one"),
+    })
