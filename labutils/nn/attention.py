@@ -423,7 +423,9 @@ class MultiheadAttention(Module):
 
     A fully masked query row gives A = 0, so attn_output = out_proj.bias there; torch does the
     same with need_weights=False and returns NaN with need_weights=True.
-    backward(dout, dweights=None) -> (dquery, dkey, dvalue)
+    backward(dout, dweights=None) -> (dquery, dkey, dvalue); it also leaves dL/dscores
+    (N, H, Tq, Tk) in ``score_grad`` (the gradient of a float attn_mask, e.g. a learned bias).
+    ``last_attention``: the per-head weights (N, H, Tq, Tk) of the last forward.
     """
 
     def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=False,
@@ -526,6 +528,7 @@ class MultiheadAttention(Module):
             da_drop = da_drop + (dweights[:, None] / self.num_heads if avg else dweights)
         da = self.dropout.backward(da_drop)
         ds = safe_softmax_backward(a, da)
+        self.score_grad = ds                                           # dL/d(scores + bias)
         dq = scale * (ds @ k)
         dk = scale * (ds.swapaxes(-1, -2) @ q)
         W = self.params["in_proj_weight"]
@@ -539,6 +542,11 @@ class MultiheadAttention(Module):
             dx = dp @ W[sl]
             grads.append(dx if self.batch_first else dx.swapaxes(0, 1))
         return tuple(grads)
+
+    @property
+    def last_attention(self):
+        """Per-head weights (N, H, Tq, Tk) of the last forward (None before any)."""
+        return None if self._cache is None else self._cache[6]
 
     def extra_repr(self):
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "

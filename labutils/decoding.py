@@ -1,0 +1,96 @@
+"""Decoding an autoregressive model: greedy and beam search.
+
+Both take ``step_fn(prefixes) -> log_probs``: prefixes is an (B, t) int array of token
+sequences (each starting with ``bos``), log_probs an (B, V) array of log p(next token | prefix).
+The score of a sequence y_1..y_T is  log p(y) = Σ_t log p(y_t | y_<t).
+
+greedy   at each step keep only the most probable token: T model calls of batch B, but the
+         best next token need not lie on the best whole sequence.
+beam     keep the ``beam_size`` best prefixes; extend each by every token; keep the best
+         ``beam_size`` of the extensions. beam_size = 1 is greedy; a beam as wide as all
+         V^T sequences is exhaustive search. A hypothesis that emits ``eos`` is finished.
+         With ``length_penalty`` α, finished hypotheses are ranked by log p / T^α (α = 0:
+         raw log-probability, which favours short outputs when lengths can differ).
+"""
+import numpy as np
+
+__all__ = ["greedy_decode", "beam_search", "log_softmax"]
+
+
+def log_softmax(logits, axis=-1):
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _check_step(out, rows, name):
+    out = np.asarray(out)
+    if out.ndim != 2 or out.shape[0] != rows:
+        raise ValueError(f"{name}: step_fn must return ({rows}, vocab_size) log-probabilities, "
+                         f"got shape {out.shape}")
+    if np.isnan(out).any():
+        raise ValueError(f"{name}: step_fn returned NaN")
+    return out
+
+
+def greedy_decode(step_fn, bos, max_len, batch_size=1, eos=None):
+    """Returns (tokens (B, max_len) without bos, log_probs (B,)). After ``eos`` a row is
+    padded with ``eos`` and its score stops changing."""
+    if max_len < 1:
+        raise ValueError(f"greedy_decode: max_len must be >= 1, got {max_len}")
+    seqs = np.full((batch_size, 1), bos, dtype=np.int64)
+    score = np.zeros(batch_size)
+    done = np.zeros(batch_size, bool)
+    for _ in range(max_len):
+        logp = _check_step(step_fn(seqs), batch_size, "greedy_decode")
+        tok = logp.argmax(axis=1)
+        if eos is not None:
+            tok = np.where(done, eos, tok)
+        score += np.where(done, 0.0, logp[np.arange(batch_size), tok])
+        seqs = np.concatenate([seqs, tok[:, None]], axis=1)
+        if eos is not None:
+            done |= tok == eos
+            if done.all():
+                break
+    out = seqs[:, 1:]
+    if out.shape[1] < max_len:
+        out = np.concatenate([out, np.full((batch_size, max_len - out.shape[1]), eos)], axis=1)
+    return out, score
+
+
+def beam_search(step_fn, bos, max_len, beam_size=4, eos=None, length_penalty=0.0):
+    """Beam search for ONE sequence. Returns a list of (tokens without bos, log_prob) of up
+    to ``beam_size`` hypotheses, best first (ranked by log_prob / len^length_penalty)."""
+    if beam_size < 1 or max_len < 1:
+        raise ValueError(f"beam_search: need beam_size >= 1 and max_len >= 1, got "
+                         f"beam_size={beam_size}, max_len={max_len}")
+
+    def rank(tokens, s):
+        return s / max(len(tokens), 1) ** length_penalty
+
+    live = [(np.array([bos], dtype=np.int64), 0.0)]
+    finished = []
+    for _ in range(max_len):
+        prefixes = np.stack([p for p, _ in live])
+        logp = _check_step(step_fn(prefixes), len(live), "beam_search")
+        total = np.array([s for _, s in live])[:, None] + logp       # (beams, V)
+        flat = np.argsort(-total, axis=None, kind="stable")[:2 * beam_size]
+        new_live = []
+        for f in flat:
+            b, tok = divmod(int(f), total.shape[1])
+            seq = np.append(live[b][0], tok)
+            if eos is not None and tok == eos:
+                finished.append((seq[1:], float(total[b, tok])))
+            else:
+                new_live.append((seq, float(total[b, tok])))
+            if len(new_live) == beam_size:
+                break
+        live = new_live
+        if not live:
+            break
+        if eos is not None and len(finished) >= beam_size and length_penalty == 0:
+            best_done = max(s for _, s in finished)
+            if best_done >= max(s for _, s in live):   # live scores can only decrease
+                break
+    finished += [(seq[1:], s) for seq, s in live]
+    finished.sort(key=lambda h: -rank(*h))
+    return finished[:beam_size]
