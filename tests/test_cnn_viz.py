@@ -1,0 +1,85 @@
+"""Chapter 3 explorer: the receptive-field formula against the measured gradient support, what
+the drawing shows, and the controls picking frames."""
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from labutils.viz import receptive_field as rf  # noqa: E402
+from labutils.viz.style import new_figure  # noqa: E402
+
+
+@pytest.mark.parametrize("name", list(rf.ARCHITECTURES))
+def test_formula_equals_measured_support_for_an_inner_unit(name):
+    layers = rf.ARCHITECTURES[name]
+    pos = rf.unit_position(layers, "centre")
+    g = rf.gradient_map(layers, pos)
+    assert rf.support_box(g) == rf.rf_box(layers, pos)
+    r = rf.receptive_field(layers)[0]
+    assert all(hi - lo + 1 == r for lo, hi in rf.support_box(g))
+
+
+@pytest.mark.parametrize("name", list(rf.ARCHITECTURES))
+def test_border_units_see_the_formula_box_clipped_to_the_input(name):
+    layers = rf.ARCHITECTURES[name]
+    for unit in ("edge", "corner"):
+        pos = rf.unit_position(layers, unit)
+        box = rf.rf_box(layers, pos)
+        clipped = tuple((max(lo, 0), min(hi, rf.INPUT_SIZE - 1)) for lo, hi in box)
+        assert rf.support_box(rf.gradient_map(layers, pos)) == clipped
+
+
+def test_gradient_map_agrees_with_torch_autograd():
+    layers = rf.ARCHITECTURES["ResNet stem: conv7/2, pool3/2, conv3"]
+    pos = rf.unit_position(layers, "centre")
+    x = torch.zeros(1, 1, rf.INPUT_SIZE, rf.INPUT_SIZE, dtype=torch.float64, requires_grad=True)
+    h = x
+    for kind, k, s, d, p in layers:
+        if kind == "conv":
+            h = torch.nn.functional.conv2d(h, torch.ones(1, 1, k, k, dtype=torch.float64), None, s, p, d)
+        else:
+            h = torch.nn.functional.avg_pool2d(h, k, s, p)
+    h[0, 0][pos].backward()
+    np.testing.assert_allclose(rf.gradient_map(layers, pos), x.grad[0, 0].numpy(), rtol=1e-12)
+
+
+def test_dilation_extends_the_formula():
+    layers = rf.ARCHITECTURES["conv3, dilation 1, 2, 4"]
+    assert rf.receptive_field(layers)[0] == 1 + 2 * (1 + 2 + 4)
+    assert rf.receptive_field(rf.ARCHITECTURES["3 x conv3, stride 2"])[0] == 1 + 2 * (1 + 2 + 4)
+
+
+def test_effective_receptive_field_is_not_uniform():
+    layers = rf.ARCHITECTURES["3 x conv3"]
+    g = rf.gradient_map(layers, rf.unit_position(layers, "centre"))
+    row = g[16, 13:20]
+    assert row.argmax() == 3 and row[0] < row[3] / 5   # peaked: 1, 3, 6, 7, 6, 3, 1 pattern
+
+
+def test_drawing_shows_the_gradient_the_box_and_the_values():
+    fig = new_figure((7.2, 3.4))
+    ax, ax2 = rf.draw_receptive_field(fig, "VGG: 2 x (conv3, conv3, pool2)", "centre")
+    img = ax.images[0].get_array()
+    layers = rf.ARCHITECTURES["VGG: 2 x (conv3, conv3, pool2)"]
+    g = rf.gradient_map(layers, rf.unit_position(layers, "centre"))
+    np.testing.assert_allclose(img, g / g.max())
+    rect = ax.patches[0]
+    assert (rect.get_x(), rect.get_y(), rect.get_width(), rect.get_height()) == (9.5, 9.5, 16, 16)
+    assert "r = 16" in ax.get_title() and "measured support 16 x 16" in ax2.get_title()
+    assert ax.get_xlabel() and ax.get_ylabel() and ax2.get_xlabel() and ax2.get_ylabel()
+    assert fig._suptitle.get_text() == "VGG: 2 x (conv3, conv3, pool2)"
+
+
+def test_explorer_controls_pick_the_right_frame():
+    e = rf.receptive_field_explorer()
+    assert len(e.frames) == len(rf.ARCHITECTURES) * len(rf.UNITS) <= 40
+    assert e.combos[e.current_index()] == ("3 x conv3", "centre")
+    e.set(architecture="conv3, dilation 1, 2, 4", unit="corner")
+    assert e.combos[e.current_index()] == ("conv3, dilation 1, 2, 4", "corner")
+    e.set(unit="edge")
+    assert e.combos[e.current_index()] == ("conv3, dilation 1, 2, 4", "edge")
+    pngs = [f.value for f in e.frames]
+    assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs) and len(set(pngs)) == len(pngs)
+    assert "receptive field" in e.alt
