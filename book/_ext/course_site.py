@@ -8,8 +8,9 @@
    replaced by student/<name>.ipynb (made by `./course release`), and the Colab and Binder
    links point at student/ instead of notebooks/.
 3. Offline: MathJax, require.js and the widget manager are copied from node_modules into
-   _static (no CDN), with two small fixes for the widget manager (its font path, and the
-   MathJax 2 call it makes while the book loads MathJax 3).
+   _static (no CDN). require.js gets _static/ as its base URL, so the widget manager finds
+   its icon fonts there; a small shim answers the MathJax 2 call that the widget controls make
+   while the book loads MathJax 3.
 """
 import json
 import re
@@ -27,15 +28,14 @@ ASSETS = {  # destination under _static -> source under node_modules
     "mathjax/ui": "mathjax/es5/ui",
     "mathjax/a11y": "mathjax/es5/a11y",
     "requirejs/require.js": "requirejs/require.js",
-    "html-manager": "@jupyter-widgets/html-manager/dist",
+    "@jupyter-widgets/html-manager/dist": "@jupyter-widgets/html-manager/dist",
 }
 
 WIDGET_FIXES = """
-// The widget manager loads its icon fonts relative to a path it guesses from the page; point
-// it at the local copy instead.
-window.__jupyter_widgets_assets_path__ = new URL(
-  (document.documentElement.dataset.content_root || "") + "_static/html-manager/",
-  window.location.href).href;
+// require.js configuration (read when require.js loads, after this script): resolve module
+// paths such as @jupyter-widgets/html-manager/dist/... under _static, where the extension
+// copied them, not under the page's folder. The widget manager's icon fonts follow it.
+var require = { baseUrl: (document.documentElement.dataset.content_root || "") + "_static/" };
 // @jupyter-widgets/controls calls MathJax 2's MathJax.Hub.Queue; the book loads MathJax 3.
 (function () {
   function shim() {

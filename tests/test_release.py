@@ -1,0 +1,110 @@
+"""The student release made with nbgrader: stubs instead of solutions, no hidden tests, the
+committed student/ folder current, and autograde scoring the instructor version full marks
+and the unfilled version zero (both graded in one call), with "Run All" surviving."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import release as rel  # noqa: E402
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    cdir = tmp_path_factory.mktemp("course")
+    out = cdir / "student_out"
+    rel.release(NOTEBOOKS, out, course_dir=cdir)
+    return cdir, out
+
+
+def solution_lines(cell_source):
+    lines = []
+    for block in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell_source, re.S):
+        lines += [line.strip() for line in block.splitlines() if len(line.strip()) > 12]
+    return lines
+
+
+def cells(path):
+    return json.loads(Path(path).read_text())["cells"]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_no_solution_or_hidden_test_survives(course, nb):
+    _, out = course
+    student = (out / nb.name).read_text()
+    assert "BEGIN SOLUTION" not in student and "HIDDEN TESTS" not in student
+    source_cells = cells(nb)
+    other_text = "".join("".join(c["source"]) for c in source_cells if "### BEGIN SOLUTION" not in "".join(c["source"]))
+    leaked = [line for c in source_cells for line in solution_lines("".join(c["source"]))
+              if line in student and line not in other_text]
+    assert not leaked, f"solution lines in the student version: {leaked[:3]}"
+    hidden = [c for c in source_cells if "BEGIN HIDDEN TESTS" in "".join(c["source"])]
+    for c in hidden:
+        body = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", "".join(c["source"]), re.S).group(1)
+        for line in body.splitlines():
+            if len(line.strip()) > 12:
+                assert line.strip() not in student
+    n_solutions = sum("### BEGIN SOLUTION" in "".join(c["source"]) for c in source_cells)
+    assert student.count("raise NotImplementedError()") == n_solutions
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_committed_student_version_is_current(course, nb):
+    _, out = course
+    committed = ROOT / "student" / nb.name
+    assert committed.exists(), "run ./course release and commit student/"
+    fresh, old = json.loads((out / nb.name).read_text()), json.loads(committed.read_text())
+    assert [c["source"] for c in fresh["cells"]] == [c["source"] for c in old["cells"]], \
+        f"student/{nb.name} is stale: run ./course release"
+    assert [c["metadata"] for c in fresh["cells"]] == [c["metadata"] for c in old["cells"]]
+
+
+def test_autograde_instructor_full_marks_and_stubs_zero(course):
+    cdir, out = course
+    names = [nb.stem for nb in NOTEBOOKS]
+    for name, nb in zip(names, NOTEBOOKS):
+        for student, src in (("instructor", nb), ("stub", out / nb.name)):
+            d = cdir / "submitted" / student / name
+            d.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, d / f"{name}.ipynb")
+    env = rel.venv_env()
+    for name in names:   # both students in one call per chapter
+        r = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", name,
+                            "--force", f"--CourseDirectory.root={cdir}"],
+                           cwd=cdir, env=env, capture_output=True, text=True, timeout=900)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{cdir / 'gradebook.db'}") as gb:
+        for name in names:
+            full = gb.find_submission(name, "instructor")
+            stub = gb.find_submission(name, "stub")
+            assert full.max_score > 0
+            assert full.score == full.max_score, f"{name}: instructor scored {full.score}/{full.max_score}"
+            assert stub.score == 0, f"{name}: the unfilled version scored {stub.score}"
+            # every autograder cell fails on the stubs
+            for grade in gb.find_submission_notebook(name, name, "stub").grades:
+                assert grade.score == 0, f"{name}: {grade.name} passed on the unfilled version"
+
+    # "Run All" on the student version: only autograder cells (tagged raises-exception) fail,
+    # and every cell ran.
+    for name in names:
+        graded = cells(cdir / "autograded" / "stub" / name / f"{name}.ipynb")
+        for i, c in enumerate(graded):
+            if c["cell_type"] != "code":
+                continue
+            assert c.get("execution_count") is not None, f"{name}: cell {i} never ran"
+            errors = [o for o in c.get("outputs", []) if o.get("output_type") == "error"]
+            if errors:
+                assert "raises-exception" in c["metadata"].get("tags", []), \
+                    f"{name}: cell {i} failed in the student version ({errors[0].get('ename')}) " \
+                    f"but is not an autograder cell"
+                assert errors[0]["ename"] in ("AssertionError", "NotImplementedError", "NameError"), errors[0]["ename"]
