@@ -3,6 +3,7 @@
     python tools/nbtool.py execute notebooks/01_basics.ipynb ...   run in place, store outputs
                                                                    and widget state, print time
     python tools/nbtool.py lint [notebooks/*.ipynb]                 check the course conventions
+    python tools/nbtool.py colab-cells                              Colab cells from _config.yml
 
 The conventions (CONTRIBUTING.md): the first cell is the Colab install cell; an exercise is a
 solution cell (nbgrader solution metadata, BEGIN/END SOLUTION markers) followed by a graded
@@ -110,13 +111,26 @@ def lint_notebook(path):
     return problems
 
 
+def colab_cells(paths):
+    """Rewrite the first cell of each notebook from _config.yml's repository URL."""
+    for p in paths:
+        nb = nbformat.read(p, as_version=4)
+        if nb.cells and "google.colab" in nb.cells[0].source:
+            nb.cells[0].source = colab_cell_source()
+            nbformat.write(nb, p)
+            print(f"{p}: Colab cell updated")
+
+
 def main(argv):
-    if not argv or argv[0] not in ("execute", "lint"):
+    if not argv or argv[0] not in ("execute", "lint", "colab-cells"):
         print(__doc__)
         return 2
     paths = argv[1:] or sorted(str(p) for p in (ROOT / "notebooks").glob("*.ipynb"))
     if argv[0] == "execute":
         execute(paths)
+        return 0
+    if argv[0] == "colab-cells":
+        colab_cells(paths)
         return 0
     bad = 0
     for p in paths:
