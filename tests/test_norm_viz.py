@@ -68,15 +68,23 @@ def test_draw_norm_groups_draws_the_sets_with_title_and_labels():
 
 def test_explorer_switches_frames():
     ex = norm_explorer()
-    assert len(ex.frames) == 16
+    assert len(ex.frames) == 7
     assert ex.current_index() == 0
-    ex.set(method="group", groups=3)
-    assert ex.current_index() == ex.combos.index(("group", 3))
-    assert ex.current is ex.frames[ex.current_index()]
+    ex.set(method="group, G = 3")
+    assert ex.current_index() == 5
+    assert ex.current is ex.frames[5]
     ex.set(method="layer")
-    assert ex.values == {"method": "layer", "groups": 3}
+    assert ex.values == {"method": "layer"} and ex.current_index() == 1
     assert ex.frames[0].value[:4] == b"\x89PNG"
+    assert ex.frames[3].value != ex.frames[4].value          # G = 1 and G = 2 differ
     assert "share one mean and variance" in ex.alt
+
+
+def test_explorer_frames_are_what_draw_norm_groups_draws():
+    from labutils.viz import render_png
+    ex = norm_explorer()
+    assert ex.frames[6].value == render_png(lambda fig: draw_norm_groups(fig, "group", 6),
+                                            {}, figsize=(6.4, 4.2))
 
 
 def test_noise_and_training_figures():

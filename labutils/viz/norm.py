@@ -11,7 +11,7 @@ from matplotlib.patches import Rectangle
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, finish
 
-__all__ = ["METHODS", "statistic_sets", "draw_norm_groups", "norm_explorer",
+__all__ = ["METHODS", "EXPLORER_CHOICES", "statistic_sets", "draw_norm_groups", "norm_explorer",
            "draw_batch_noise", "draw_training_curves"]
 
 METHODS = ("batch", "layer", "instance", "group")
@@ -82,12 +82,25 @@ def draw_norm_groups(fig, method="batch", groups=2, shape=(4, 6, 3, 3)):
     return img
 
 
-def norm_explorer(shape=(4, 6, 3, 3), groups=(2, 3, 1, 6)):
-    """FrameExplorer over method x group count (4 x 4 = 16 pre-drawn frames)."""
+EXPLORER_CHOICES = ("batch", "layer", "instance", "group, G = 1", "group, G = 2", "group, G = 3",
+                    "group, G = 6")
+
+
+def _parse_choice(choice):
+    """"group, G = 3" -> ("group", 3); "batch" -> ("batch", 1)."""
+    if choice.startswith("group"):
+        return "group", int(choice.split("=")[1])
+    return choice, 1
+
+
+def norm_explorer(shape=(4, 6, 3, 3), choices=EXPLORER_CHOICES):
+    """FrameExplorer with one control: the method, group norm with each group count as its own
+    option (7 pre-drawn frames; a separate group-count control would multiply the frames)."""
+    def draw(fig, method):
+        name, groups = _parse_choice(method)
+        return draw_norm_groups(fig, name, groups, shape)
     return FrameExplorer(
-        lambda fig, method, groups: draw_norm_groups(fig, method, groups, shape),
-        {"method": list(METHODS), "groups": list(groups)},
-        labels={"method": "method", "groups": "G (group)"},
+        draw, {"method": list(choices)}, labels={"method": "method"},
         alt=f"A grid of {shape[0]} samples by {shape[1]} channels, each tile {shape[2]} by "
             f"{shape[3]} positions, coloured by which entries share one mean and variance "
             f"under the chosen normalization; each such set is outlined.",
