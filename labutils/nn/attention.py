@@ -48,7 +48,8 @@ from .linear import Linear
 __all__ = ["safe_softmax", "safe_softmax_backward", "masked_softmax", "causal_mask",
            "mask_to_bias", "scaled_dot_product_attention", "scaled_dot_product_attention_backward",
            "AdditiveAttention", "BilinearAttention", "DotProductAttention",
-           "ScaledDotProductAttention", "MultiheadAttention"]
+           "ScaledDotProductAttention", "MultiheadAttention", "full_pattern", "strided_pattern",
+           "fixed_pattern", "sliding_window_pattern", "add_global_tokens", "bigbird_pattern"]
 
 
 # -- the safe softmax ------------------------------------------------------------------------
@@ -551,3 +552,53 @@ class MultiheadAttention(Module):
     def extra_repr(self):
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
                 f"batch_first={self.batch_first}")
+
+
+# -- sparse attention patterns -------------------------------------------------------------------
+# Each returns a boolean (T, T) array ALLOWED[i, j] = True where query i may attend to key j
+# (the functional convention); pass ``~allowed`` as attn_mask to the modules above.
+def full_pattern(T, causal=False):
+    """Dense attention: T² pairs, or T(T+1)/2 with a causal mask."""
+    return ~causal_mask(T) if causal else np.ones((T, T), bool)
+
+
+def strided_pattern(T, stride):
+    """Sparse Transformer, strided (Child et al., 2019), causal: the previous ``stride``
+    positions (a local band) and every ``stride``-th position before (a column every stride).
+    About T(stride + T/stride) pairs, O(T√T) with stride ≈ √T."""
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    return (j <= i) & ((i - j < stride) | ((i - j) % stride == 0))
+
+
+def fixed_pattern(T, stride, c=1):
+    """Sparse Transformer, fixed, causal: the query's own block of ``stride`` positions, plus
+    the last ``c`` positions of every block ("summary" cells that carry information on)."""
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    return (j <= i) & ((i // stride == j // stride) | (j % stride >= stride - c))
+
+
+def sliding_window_pattern(T, window, dilation=1):
+    """Longformer's (dilated) sliding window: keys within ``window`` steps of size
+    ``dilation`` on each side, |i − j| <= window·dilation and (i − j) divisible by dilation.
+    About T(2·window + 1) pairs: linear in T."""
+    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    d = np.abs(i - j)
+    return (d <= window * dilation) & (d % dilation == 0)
+
+
+def add_global_tokens(pattern, tokens):
+    """Longformer / BigBird global tokens (e.g. [CLS]): they attend to every position and
+    every position attends to them (a full row and a full column each)."""
+    p = pattern.copy()
+    p[list(tokens), :] = True
+    p[:, list(tokens)] = True
+    return p
+
+
+def bigbird_pattern(T, window, global_tokens=(0,), num_random=2, rng=None):
+    """BigBird: sliding window + global tokens + ``num_random`` random keys per query."""
+    rng = np.random.default_rng(0) if rng is None else rng
+    p = sliding_window_pattern(T, window)
+    for i in range(T):
+        p[i, rng.choice(T, size=min(num_random, T), replace=False)] = True
+    return add_global_tokens(p, global_tokens)

@@ -1,0 +1,268 @@
+"""Autograder checks for chapter 5 (attention and the transformer). Each takes the
+student's function; the labutils reference is the truth, and each typical mistake is a
+function whose result, when the student's matches it, earns its hint."""
+import math
+
+import numpy as np
+
+from ..nn.attention import _attend_backward, causal_mask as _causal_mask, safe_softmax
+from ..nn.positional import sinusoidal_encoding as _sinusoidal
+from ..tolerances import GRADER_TIME_LIMIT
+from .core import Problem, call_student, check_function, numeric_check
+
+__all__ = ["check_attention", "check_attention_backward", "check_causal_mask",
+           "check_sinusoidal_encoding", "check_split_heads", "check_merge_heads",
+           "reference_attention", "reference_attention_backward"]
+
+
+def _rng(seed):
+    return np.random.default_rng(seed)
+
+
+# -- scaled dot-product attention with a mask ---------------------------------------------------
+def reference_attention(q, k, v, mask):
+    """q: (*, Tq, d), k: (*, Tk, d), v: (*, Tk, dv), mask: bool broadcastable to (*, Tq, Tk),
+    True = must not attend. -> (out (*, Tq, dv), weights (*, Tq, Tk)); a fully masked row
+    gives zero weights."""
+    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    w = safe_softmax(np.where(mask, -np.inf, s))
+    return w @ v, w
+
+
+def _attention_cases(seed=0):
+    r = _rng(seed)
+    none = np.zeros((1, 4), bool)
+    pad = np.array([[False, False, True, True, False]])
+    full_row = np.zeros((3, 4), bool)
+    full_row[1] = True
+    return [
+        ("one sequence, 3 queries, 4 keys, no mask", (r.standard_normal((3, 4)),
+                                                      r.standard_normal((4, 4)),
+                                                      r.standard_normal((4, 2)), none)),
+        ("batch of 2, two keys masked (padding)", (r.standard_normal((2, 3, 6)),
+                                                   r.standard_normal((2, 5, 6)),
+                                                   r.standard_normal((2, 5, 3)), pad)),
+        ("causal mask, 5 queries = 5 keys", (r.standard_normal((1, 5, 3)),
+                                             r.standard_normal((1, 5, 3)),
+                                             r.standard_normal((1, 5, 3)), _causal_mask(5))),
+        ("batch of 1, a single query and key", (r.standard_normal((1, 1, 4)),
+                                                r.standard_normal((1, 1, 4)),
+                                                r.standard_normal((1, 1, 2)),
+                                                np.zeros((1, 1), bool))),
+        ("a query with every key masked (weights must be 0, not NaN)",
+         (r.standard_normal((2, 3, 4)), r.standard_normal((2, 4, 4)),
+          r.standard_normal((2, 4, 5)), full_row)),
+    ]
+
+
+def _softmax(s, axis=-1):
+    with np.errstate(invalid="ignore"):
+        e = np.exp(s - s.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
+
+
+def _scores(q, k, scale):
+    return q @ np.swapaxes(k, -1, -2) * scale
+
+
+_ATTENTION_MISTAKES = {
+    "divide the scores by √d (the square root of q.shape[-1]), not by d":
+        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, 1 / q.shape[-1]))), v),
+    "scale the scores by 1/√d before the softmax (√d keeps their variance near 1)":
+        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, 1.0))), v),
+    "the softmax runs over the keys (the last axis), so that each query's weights sum to 1":
+        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5)),
+                                              axis=-2), v),
+    "True in the mask means 'must not attend': put -inf where mask is True, not where it is False":
+        lambda q, k, v, m: _with(safe_softmax(np.where(~m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+    "mask BEFORE the softmax (scores = -inf): zeroing weights after it leaves rows that no "
+    "longer sum to 1":
+        lambda q, k, v, m: _with(_softmax(_scores(q, k, q.shape[-1] ** -.5)) * ~m, v),
+    "a fully masked row gives 0/0 = NaN in a plain softmax: make it give zeros (a 'safe' "
+    "softmax: treat the row maximum -inf as 0 and divide only where the sum is > 0)":
+        lambda q, k, v, m: _with(_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+    "a large negative number (-1e9) instead of -inf gives a fully masked row uniform weights; "
+    "it must give zeros":
+        lambda q, k, v, m: _with(_softmax(np.where(m, -1e9, _scores(q, k, q.shape[-1] ** -.5))), v),
+}
+
+
+def _with(w, v):
+    return w @ v, w
+
+
+def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT):
+    check_function(attention, reference_attention, _attention_cases(), names=["out", "weights"],
+                   mistakes=_ATTENTION_MISTAKES, time_limit_s=time_limit_s)
+
+
+# -- its backward (gradient check) ------------------------------------------------------------
+def reference_attention_backward(dout, q, k, v, mask):
+    """-> (dq, dk, dv) of reference_attention's output for the upstream gradient dout."""
+    scale = 1 / math.sqrt(q.shape[-1])
+    _, w = reference_attention(q, k, v, mask)
+    ds, dv = _attend_backward(dout, None, w, v)
+    return scale * (ds @ k), scale * (np.swapaxes(ds, -1, -2) @ q), dv
+
+
+def _backward_mistake(kind):
+    def wrong(dout, q, k, v, m):
+        scale = 1 / math.sqrt(q.shape[-1])
+        _, w = reference_attention(q, k, v, m)
+        dw = dout @ np.swapaxes(v, -1, -2)
+        if kind == "diagonal":
+            ds = w * (1 - w) * dw
+        else:
+            ds = w * (dw - (dw * w).sum(-1, keepdims=True))
+        c = 1.0 if kind == "scale" else scale
+        dq, dk = c * (ds @ k), c * (np.swapaxes(ds, -1, -2) @ q)
+        dv = np.swapaxes(w, -1, -2) @ dout
+        if kind == "dv":
+            dv = w @ dout
+        if kind == "dk":
+            dk = c * (ds @ q)
+        return dq, dk, dv
+    return wrong
+
+
+def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(1)
+    cases = []
+    for label, (n, tq, tk, d, dv), mask in [
+            ("3 queries, 3 keys, d = 4", (2, 3, 3, 4, 2), np.zeros((1, 3), bool)),
+            ("3 queries, 5 keys, one key masked", (1, 3, 5, 2, 3),
+             np.array([[False, True, False, False, False]])),
+            ("causal mask", (2, 4, 4, 3, 3), _causal_mask(4)),
+            ("a fully masked row gets no gradient", (1, 2, 3, 2, 2),
+             np.array([[True, True, True], [False, False, True]]))]:
+        q, k, v = r.standard_normal((n, tq, d)), r.standard_normal((n, tk, d)), \
+            r.standard_normal((n, tk, dv))
+        cases.append((label, (r.standard_normal((n, tq, dv)), q, k, v, mask)))
+    report = check_function(attention_backward, reference_attention_backward, cases,
+                            names=["dq", "dk", "dv"], finish=False,
+                            time_limit_s=time_limit_s, mistakes={
+        "softmax couples the weights: w(1 - w) is only the diagonal of its Jacobian; use "
+        "ds = w * (dw - sum(w * dw, axis=-1, keepdims=True))": _backward_mistake("diagonal"),
+        "the scores are q·k / √d, so dq and dk carry the factor 1/√d too":
+            _backward_mistake("scale"),
+        "out = w v, so dv = wᵀ dout (transpose the weights: keys, not queries, index dv)":
+            _backward_mistake("dv"),
+        "s = q kᵀ: dk = dsᵀ q (transpose ds), while dq = ds k": _backward_mistake("dk"),
+    })
+    # The gradient check proper: the student's gradients against central differences.
+    dout, q, k, v, mask = cases[1][1]
+    try:
+        dq, dk, dv = call_student(attention_backward, (dout, q, k, v, mask),
+                                  time_limit_s=time_limit_s)
+        loss = lambda: np.sum(dout * reference_attention(q, k, v, mask)[0])  # noqa: E731
+        numeric_check(report, "dq by central differences", dq, loss, q)
+        numeric_check(report, "dk by central differences", dk, loss, k)
+        numeric_check(report, "dv by central differences", dv, loss, v)
+    except (Problem, TypeError, ValueError) as p:
+        report.fail("gradient check", f"could not run: {p}")
+    report.finish()
+
+
+# -- the causal mask ----------------------------------------------------------------------------
+def _causal_reference(tq, tk):
+    return _causal_mask(tq, tk)
+
+
+def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT):
+    cases = [("4 queries, 4 keys", (4, 4)), ("a single token", (1, 1)),
+             ("1 new query after 4 cached keys (cached decoding)", (1, 5)),
+             ("3 new queries after 4 cached keys", (3, 7)), ("2 queries, 2 keys", (2, 2))]
+
+    def wrap(fn):
+        def run(tq, tk):
+            out = fn(tq, tk)
+            if isinstance(out, np.ndarray) and out.dtype != bool:
+                raise TypeError(f"the mask must be a boolean array, got dtype {out.dtype}")
+            return out
+        run.__name__ = getattr(fn, "__name__", "causal_mask")
+        return run
+    check_function(wrap(causal_mask), _causal_reference, cases, time_limit_s=time_limit_s,
+                   mistakes={
+        "with fewer queries than keys, align the mask to the END: the last query is the newest "
+        "token and sees every key (query i sits at position i + tk - tq)":
+            lambda tq, tk: _causal_mask(tq, tk, align="start"),
+        "True marks the keys a query must NOT see (its future); you returned the allowed ones":
+            lambda tq, tk: ~_causal_mask(tq, tk),
+        "a token may attend to itself: do not mask the diagonal (j > i, not j >= i)":
+            lambda tq, tk: np.arange(tk)[None, :] >= np.arange(tq)[:, None] + (tk - tq),
+    })
+
+
+# -- the sinusoidal encoding -------------------------------------------------------------------
+def _pe_variant(T, d, swap=False, no_two=False, halves=False, multiply=False):
+    t = np.arange(T)[:, None]
+    i = np.arange(d // 2)
+    expo = (i / d) if no_two else (2 * i / d)
+    omega = 10000.0 ** expo if multiply else 10000.0 ** (-expo)
+    a, b = np.sin(omega * t), np.cos(omega * t)
+    if swap:
+        a, b = b, a
+    if halves:
+        return np.concatenate([a, b], axis=1)
+    pe = np.empty((T, d))
+    pe[:, 0::2], pe[:, 1::2] = a, b
+    return pe
+
+
+def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMIT):
+    cases = [("10 positions, d = 8", (10, 8)), ("1 position, d = 2", (1, 2)),
+             ("50 positions, d = 16", (50, 16)), ("7 positions, d = 4", (7, 4))]
+    check_function(sinusoidal_encoding, lambda T, d: _sinusoidal(T, d), cases,
+                   time_limit_s=time_limit_s, mistakes={
+        "even columns (2i) hold sin, odd columns (2i+1) hold cos; you swapped them":
+            lambda T, d: _pe_variant(T, d, swap=True),
+        "the frequency of pair i is 10000^(-2i/d), with i the PAIR index (0 .. d/2 - 1): the "
+        "exponent is 2i/d, you used i/d":
+            lambda T, d: _pe_variant(T, d, no_two=True),
+        "sin and cos of the same frequency sit side by side (columns 2i and 2i+1), not in two "
+        "halves": lambda T, d: _pe_variant(T, d, halves=True),
+        "divide the position by 10000^(2i/d) (the frequencies decrease), do not multiply":
+            lambda T, d: _pe_variant(T, d, multiply=True),
+    })
+
+
+# -- multi-head split and merge ------------------------------------------------------------------
+def _split(x, h):
+    N, T, E = x.shape
+    return x.reshape(N, T, h, E // h).transpose(0, 2, 1, 3)
+
+
+def _merge(x):
+    N, H, T, d = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
+
+
+def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(5)
+    cases = [("batch of 2, 4 tokens, E = 6, 3 heads", (r.standard_normal((2, 4, 6)), 3)),
+             ("one head (nothing to split)", (r.standard_normal((1, 3, 4)), 1)),
+             ("batch of 1, 5 tokens, E = 8, 2 heads", (r.standard_normal((1, 5, 8)), 2)),
+             ("as many heads as features", (r.standard_normal((2, 2, 4)), 4))]
+    check_function(split_heads, _split, cases, time_limit_s=time_limit_s, mistakes={
+        "reshape to (N, T, H, d) first, then move the head axis: .transpose(0, 2, 1, 3); a "
+        "direct reshape to (N, H, T, d) mixes tokens and features":
+            lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h),
+        "the result is (N, H, T, d): after the reshape to (N, T, H, d) swap the T and H axes":
+            lambda x, h: x.reshape(x.shape[0], x.shape[1], h, x.shape[2] // h),
+        "head h takes the CONTIGUOUS features h*d .. (h+1)*d - 1 (as torch), not every H-th one":
+            lambda x, h: x.reshape(x.shape[0], x.shape[1], x.shape[2] // h, h).transpose(0, 3, 1, 2),
+    })
+
+
+def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT):
+    r = _rng(6)
+    cases = [("batch of 2, 3 heads, 4 tokens, d = 2", (r.standard_normal((2, 3, 4, 2)),)),
+             ("one head", (r.standard_normal((1, 1, 3, 4)),)),
+             ("batch of 1, 2 heads, 5 tokens, d = 3", (r.standard_normal((1, 2, 5, 3)),))]
+    check_function(merge_heads, _merge, cases, time_limit_s=time_limit_s, mistakes={
+        "move the head axis back next to d first (.transpose(0, 2, 1, 3)), then reshape to "
+        "(N, T, H*d); a direct reshape mixes tokens and heads":
+            lambda x: x.reshape(x.shape[0], x.shape[2], -1),
+        "concatenate the heads in order: transpose to (N, T, H, d), not (N, T, d, H)":
+            lambda x: x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
+    })

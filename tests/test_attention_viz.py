@@ -1,0 +1,71 @@
+"""Chapter 5 pictures and explorers: what the drawing functions draw, and that the explorer
+controls select the right pre-drawn frame."""
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+from labutils.nn import load_toy_transformer  # noqa: E402
+from labutils.nn.attention import sliding_window_pattern, strided_pattern  # noqa: E402
+from labutils.nn.positional import sinusoidal_encoding  # noqa: E402
+from labutils.viz import new_figure  # noqa: E402
+from labutils.viz import attention as va  # noqa: E402
+
+
+def test_draw_attention_map_draws_the_weights_and_the_query_row():
+    w = np.random.default_rng(0).dirichlet(np.ones(4), 3)
+    fig = new_figure()
+    va.draw_attention_map(fig, w, 1, ["a", "b", "c"], list("wxyz"), "my block")
+    ax_map, ax_bar = fig.axes
+    np.testing.assert_array_equal(ax_map.images[0].get_array(), w)
+    assert "my block" in ax_map.get_title()
+    assert [p.get_height() for p in ax_bar.patches] == pytest.approx(w[1])
+    assert "query 1 (b)" in ax_bar.get_title()
+    assert [t.get_text() for t in ax_bar.get_xticklabels()] == list("wxyz")
+    assert ax_bar.get_ylabel() == "attention weight"
+
+
+def test_draw_positional_marks_the_positions_and_the_dot_product():
+    fig = new_figure()
+    va.draw_positional(fig, t=3, k=5, pair=2, num_positions=32, d_model=16)
+    ax_map, ax_dot, ax_rot = fig.axes
+    np.testing.assert_allclose(ax_map.images[0].get_array(), sinusoidal_encoding(32, 16))
+    pe = sinusoidal_encoding(32, 16)
+    assert f"{pe[3] @ pe[8]:.2f}" in ax_dot.get_title()
+    shifted, from_zero = ax_dot.lines[0].get_ydata(), ax_dot.lines[1].get_ydata()
+    np.testing.assert_allclose(shifted, from_zero, atol=1e-10)   # depends only on distance
+    assert "pair 2" in ax_rot.get_title()
+
+
+def test_draw_patterns_and_counts():
+    fig = new_figure()
+    pats = {"strided": strided_pattern(16, 4), "window": sliding_window_pattern(16, 2)}
+    va.draw_patterns(fig, pats)
+    assert [a.get_title().split("\n")[1] for a in fig.axes] == [
+        f"{int(p.sum())} pairs" for p in pats.values()]
+    fig = new_figure()
+    va.draw_pair_counts(fig, [8, 16], {"full": [64, 256], "window": [40, 80]})
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].lines) == 2
+
+
+def test_positional_explorer_frames_follow_the_controls():
+    ex = va.positional_explorer(ts=(0, 5), ks=(1, 3), pairs=(0,))
+    assert len(ex.frames) == 4
+    ex.set(t=5, k=3)
+    assert ex.current_index() == ex.combos.index((5, 3, 0))
+    assert ex.frames[0].value[:4] == b"\x89PNG"
+
+
+def test_attention_explorer_on_the_toy_model():
+    model, cfg = load_toy_transformer()
+    src = np.array([4, 1, 3, 0, 2, 2, 9, 5])
+    maps, src_labels, tgt_labels, out = va.toy_attention_maps(model, src, cfg["bos"])
+    assert out.tolist() == sorted(src.tolist())
+    assert maps["decoder cross-attention, layer 0"].shape == (2, 8, 8)
+    np.testing.assert_allclose(maps["encoder self-attention, layer 0"].sum(-1), 1.0)
+    ex = va.attention_explorer(model, src, cfg["bos"],
+                               blocks=("decoder cross-attention, layer 0",), queries=(0, 6))
+    assert len(ex.frames) == 2 * 2
+    ex.set(head=1, query=6)
+    assert ex.current_index() == ex.combos.index(("decoder cross-attention, layer 0", 1, 6))
