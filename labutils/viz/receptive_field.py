@@ -35,7 +35,7 @@ ARCHITECTURES = {
     "ResNet stem: conv7/2, pool3/2, conv3": [("conv", 7, 2, 1, 3), ("pool", 3, 2, 1, 1),
                                              ("conv", 3, 1, 1, 1)],
 }
-UNITS = ["centre", "edge", "corner"]
+UNITS = ["centre", "corner"]
 
 
 def receptive_field(layers):
@@ -116,7 +116,8 @@ def draw_receptive_field(fig, architecture="3 x conv3", unit="centre", n=INPUT_S
     ax.set_ylim(n - 0.5, -0.5)
     finish(ax, f"output unit {pos}: r = {r}", "input column", "input row")
     row = int(np.argmax(g.max(axis=1)))
-    ax2.bar(np.arange(n), g[row], width=1.0, color=OKABE_ITO[0], label="gradient (normalised)")
+    ax2.stairs(g[row], np.arange(n + 1) - 0.5, fill=True, color=OKABE_ITO[0],
+               label="gradient (normalised)")
     ax2.axvspan(max(c0, 0) - 0.5, min(c1, n - 1) + 0.5, color=OKABE_ITO[1], alpha=0.25,
                 label=f"formula: {r} pixels")
     ax2.set_xlim(-0.5, n - 0.5)
@@ -134,7 +135,7 @@ def _rect(x0, y0, w, h):
 
 
 def receptive_field_explorer():
-    """Pick an architecture and an output unit; frames are pre-drawn (15 of them)."""
+    """Pick an architecture and an output unit; frames are pre-drawn (10 of them)."""
     return FrameExplorer(draw_receptive_field, {"architecture": list(ARCHITECTURES), "unit": UNITS},
                          labels={"architecture": "layers", "unit": "output unit"},
                          figsize=(7.2, 3.4),
