@@ -247,7 +247,8 @@ def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None):
     check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(seed, 3),
                    time_limit_s=_limit(time_limit_s), mistakes={
         "torch's update gate keeps the OLD state: h' = (1 − z) ⊙ n + z ⊙ h "
-        "(the other convention, h' = z ⊙ n + (1 − z) ⊙ h, is Cho et al.'s paper's)":
+        "(h' = z ⊙ n + (1 − z) ⊙ h is the other convention, found in some papers and "
+        "tutorials: the same model with z and 1 − z swapped, but not torch's)":
             _gru_variant(z_keeps_old=False),
         "torch applies the reset gate after the matrix product: n = tanh(W_in x + b_in + "
         "r ⊙ (W_hn h + b_hn)), not W_hn (r ⊙ h)": _gru_variant(reset_after=False),

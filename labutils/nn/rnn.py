@@ -504,8 +504,7 @@ class AttentionEncoderDecoder(Module):
     def backward(self, dlogits, dweights=None):
         H = self.hidden_size
         dcat = self.out.backward(dlogits)
-        dq, dkeys, dvalues = self.attention.backward(dcat[..., H:],
-                                                     dweights)
+        dq, dkeys, dvalues = self.attention.backward(dcat[..., H:], dweights)
         demb_t, _ = self.decoder.backward(dq + dcat[..., :H], None)
         demb_s, _ = self.encoder.backward(dkeys + dvalues, None)
         return self.enc_embed.backward(demb_s), self.dec_embed.backward(demb_t)
