@@ -172,10 +172,15 @@ def softmax_kernel_mse(x, y, m, kind):
 
 # -- FAVOR+ ---------------------------------------------------------------------------------
 def exact_attention(q, k, v, causal=False):
-    """softmax(q kᵀ/√d) v, (..., L, d) inputs; the quadratic reference (an L×S matrix)."""
-    s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
+    """softmax(q kᵀ/√d) v for (..., L, d) inputs: the honest quadratic reference, holding one
+    (..., L, S) score array (softmax in place; the causal mask written in place, row block by
+    row block) and nothing else of that size."""
+    s = (q * (1.0 / math.sqrt(q.shape[-1]))) @ np.swapaxes(k, -1, -2)
     if causal:
-        s = np.where(np.tril(np.ones(s.shape[-2:], dtype=bool)), s, -np.inf)
+        cols = np.arange(s.shape[-1])
+        for a in range(0, s.shape[-2], 256):
+            rows = np.arange(a, min(a + 256, s.shape[-2]))
+            np.copyto(s[..., rows[0]:rows[-1] + 1, :], -np.inf, where=cols > rows[:, None])
     s -= s.max(axis=-1, keepdims=True)
     np.exp(s, out=s)
     s /= s.sum(axis=-1, keepdims=True)
@@ -194,9 +199,15 @@ def _stable_features(x, W, kind, query):
         c = h if query else h.max(axis=-2, keepdims=True)
         scale = np.exp(h - c) / math.sqrt(m)
         return np.concatenate([np.cos(u), np.sin(u)], axis=-1) * scale, u, scale
-    a = u - h if kind == "positive" else np.concatenate([u - h, -u - h], axis=-1)
+    if kind == "positive":
+        a = u                                # in place from here on: one (..., L, m) array
+        a -= h
+    else:
+        a = np.concatenate([u - h, -u - h], axis=-1)
     a -= a.max(axis=(-1,) if query else (-2, -1), keepdims=True)
-    return np.exp(a) / math.sqrt(FEATURES_PER_DRAW[kind] * m), u, None
+    np.exp(a, out=a)
+    a *= 1.0 / math.sqrt(FEATURES_PER_DRAW[kind] * m)
+    return a, None, None
 
 
 def _feature_vjp(x, W, kind, phi, u, scale, dphi):
@@ -230,24 +241,28 @@ def _check_favor(q, k, v, W, kind, causal, owner="favor_attention"):
 
 
 def _causal_sums(phi_q, phi_k, v, chunk):
-    """num_i = Σ_{j<=i} (φq_i·φk_j) v_j and den_i = Σ_{j<=i} φq_i·φk_j by prefix sums over
-    chunks of ``chunk`` positions: the largest array is (..., chunk, m, dv), never L×m×dv."""
+    """num_i = Σ_{j<=i} (φq_i·φk_j) v_j and den_i = Σ_{j<=i} φq_i·φk_j, chunk by chunk.
+
+    The prefix sums S = Σ_j φk_j v_jᵀ (m, dv) and z = Σ_j φk_j (m,) over all earlier chunks
+    are carried from chunk to chunk; inside a chunk of c positions the remaining terms
+    (j in the chunk, j <= i) are the masked c×c product. chunk = 1 is the plain running sum.
+    The largest arrays are (..., c, c) and (..., c, m): never (L, L) and never (L, m, dv)."""
     L, m, dv = phi_q.shape[-2], phi_q.shape[-1], v.shape[-1]
     lead = phi_q.shape[:-2]
     S = np.zeros(lead + (m, dv), dtype=np.result_type(phi_q, v))
     z = np.zeros(lead + (m,), dtype=phi_q.dtype)
     num = np.empty(lead + (L, dv), dtype=S.dtype)
     den = np.empty(lead + (L,), dtype=phi_q.dtype)
+    mask = np.tril(np.ones((chunk, chunk), dtype=bool))
     for a in range(0, L, chunk):
         b = min(L, a + chunk)
-        pk, pq = phi_k[..., a:b, :], phi_q[..., a:b, :]
-        outer = pk[..., :, :, None] * v[..., a:b, None, :]          # (..., c, m, dv)
-        np.cumsum(outer, axis=-3, out=outer)
-        outer += S[..., None, :, :]
-        num[..., a:b, :] = np.einsum("...cm,...cmd->...cd", pq, outer)
-        zc = np.cumsum(pk, axis=-2) + z[..., None, :]
-        den[..., a:b] = np.einsum("...cm,...cm->...c", pq, zc)
-        S, z = outer[..., -1, :, :].copy(), zc[..., -1, :]
+        pq, pk, vc = phi_q[..., a:b, :], phi_k[..., a:b, :], v[..., a:b, :]
+        A = pq @ np.swapaxes(pk, -1, -2)
+        A *= mask[:b - a, :b - a]
+        num[..., a:b, :] = pq @ S + A @ vc
+        den[..., a:b] = (pq @ z[..., None])[..., 0] + A.sum(axis=-1)
+        S = S + np.swapaxes(pk, -1, -2) @ vc
+        z = z + pk.sum(axis=-2)
     return num, den
 
 
@@ -261,14 +276,15 @@ def favor_attention(q, k, v, W, kind="positive", causal=False, eps=0.0, chunk=64
     """
     _check_favor(q, k, v, W, kind, causal)
     s = q.shape[-1] ** -0.25
-    phi_q = _stable_features(q * s, W, kind, query=True)[0]
     phi_k = _stable_features(k * s, W, kind, query=False)[0]
     if causal:
-        num, den = _causal_sums(phi_q, phi_k, v, chunk)
+        num, den = _causal_sums(_stable_features(q * s, W, kind, query=True)[0], phi_k, v, chunk)
     else:
-        num = phi_q @ (np.swapaxes(phi_k, -1, -2) @ v)
-        den = phi_q @ phi_k.sum(axis=-2)[..., None]
-        den = den[..., 0]
+        kv = np.swapaxes(phi_k, -1, -2) @ v            # (..., M, dv)
+        ksum = phi_k.sum(axis=-2)[..., None]          # (..., M, 1)
+        del phi_k                                     # at most one (L, M) array at a time
+        phi_q = _stable_features(q * s, W, kind, query=True)[0]
+        num, den = phi_q @ kv, (phi_q @ ksum)[..., 0]
     return num / (den + eps)[..., None]
 
 

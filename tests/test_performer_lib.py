@@ -287,3 +287,12 @@ def test_bad_input_gets_clear_errors():
         P.softmax_kernel_mse(x[0], x[1], 0, "trig")
     with pytest.raises(ValueError, match="contains NaN"):
         P.trig_features(np.full((2, 4), np.nan), rng.standard_normal((3, 4)))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_exact_attention_matches_torch(causal):
+    rng = np.random.default_rng(12)
+    q, k, v = rng.standard_normal((2, 300, 8)), rng.standard_normal((2, 300, 8)), rng.standard_normal((2, 300, 5))
+    want = torch.nn.functional.scaled_dot_product_attention(
+        *(torch.tensor(a) for a in (q, k, v)), is_causal=causal).numpy()
+    np.testing.assert_allclose(P.exact_attention(q, k, v, causal), want, atol=1e-13)
