@@ -47,4 +47,5 @@ def test_frames_follow_the_drawing_function():
     from labutils.viz.explorer import render_png
     e = va.activation_explorer()
     i = e.combos.index(("GELU", False))
-    assert e.frames[i].value == render_png(va.draw_activation, {"name": "GELU", "derivative": False})
+    assert e.frames[i].value == render_png(va.draw_activation, {"name": "GELU", "derivative": False},
+                                         figsize=(5.6, 3.2), dpi=72)

@@ -39,4 +39,5 @@ def activation_explorer():
     """Pick an activation; show or hide its derivative. Frames are pre-drawn."""
     return FrameExplorer(draw_activation, {"name": list(ACTIVATIONS), "derivative": [True, False]},
                          labels={"name": "activation", "derivative": "derivative"},
-                         alt="An activation function on [-4, 4], solid, with its derivative dashed.")
+                         alt="An activation function on [-4, 4], solid, with its derivative dashed.",
+                         figsize=(5.6, 3.2), dpi=72)
