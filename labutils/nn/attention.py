@@ -564,16 +564,17 @@ def full_pattern(T, causal=False):
 
 def strided_pattern(T, stride):
     """Sparse Transformer, strided (Child et al., 2019), causal: the previous ``stride``
-    positions (a local band) and every ``stride``-th position before (a column every stride).
+    positions (a local band) and every ``stride``-th position before (i − j divisible by
+    stride: diagonals every stride steps).
     About T(stride + T/stride) pairs, O(T√T) with stride ≈ √T."""
-    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    i, j = np.arange(T, dtype=np.int32)[:, None], np.arange(T, dtype=np.int32)[None, :]
     return (j <= i) & ((i - j < stride) | ((i - j) % stride == 0))
 
 
 def fixed_pattern(T, stride, c=1):
     """Sparse Transformer, fixed, causal: the query's own block of ``stride`` positions, plus
     the last ``c`` positions of every block ("summary" cells that carry information on)."""
-    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    i, j = np.arange(T, dtype=np.int32)[:, None], np.arange(T, dtype=np.int32)[None, :]
     return (j <= i) & ((i // stride == j // stride) | (j % stride >= stride - c))
 
 
@@ -581,7 +582,7 @@ def sliding_window_pattern(T, window, dilation=1):
     """Longformer's (dilated) sliding window: keys within ``window`` steps of size
     ``dilation`` on each side, |i − j| <= window·dilation and (i − j) divisible by dilation.
     About T(2·window + 1) pairs: linear in T."""
-    i, j = np.arange(T)[:, None], np.arange(T)[None, :]
+    i, j = np.arange(T, dtype=np.int32)[:, None], np.arange(T, dtype=np.int32)[None, :]
     d = np.abs(i - j)
     return (d <= window * dilation) & (d % dilation == 0)
 
