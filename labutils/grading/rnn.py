@@ -44,7 +44,8 @@ def _cell_cases(seed, gates, lstm=False):
         args = [r.standard_normal((n, d)), r.standard_normal((n, h))]
         if lstm:
             args.append(r.standard_normal((n, h)))
-        args += [r.standard_normal((gates * h, d)) / np.sqrt(d), r.standard_normal((gates * h, h)) / np.sqrt(h),
+        args += [r.standard_normal((gates * h, d)) / np.sqrt(d),
+                 r.standard_normal((gates * h, h)) / np.sqrt(h),
                  0.5 * r.standard_normal(gates * h), 0.5 * r.standard_normal(gates * h)]
         cases.append((label, tuple(args)))
     return cases
@@ -316,7 +317,8 @@ def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
         ("total norm below max_norm: unchanged", (*[0.01 * g for g in big], np.float64(5.0))),
         ("small norm (0.5) above max_norm 0.1: the 1e-6 matters",
          (*[g * 0.5 / np.sqrt(sum(np.sum(b * b) for b in big)) for g in big], np.float64(0.1))),
-        ("one large gradient among small ones", (100 * big[0], 0.01 * big[1], 0.01 * big[2], np.float64(2.0))),
+        ("one large gradient among small ones",
+         (100 * big[0], 0.01 * big[1], 0.01 * big[2], np.float64(2.0))),
         ("all gradients zero", (*[np.zeros(s) for s in shapes], np.float64(1.0))),
     ]
     names = [f"gradient {k}" for k in range(3)] + ["total_norm"]
@@ -363,7 +365,8 @@ def _explode_cases():
     return [
         ("1.2 × orthogonal, tanh (γ = 1)", (1.2 * Q, 1.0)),
         ("0.9 × orthogonal, tanh (γ = 1)", (0.9 * Q, 1.0)),
-        ("non-normal [[0.5, 3], [0, 0.5]], tanh (γ = 1): spectral radius 0.5", (np.array([[0.5, 3.0], [0.0, 0.5]]), 1.0)),
+        ("non-normal [[0.5, 3], [0, 0.5]], tanh (γ = 1): spectral radius 0.5",
+         (np.array([[0.5, 3.0], [0.0, 0.5]]), 1.0)),
         ("2 × orthogonal, sigmoid (γ = 1/4)", (2.0 * Q, 0.25)),
         ("5 × orthogonal, sigmoid (γ = 1/4)", (5.0 * Q, 0.25)),
         ("diagonal (0.95, 0.2), tanh (γ = 1)", (np.diag([0.95, 0.2]), 1.0)),

@@ -263,7 +263,8 @@ class _RNNBase(Module):
         L = caches[0][0].shape[0]
         N = caches[0][0].shape[1]
         LD = self.num_layers * D
-        out_shape = ((N, L, D * H) if self.batch_first else (L, N, D * H)) if batched else (L, D * H)
+        out_shape = (((N, L, D * H) if self.batch_first else (L, N, D * H)) if batched
+                     else (L, D * H))
         st_shape = (LD, N, H) if batched else (LD, H)
         is_lstm = self.mode == "LSTM"
         dh_n, dc_n = (dstate if dstate is not None else (None, None)) if is_lstm else (dstate, None)
@@ -438,7 +439,8 @@ class RNNCell(_CellBase):
     def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", rng=None,
                  dtype=np.float64):
         if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
+                             f"got {nonlinearity!r}")
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, rng, dtype)

@@ -41,7 +41,8 @@ def gradient_flow(cell, scale, length, hidden_size=16, input_size=4, matrix="ort
     if cell not in GATES:
         raise ValueError(f"gradient_flow: cell must be one of {list(GATES)}, got {cell!r}")
     if matrix not in ("orthogonal", "gaussian"):
-        raise ValueError(f"gradient_flow: matrix must be 'orthogonal' or 'gaussian', got {matrix!r}")
+        raise ValueError(f"gradient_flow: matrix must be 'orthogonal' or 'gaussian', "
+                         f"got {matrix!r}")
     rng = np.random.default_rng(seed)
     H, G = hidden_size, GATES[cell]
     m = getattr(nn, cell)(input_size, H, rng=rng)
