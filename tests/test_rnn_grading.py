@@ -217,3 +217,17 @@ def test_endless_loops_are_interrupted(check, args):
 def test_not_a_function():
     fails(g.check_lstm_cell_forward, None, "expected a function")
     fails(g.check_can_explode, "True", "expected a function")
+
+
+ALL_CHECKS = [(g.check_rnn_cell_forward, "returned none"), (g.check_rnn_bptt, "returned none"),
+              (g.check_lstm_cell_forward, "returned none"), (g.check_gru_cell_forward, "returned none"),
+              (g.check_clip_grad_norm, "expected 2 results"), (g.check_can_explode, "returned none")]
+
+
+@pytest.mark.parametrize("check,none_phrase", ALL_CHECKS)
+def test_every_check_survives_none_and_exceptions(check, none_phrase):
+    fails(check, lambda *a: None, none_phrase)
+
+    def boom(*a):
+        return 1 / 0
+    fails(check, boom, "raised ZeroDivisionError")
