@@ -83,3 +83,15 @@ def test_explorer_controls_pick_the_right_frame():
     pngs = [f.value for f in e.frames]
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs) and len(set(pngs)) == len(pngs)
     assert "receptive field" in e.alt
+
+
+def test_drawing_accepts_your_own_stack_of_layers():
+    layers = [("conv", 5, 1, 1, 2), ("pool", 2, 2, 1, 0), ("conv", 3, 1, 2, 2)]
+    fig = new_figure((7.2, 3.4))
+    ax, ax2 = rf.draw_receptive_field(fig, layers, unit=(3, 5))
+    r = 1 + 4 + 1 + 2 * 2 * 2
+    assert rf.receptive_field(layers)[0] == r and f"r = {r}" in ax.get_title()
+    assert fig._suptitle.get_text() == "conv5, pool2/2, conv3 d2"
+    assert "(3, 5)" in ax.get_title()
+    with pytest.raises(ValueError, match="leave no output"):
+        rf.draw_receptive_field(new_figure(), [("conv", 3, 2, 1, 0)] * 6)

@@ -21,7 +21,7 @@ from ..module import Sequential
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, SEQUENTIAL, finish
 
-__all__ = ["ARCHITECTURES", "UNITS", "receptive_field", "rf_box", "build_network",
+__all__ = ["ARCHITECTURES", "UNITS", "receptive_field", "rf_box", "build_network", "describe",
            "gradient_map", "support_box", "draw_receptive_field", "receptive_field_explorer"]
 
 INPUT_SIZE = 32
@@ -98,11 +98,30 @@ def support_box(grad):
     return (int(rows.min()), int(rows.max())), (int(cols.min()), int(cols.max()))
 
 
+def describe(layers):
+    """A short name for a stack of layers: "conv3/2 d2, pool2/2, ..."."""
+    parts = []
+    for kind, k, s, d, _ in layers:
+        parts.append(f"{kind}{k}" + (f"/{s}" if s > 1 else "") + (f" d{d}" if d > 1 else ""))
+    return ", ".join(parts)
+
+
 def draw_receptive_field(fig, architecture="3 x conv3", unit="centre", n=INPUT_SIZE):
     """Left: gradient magnitude of one output unit over the input grid (the effective
-    receptive field), with the formula's box. Right: the profile through the unit's row."""
-    layers = ARCHITECTURES[architecture]
-    pos = unit_position(layers, unit, n)
+    receptive field), with the formula's box. Right: the profile through the unit's row.
+
+    architecture -- a name from ARCHITECTURES, or your own list of layers
+                    ``(kind, kernel, stride, dilation, padding)`` with kind "conv" or "pool"
+    unit         -- "centre", "edge" or "corner", or output coordinates (row, col)
+    """
+    if isinstance(architecture, str):
+        layers, title = ARCHITECTURES[architecture], architecture
+    else:
+        layers, title = [tuple(layer) for layer in architecture], describe(architecture)
+        if output_size(layers, n) < 1:
+            raise ValueError(f"draw_receptive_field: the layers {title} leave no output on a "
+                             f"{n} x {n} input")
+    pos = unit_position(layers, unit, n) if isinstance(unit, str) else tuple(unit)
     g = gradient_map(layers, pos, n)
     g = g / g.max()
     r = receptive_field(layers)[0]
@@ -124,7 +143,7 @@ def draw_receptive_field(fig, architecture="3 x conv3", unit="centre", n=INPUT_S
     ax2.set_ylim(0, 1.4)
     finish(ax2, f"measured support {m1 - m0 + 1} x {k1 - k0 + 1} (row {row})", "input column",
            "|dy/dx|", legend=True)
-    fig.suptitle(architecture)
+    fig.suptitle(title)
     return ax, ax2
 
 
