@@ -68,23 +68,33 @@ def test_committed_student_version_is_current(course, nb):
     assert [c["metadata"] for c in fresh["cells"]] == [c["metadata"] for c in old["cells"]]
 
 
+def autograde(cdir, name, student_files):
+    """Grade every student's copy of one chapter in one nbgrader call, in a course folder of
+    its own (a copy of the generated one), so that chapters can be graded side by side."""
+    mine = cdir.parent / f"grade_{name}"
+    shutil.copytree(cdir, mine, ignore=shutil.ignore_patterns("student_out", "grade_*", "submitted"))
+    for student, src in student_files.items():
+        d = mine / "submitted" / student / name
+        d.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, d / f"{name}.ipynb")
+    r = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", name, "--force",
+                        f"--CourseDirectory.root={mine}"],
+                       cwd=mine, env=rel.venv_env(), capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return mine
+
+
 def test_autograde_instructor_full_marks_and_stubs_zero(course):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nbgrader.api import Gradebook
     cdir, out = course
     names = [nb.stem for nb in NOTEBOOKS]
-    for name, nb in zip(names, NOTEBOOKS):
-        for student, src in (("instructor", nb), ("stub", out / nb.name)):
-            d = cdir / "submitted" / student / name
-            d.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, d / f"{name}.ipynb")
-    env = rel.venv_env()
-    for name in names:   # both students in one call per chapter
-        r = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", name,
-                            "--force", f"--CourseDirectory.root={cdir}"],
-                           cwd=cdir, env=env, capture_output=True, text=True, timeout=900)
-        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{cdir / 'gradebook.db'}") as gb:
-        for name in names:
+    with ThreadPoolExecutor(max_workers=2) as pool:   # two cores: two chapters at a time
+        dirs = dict(zip(names, pool.map(lambda nb: autograde(cdir, nb.stem, {
+            "instructor": nb, "stub": out / nb.name}), NOTEBOOKS)))
+    for name in names:
+        with Gradebook(f"sqlite:///{dirs[name] / 'gradebook.db'}") as gb:
             full = gb.find_submission(name, "instructor")
             stub = gb.find_submission(name, "stub")
             assert full.max_score > 0
@@ -97,7 +107,7 @@ def test_autograde_instructor_full_marks_and_stubs_zero(course):
     # "Run All" on the student version: only autograder cells (tagged raises-exception) fail,
     # and every cell ran.
     for name in names:
-        graded = cells(cdir / "autograded" / "stub" / name / f"{name}.ipynb")
+        graded = cells(dirs[name] / "autograded" / "stub" / name / f"{name}.ipynb")
         for i, c in enumerate(graded):
             if c["cell_type"] != "code":
                 continue

@@ -164,7 +164,7 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
             got = call_student(student, args, kwargs, time_limit_s)
             compare(got, expected, rtol, names)
         except Problem as p:
-            report.fail(label, str(p), _diagnose(got, args, kwargs, mistakes, rtol, names,
+            report.fail(label, str(p), diagnose(got, args, kwargs, mistakes, rtol, names,
                                                  getattr(p, "exc", None)))
             continue
         report.ok(label)
@@ -173,7 +173,7 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
     return report
 
 
-def _diagnose(got, args, kwargs, mistakes, rtol, names, exc=None):
+def diagnose(got, args, kwargs, mistakes, rtol, names, exc=None):
     """The hint of the first known mistake whose result matches ``got``, or, when the
     student's function raised ``exc``, of the first mistake that raises the same error."""
     for hint, wrong in (mistakes or {}).items():

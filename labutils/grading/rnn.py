@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import nn, tolerances
 from ..gradcheck import numerical_gradient, rel_error
-from .core import Problem, Report, _diagnose, call_student, check_function, compare
+from .core import Problem, Report, call_student, check_function, compare, diagnose
 
 __all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward",
            "check_gru_cell_forward", "check_clip_grad_norm", "check_can_explode",
@@ -346,7 +346,7 @@ def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
             got = call_student(student, args, time_limit_s=limit)
             compare(got, expected, names=names)
         except Problem as p:
-            report.fail(label, str(p), _diagnose(got, args, {}, mistakes, tolerances.GRADER_RTOL,
+            report.fail(label, str(p), diagnose(got, args, {}, mistakes, tolerances.GRADER_RTOL,
                                                  names, getattr(p, "exc", None)))
             continue
         report.ok(label)

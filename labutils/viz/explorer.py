@@ -14,11 +14,8 @@ import io
 import itertools
 
 import ipywidgets as widgets
-import matplotlib
 
 from .style import new_figure
-
-matplotlib.use("Agg", force=False)
 
 
 def render_png(draw, values, figsize=(6.4, 3.6), dpi=80):
@@ -77,9 +74,7 @@ class FrameExplorer:
         return self.combos.index(tuple(values[n] for n in self.names))
 
     def _link(self):
-        """One control: a direct jslink. Several: a hidden integer per control, whose sum with
-        the right strides is the frame index, is beyond jslink; so each frame index is kept in
-        a hidden IntText per control combination via a small client-side rule (see below)."""
+        """One control: jslink its position to the Stack. Several: nested Stacks (below)."""
         if len(self.controls) == 1:
             (name, ctrl), = self.controls.items()
             # Selection widgets expose their position as 'index', which equals the frame index.
