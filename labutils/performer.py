@@ -29,7 +29,7 @@ from .checks import check_array
 __all__ = ["iid_gaussian_matrix", "orthogonal_gaussian_matrix", "trig_features",
            "positive_features", "hyperbolic_features", "softmax_kernel",
            "softmax_kernel_mse", "favor_attention", "favor_attention_backward",
-           "exact_attention", "sample_matrices", "kernel_estimates", "KINDS"]
+           "exact_attention", "sample_matrices", "kernel_estimates", "torch_twin", "KINDS"]
 
 KINDS = ("positive", "trig", "hyperbolic")
 FEATURES_PER_DRAW = {"positive": 1, "trig": 2, "hyperbolic": 2}
@@ -370,3 +370,39 @@ def _prefix_apply(phi_q, dN, dD, v, phi_k, chunk=64):
         dvv[..., a:b, :] = np.einsum("...cmd,...cm->...cd", outer, phi_k[..., a:b, :])
         G, g = outer[..., -1, :, :].copy(), gc[..., -1, :]
     return dphi_k, dvv
+
+
+def torch_twin(module):
+    """A torch.nn.MultiheadAttention subclass computing the same FAVOR+ formula as the labutils
+    ``PerformerAttention`` ``module`` (same feature matrix, kind and causality), differentiated
+    by autograd: the torch side of ``labutils.torchcheck.compare_with_torch``. Its state dict
+    has MHA's keys, so the comparison loads it into ``module`` in one call."""
+    import torch
+
+    class FavorMHA(torch.nn.MultiheadAttention):
+        def forward(self, query, key, value):
+            E, H = self.embed_dim, self.num_heads
+            h = E // H
+            W = torch.as_tensor(module.feature_matrix).to(query.dtype)
+
+            def proj(x, i):
+                y = x @ self.in_proj_weight[i * E:(i + 1) * E].T
+                if self.in_proj_bias is not None:
+                    y = y + self.in_proj_bias[i * E:(i + 1) * E]
+                return y.reshape(x.shape[0], x.shape[1], H, h).transpose(1, 2)
+
+            def phi(x):
+                u, sq, m = x @ W.T, (x * x).sum(-1, keepdim=True) / 2, W.shape[0]
+                if module.kind == "positive":
+                    return torch.exp(u - sq) / math.sqrt(m)
+                if module.kind == "hyperbolic":
+                    return torch.cat([torch.exp(u - sq), torch.exp(-u - sq)], -1) / math.sqrt(2 * m)
+                return torch.cat([torch.cos(u), torch.sin(u)], -1) * torch.exp(sq) / math.sqrt(m)
+            s = h ** -0.25
+            A = phi(proj(query, 0) * s) @ phi(proj(key, 1) * s).transpose(-1, -2)
+            if module.causal:
+                A = torch.tril(A)
+            o = (A @ proj(value, 2)) / A.sum(-1, keepdim=True)
+            return self.out_proj(o.transpose(1, 2).reshape(query.shape[0], query.shape[1], E)), None
+
+    return FavorMHA(module.embed_dim, module.num_heads, bias=module.has_bias, batch_first=True)

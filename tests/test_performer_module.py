@@ -135,3 +135,16 @@ def test_bad_input():
     m.feature_matrix = rng.standard_normal((4, 3))
     with pytest.raises(ValueError, match="W has shape"):
         m(x, x, x)
+
+
+@pytest.mark.parametrize("kind,causal", [("positive", False), ("hyperbolic", True), ("trig", True)])
+def test_library_torch_twin_matches_the_independent_one(kind, causal):
+    from labutils.performer import torch_twin
+    rng = np.random.default_rng(7)
+    lab = nn.PerformerAttention(8, 2, nb_features=5, kind=kind, causal=causal, rng=rng)
+    twin, ref = torch_twin(lab).double(), TorchFavorMHA(8, 2, lab.feature_matrix, kind, causal).double()
+    ref.load_state_dict(twin.state_dict())
+    x = torch.tensor(rng.standard_normal((2, 6, 8)) * .5)
+    torch.testing.assert_close(twin(x, x, x)[0], ref(x, x, x)[0], rtol=1e-12, atol=1e-12)
+    r = compare_with_torch(lab, twin, *(x.numpy(),) * 3)
+    assert r.worst <= (PARITY_RTOL if kind != "trig" else 1e-8), r
