@@ -106,7 +106,8 @@ def main():
     cross = table(rows, "exact", "favor", "Bidirectional")
     cross_c = table(rows, "exact_causal", "favor_causal", "Causal (FAVOR+ by chunked prefix sums)")
     top = rows[Ls[-1]]
-    print(f"\nTargets (bidirectional): crossover by L = 1024: {cross is not None and cross <= 1024}; "
+    met = cross is not None and cross <= 1024
+    print(f"\nTargets (bidirectional): crossover by L = 1024: {met}; "
           f"at L = {Ls[-1]}: time x{top['exact']['time'] / top['favor']['time']:.1f}, "
           f"peak memory x{top['exact']['peak'] / top['favor']['peak']:.1f} "
           f"(10x each: {top['exact']['time'] >= 10 * top['favor']['time']} / "

@@ -9,7 +9,7 @@ The softmax kernel SM(x, y) = exp(x·y) (raw vectors, no 1/√d inside) is an ex
                 φʰʸᵖ(x) = exp(-|x|²/2) / √(2m) [exp(ω_iᵀx), exp(-ω_iᵀx)]_i  (..., 2m)
     trig        exp(x·y) = exp(|x|²/2) exp(|y|²/2) exp(-|x-y|²/2) and
                 exp(-|z|²/2) = E[cos(ωᵀz)]                                  (Gaussian kernel)
-                φᵗʳⁱᵍ(x) = exp(+|x|²/2) / √m [cos(ω_iᵀx), sin(ω_iᵀx)]_i    (..., 2m)
+                φᵗʳⁱᵍ(x) = exp(+|x|²/2) / √m [cos(ω_iᵀx), sin(ω_iᵀx)]_i   (..., 2m)
 
 Mean squared errors with m iid features (Lemma 2), s = x + y, r = x - y:
 
@@ -293,7 +293,8 @@ def favor_attention_backward(q, k, v, W, dout, kind="positive", causal=False, ep
 
     With N = φq KV, D = φq z (KV = φkᵀV, z = φkᵀ1), out = N / D:
       dN = dout / D,  dD = -Σ_c dout⊙out / D,
-      dφq = dN KVᵀ + dD zᵀ,  dφk = V dKVᵀ + 1 dzᵀ with dKV = φqᵀ dN, dz = φqᵀ dD,  dV = φk dKV;
+      dφq = dN KVᵀ + dD zᵀ,  dφk = V dKVᵀ + 1 dzᵀ  (dKV = φqᵀ dN, dz = φqᵀ dD),
+      dV = φk dKV;
     causally every sum over keys j becomes j <= i (prefix sums) and every sum over queries
     i becomes i >= j (suffix sums). Then through the feature map and the d^(-1/4) scaling.
     """

@@ -23,7 +23,8 @@ def _rng(seed):
 def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(60)
     cases = [
-        ("a batch of 5 vectors, d = 4, m = 7", (r.standard_normal((5, 4)), r.standard_normal((7, 4)))),
+        ("a batch of 5 vectors, d = 4, m = 7",
+         (r.standard_normal((5, 4)), r.standard_normal((7, 4)))),
         ("a single vector (d,)", (r.standard_normal(3), r.standard_normal((6, 3)))),
         ("leading dimensions (2, 3, d)", (r.standard_normal((2, 3, 4)), r.standard_normal((5, 4)))),
         ("one feature (m = 1)", (r.standard_normal((3, 4)), r.standard_normal((1, 4)))),
@@ -45,7 +46,8 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT):
             lambda x, W: np.exp(x @ W.T - np.sqrt(sq(x)) / 2) / math.sqrt(len(W)),
         "no 1/√d inside: these features estimate exp(x·y) for the vectors as given":
             lambda x, W: P.positive_features(x / x.shape[-1] ** 0.25, W),
-        "W is (m, d): the projections are x @ W.T": lambda x, W: np.exp(x @ W - sq(x) / 2) / math.sqrt(len(W)),
+        "W is (m, d): the projections are x @ W.T":
+            lambda x, W: np.exp(x @ W - sq(x) / 2) / math.sqrt(len(W)),
     })
 
 

@@ -163,8 +163,9 @@ def scale_regime(scales=(0.25, 0.5, 0.75, 1.0, 1.5), L=64, d=16, ms=(64, 256, 10
         norm = np.linalg.norm(exact)
         uniform[j] = np.linalg.norm(v.mean(0) - exact) / norm
         for i, m in enumerate(ms):
-            favor[i, j] = np.mean([np.linalg.norm(P.favor_attention(
-                q, k, v, P.orthogonal_gaussian_matrix(m, d, rng)) - exact) for _ in range(n_rep)]) / norm
+            errs = [np.linalg.norm(P.favor_attention(
+                q, k, v, P.orthogonal_gaussian_matrix(m, d, rng)) - exact) for _ in range(n_rep)]
+            favor[i, j] = np.mean(errs) / norm
     return np.array(scales), favor, uniform
 
 
