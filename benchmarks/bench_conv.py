@@ -1,6 +1,6 @@
 """labutils Conv2d forward + backward against torch on CPU, float32.
 
-    .venv/bin/python benchmarks/bench_conv.py [--runs 7] [--threads N]
+    .venv/bin/python benchmarks/bench_conv.py [--runs 7] [--rounds 3] [--threads N]
 
 Batch 32, 32x32 inputs, 3x3 kernel, padding 1, 3->64 and 64->64 channels. For each, the
 median time of forward + backward (input, weight and bias gradients) over ``--runs`` runs,
@@ -116,9 +116,14 @@ def run_worker(kind, c_in, runs, threads):
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench(c_in, c_out=64, n=32, size=32, k=3, runs=7, threads=None):
-    a = run_worker("numpy", c_in, runs, threads)
-    b = run_worker("torch", c_in, runs, threads)
+def bench(c_in, c_out=64, n=32, size=32, k=3, runs=7, threads=None, rounds=3):
+    """``rounds`` alternating pairs of fresh processes (labutils, torch), so that both see
+    the machine in similar states; each number is the median over the rounds."""
+    pairs = [(run_worker("numpy", c_in, runs, threads), run_worker("torch", c_in, runs, threads))
+             for _ in range(rounds)]
+    a = {key: float(np.median([p[0][key] for p in pairs])) for key in ("lab", "matmul", "peak_mb")}
+    b = {key: float(np.median([p[1][key] for p in pairs])) for key in ("torch", "peak_mb")}
+    b.update(torch_threads=pairs[0][1]["torch_threads"], torch_version=pairs[0][1]["torch_version"])
     flops = 3 * 2 * c_out * c_in * k * k * n * size * size
     gf = lambda t: flops / t / 1e9  # noqa: E731
     return {"config": f"{c_in}->{c_out}", "lab_ms": 1e3 * a["lab"], "torch_ms": 1e3 * b["torch"],
@@ -130,7 +135,9 @@ def bench(c_in, c_out=64, n=32, size=32, k=3, runs=7, threads=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--runs", type=int, default=7, help="timed runs per process (median)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="alternating labutils/torch process pairs (median over them)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for NumPy's BLAS and torch (default: all cores)")
     ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
@@ -139,9 +146,11 @@ def main():
     if args.worker:
         worker(args.worker, args.c_in, args.runs)
         return
-    rows = [bench(c_in, runs=args.runs, threads=args.threads) for c_in in (3, 64)]
+    rows = [bench(c_in, runs=args.runs, threads=args.threads, rounds=args.rounds)
+            for c_in in (3, 64)]
     print(f"# Conv2d forward+backward, float32, batch 32, 32x32, k=3, padding 1; median of "
-          f"{args.runs} runs; each library in a fresh process")
+          f"{args.runs} runs per process, median over {args.rounds} alternating rounds of fresh "
+          f"processes")
     print(f"# {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, torch "
           f"{rows[0]['torch_version']}; threads: torch {rows[0]['torch_threads']}, OpenBLAS "
           f"{args.threads or 'default'}")
