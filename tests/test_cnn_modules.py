@@ -133,6 +133,16 @@ def test_avgpool_ceil_mode_edge_case_from_the_issue():
     np.testing.assert_allclose(y[0, 0], t[0, 0].numpy())
 
 
+@pytest.mark.parametrize("lab,tor,shape", [
+    (lambda: nn.Conv2d(3, 4, 3, 2, 1), lambda: torch.nn.Conv2d(3, 4, 3, 2, 1), (3, 7, 6)),
+    (lambda: nn.Conv1d(2, 4, 3, groups=2), lambda: torch.nn.Conv1d(2, 4, 3, groups=2), (2, 8)),
+    (lambda: nn.ConvTranspose2d(2, 3, 3, 2, 1, 1), lambda: torch.nn.ConvTranspose2d(2, 3, 3, 2, 1, 1), (2, 4, 5)),
+])
+def test_unbatched_convolution_is_a_batch_of_one(lab, tor, shape):
+    r = compare_with_torch(lab(), tor(), np.random.default_rng(9).standard_normal(shape))
+    assert r.worst <= PARITY_RTOL, r
+
+
 def test_unbatched_pooling_and_divisor_override():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((2, 5, 6))
@@ -289,7 +299,7 @@ def test_kernel_larger_than_padded_input_is_a_clear_error():
 
 
 @pytest.mark.parametrize("make,x,pattern", [
-    (lambda: nn.Conv2d(3, 4, 3), np.zeros((2, 3, 5)), "Conv2d: input must have 4 dimensions"),
+    (lambda: nn.Conv2d(3, 4, 3), np.zeros((3, 5)), "Conv2d: input must have 3 or 4 dimensions"),
     (lambda: nn.Conv2d(3, 4, 3), np.zeros((2, 2, 5, 5)), r"Conv2d: input must have shape \(\.\.\., 3"),
     (lambda: nn.Conv1d(3, 4, 3), np.zeros((2, 3, 5), dtype=int), "Conv1d: input must have a float"),
     (lambda: nn.Conv2d(1, 1, 1), np.full((1, 1, 2, 2), np.nan), "Conv2d: input contains NaN"),

@@ -248,23 +248,27 @@ class _ConvNd(Module):
 
     def forward(self, x):
         name = type(self).__name__
-        check_array(x, name, "input", ndim=self.nd + 2, shape=(self.in_channels,) + (None,) * self.nd)
+        check_array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
+                    shape=(self.in_channels,) + (None,) * self.nd)
+        unbatched = x.ndim == self.nd + 1          # (C, *S): a batch of one, as torch
+        x = x[None] if unbatched else x
         w = self.params["weight"]
         y, cols = conv_forward(x, w, self.params["bias"] if self.has_bias else None, self.stride,
                                self._pads, self.dilation, self.groups, owner=name, keep_cols=True)
-        self._cache = (x.shape, cols, y.shape)
-        return y
+        self._cache = (x.shape, cols, y.shape, unbatched)
+        return y[0] if unbatched else y
 
     def backward(self, dy):
         name = type(self).__name__
-        x_shape, cols, y_shape = check_forward_called(name, self._cache)
-        check_grad(dy, y_shape, name)
-        dx, dw, db = conv_backward(dy, x_shape, self.params["weight"], cols, self.stride,
-                                   self._pads, self.dilation, self.groups, owner=name)
+        x_shape, cols, y_shape, unbatched = check_forward_called(name, self._cache)
+        check_grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        dx, dw, db = conv_backward(dy[None] if unbatched else dy, x_shape, self.params["weight"],
+                                   cols, self.stride, self._pads, self.dilation, self.groups,
+                                   owner=name)
         self.grads["weight"] += dw
         if self.has_bias:
             self.grads["bias"] += db
-        return dx
+        return dx[0] if unbatched else dx
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -335,18 +339,22 @@ class _ConvTransposeNd(Module):
 
     def forward(self, x):
         name = type(self).__name__
-        check_array(x, name, "input", ndim=self.nd + 2, shape=(self.in_channels,) + (None,) * self.nd)
+        check_array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
+                    shape=(self.in_channels,) + (None,) * self.nd)
+        unbatched = x.ndim == self.nd + 1          # (C, *L): a batch of one, as torch
+        x = x[None] if unbatched else x
         y = conv_transpose_forward(x, self.params["weight"],
                                    self.params["bias"] if self.has_bias else None, self.stride,
                                    self.padding, self.output_padding, self.dilation, self.groups,
                                    owner=name)
-        self._cache = (x, y.shape)
-        return y
+        self._cache = (x, y.shape, unbatched)
+        return y[0] if unbatched else y
 
     def backward(self, dy):
         name = type(self).__name__
-        x, y_shape = check_forward_called(name, self._cache)
-        check_grad(dy, y_shape, name)
+        x, y_shape, unbatched = check_forward_called(name, self._cache)
+        check_grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        dy = dy[None] if unbatched else dy
         # x is the "output" of a convolution whose input is dy: dx = conv(dy, W). Pad dy by p
         # and drop the output_padding tail, which no window of x reaches.
         nd = self.nd
@@ -362,7 +370,7 @@ class _ConvTransposeNd(Module):
         self.grads["weight"] += dw
         if self.has_bias:
             self.grads["bias"] += dy.sum(axis=(0, *range(2, dy.ndim)))
-        return dx
+        return dx[0] if unbatched else dx
 
     def extra_repr(self):
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
