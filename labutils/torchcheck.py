@@ -59,6 +59,7 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
     """
     import torch
     torch_module = torch_module.double()
+    torch_module.zero_grad(set_to_none=True)   # a reused module must not add up old gradients
     if load_state:
         module.load_state_dict(torch_module.state_dict())
     lab_call = lab_call or (lambda m, *xs: m(*xs))
