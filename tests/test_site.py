@@ -180,7 +180,7 @@ def unexplained(messages):
 def test_chapter_page_renders_in_chromium(server, browser, nb):
     page, log = visit(browser, f"{server}/notebooks/{nb.stem}.html")
     try:
-        page.wait_for_selector("mjx-container", timeout=15000)
+        page.wait_for_selector("mjx-container", state="attached", timeout=20000)
         assert page.locator("mjx-container").count() > 10, "math was not typeset"
         body = page.inner_text("article")
         assert "$$" not in body, "raw TeX left on the page"
