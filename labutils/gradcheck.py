@@ -67,13 +67,17 @@ def unflatten(tree, leaves):
 
 
 @dataclass
-class GradCheckReport:
-    """Relative error per checked array ("input 0", "param weight", ...)."""
+class ErrorReport:
+    """Relative error per compared array ("input 0", "param weight", ...)."""
     errors: dict = field(default_factory=dict)
 
     @property
     def worst(self):
         return max(self.errors.values(), default=0.0)
+
+
+class GradCheckReport(ErrorReport):
+    """Analytic gradients against central differences."""
 
     @property
     def ok(self):

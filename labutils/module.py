@@ -198,34 +198,6 @@ class Module:
         return lines[0] + ")" if len(lines) == 1 else "\n".join(lines) + "\n)"
 
 
-class Sequential(Module):
-    """Modules applied in order; children are named "0", "1", ... as in torch.
-
-    forward: x -> m_{n-1}(...m_1(m_0(x)))     backward: in reverse order.
-    """
-
-    def __init__(self, *modules):
-        super().__init__()
-        for i, m in enumerate(modules):
-            self.add_module(str(i), m)
-
-    def __getitem__(self, i):
-        return list(self._modules.values())[i]
-
-    def __len__(self):
-        return len(self._modules)
-
-    def forward(self, x):
-        for m in self._modules.values():
-            x = m(x)
-        return x
-
-    def backward(self, dy):
-        for m in reversed(list(self._modules.values())):
-            dy = m.backward(dy)
-        return dy
-
-
 class ModuleList(Module):
     """A list of modules named "0", "1", ... (torch.nn.ModuleList); no forward of its own."""
 
@@ -242,3 +214,23 @@ class ModuleList(Module):
 
     def __iter__(self):
         return iter(self._modules.values())
+
+
+class Sequential(ModuleList):
+    """Modules applied in order; children are named "0", "1", ... as in torch.
+
+    forward: x -> m_{n-1}(...m_1(m_0(x)))     backward: in reverse order.
+    """
+
+    def __init__(self, *modules):
+        super().__init__(modules)
+
+    def forward(self, x):
+        for m in self:
+            x = m(x)
+        return x
+
+    def backward(self, dy):
+        for m in reversed(list(self)):
+            dy = m.backward(dy)
+        return dy

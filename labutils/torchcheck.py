@@ -3,21 +3,14 @@ gradients. Used by the notebooks ("check against torch") and by the test suite.
 
 torch is imported here only, when a comparison is asked for.
 """
-from dataclasses import dataclass, field
-
 import numpy as np
 
-from .gradcheck import flatten, rel_error, unflatten
+from .gradcheck import ErrorReport, flatten, rel_error, unflatten
 from .tolerances import PARITY_RTOL
 
 
-@dataclass
-class ParityReport:
-    errors: dict = field(default_factory=dict)
-
-    @property
-    def worst(self):
-        return max(self.errors.values(), default=0.0)
+class ParityReport(ErrorReport):
+    """labutils against torch, array by array."""
 
     @property
     def ok(self):

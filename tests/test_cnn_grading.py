@@ -7,7 +7,7 @@ import pytest
 
 from labutils.grading import cnn as g
 
-from .graderlib import fails, passes
+from .graderlib import fails, passes, nan_like, not_filled, raises, returns_none, spins
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -193,32 +193,6 @@ def test_receptive_field_mistakes():
 
 
 # -- what student code does ------------------------------------------------------------------
-def returns_none(*args, **kwargs):
-    return None
-
-
-def raises(*args, **kwargs):
-    raise IndexError("tuple index out of range")
-
-
-def not_filled(*args, **kwargs):
-    raise NotImplementedError()
-
-
-def spins(*args, **kwargs):
-    while True:
-        pass
-
-
-def nan_like(answer):
-    def wrong(*args, **kwargs):
-        out = answer(*args, **kwargs)
-        if isinstance(out, tuple):
-            return tuple(np.full_like(o, np.nan, dtype=float) for o in out)
-        return np.full_like(out, np.nan, dtype=float)
-    return wrong
-
-
 def wrong_shape(answer):
     def wrong(*args, **kwargs):
         out = np.asarray(answer(*args, **kwargs) if not isinstance(answer(*args, **kwargs), tuple)

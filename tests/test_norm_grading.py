@@ -6,7 +6,7 @@ import pytest
 
 from labutils.grading import norm as g
 
-from .graderlib import fails, passes
+from .graderlib import fails, passes, nan_like, not_filled, raises, returns_none, spins
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -223,32 +223,6 @@ def test_group_norm_mistakes(wrong, phrase):
 
 
 # -- what any student code may do ---------------------------------------------------------
-
-def returns_none(*args, **kwargs):
-    return None
-
-
-def raises(*args, **kwargs):
-    raise IndexError("tuple index out of range")
-
-
-def not_filled(*args, **kwargs):
-    raise NotImplementedError()
-
-
-def spins(*args, **kwargs):
-    while True:
-        pass
-
-
-def nan_like(answer):
-    def wrong(*args, **kwargs):
-        out = answer(*args, **kwargs)
-        if isinstance(out, tuple):
-            return tuple(np.full_like(o, np.nan) for o in out)
-        return np.full_like(out, np.nan)
-    return wrong
-
 
 def wrong_shape(answer):
     def wrong(*args, **kwargs):
