@@ -3,6 +3,7 @@ typical mistake with the right words."""
 import contextlib
 import io
 
+import numpy as np
 import pytest
 
 
@@ -48,11 +49,44 @@ def spins(*args, **kwargs):
 
 def nan_like(answer):
     """A function returning NaN arrays shaped like ``answer``'s results."""
-    import numpy as np
-
     def wrong(*args, **kwargs):
         out = answer(*args, **kwargs)
         if isinstance(out, tuple):
             return tuple(np.full(np.shape(o), np.nan) for o in out)
         return np.full(np.shape(out), np.nan)
     return wrong
+
+
+def wrong_shape(answer):
+    """``answer`` with its (first) result cut by one along the last axis (or given a new
+    leading axis when there is nothing to cut)."""
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        first, rest = (out[0], out[1:]) if isinstance(out, tuple) else (out, None)
+        first = np.asarray(first)
+        bad = first[..., :-1] if first.ndim and first.shape[-1] > 1 else first[None]
+        return bad if rest is None else (bad, *rest)
+    return wrong
+
+
+def in_place(answer):
+    """``answer``, but it also zeroes its first array argument (a change made in place)."""
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        first = next(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
+        args[first][...] = 0
+        return out
+    return wrong
+
+
+def assert_survives(check, answer, array_args=True):
+    """``check`` fails with the right words on everything a student's code may do."""
+    fails(check, returns_none, "returned None")
+    fails(check, raises, "raised IndexError: tuple index out of range")
+    fails(check, not_filled, "not filled in yet")
+    fails(check, nan_like(answer), "contains NaN")
+    fails(check, wrong_shape(answer), "expected shape")
+    if array_args:
+        fails(check, in_place(answer), "changed its argument 0 in place")
+    fails(check, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2)
+    fails(check, 42, "expected a function")

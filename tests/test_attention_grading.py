@@ -180,19 +180,11 @@ def nan_like(check):
 
 
 def wrong_shape(check):
-    def f(*args):
-        out = REFERENCES[check](*args)
-        if isinstance(out, tuple):
-            return tuple(np.asarray(o)[..., :1] for o in out)
-        return np.asarray(out)[..., :1] if np.shape(out)[-1] > 1 else np.zeros((7, 7), bool)
-    return f
+    return graderlib.wrong_shape(REFERENCES[check])
 
 
 def in_place(check):
-    def f(*args):
-        args[0][...] = 0                       # changes the caller's array
-        return REFERENCES[check](*args)
-    return f
+    return graderlib.in_place(REFERENCES[check])
 
 
 @pytest.mark.parametrize("check", list(REFERENCES), ids=lambda c: c.__name__)

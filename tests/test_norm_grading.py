@@ -6,7 +6,7 @@ import pytest
 
 from labutils.grading import norm as g
 
-from .graderlib import fails, passes, nan_like, not_filled, raises, returns_none, spins
+from .graderlib import assert_survives, fails, passes
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -222,33 +222,6 @@ def test_group_norm_mistakes(wrong, phrase):
     fails(g.check_group_norm, wrong, phrase)
 
 
-# -- what any student code may do ---------------------------------------------------------
-
-def wrong_shape(answer):
-    def wrong(*args, **kwargs):
-        out = answer(*args, **kwargs)
-        if isinstance(out, tuple):
-            return (out[0][..., :-1] if out[0].shape[-1] > 1 else out[0][:, None]), *out[1:]
-        return out.reshape(-1) if out.ndim > 1 else out[None]
-    return wrong
-
-
-def in_place(answer):
-    def wrong(*args, **kwargs):
-        out = answer(*args, **kwargs)
-        first = next(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
-        args[first][...] = 0      # "normalise x in place"
-        return out
-    return wrong
-
-
 @pytest.mark.parametrize("check,answer", CHECKS)
 def test_graders_survive_what_student_code_does(check, answer):
-    fails(check, returns_none, "returned None")
-    fails(check, raises, "raised IndexError: tuple index out of range")
-    fails(check, not_filled, "not filled in yet")
-    fails(check, nan_like(answer), "contains NaN")
-    fails(check, wrong_shape(answer), "expected shape")
-    fails(check, in_place(answer), "changed its argument 0 in place")
-    fails(check, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2)
-    fails(check, 42, "expected a function")
+    assert_survives(check, answer)

@@ -199,7 +199,10 @@ def numeric_check(report, label, got, loss, x):
     from ..gradcheck import numerical_gradient
     from ..tolerances import verdict
     try:
-        err = rel_error(np.asarray(got, dtype=np.float64), numerical_gradient(loss, x))
+        got = np.asarray(got, dtype=np.float64)
+        if got.shape != x.shape:
+            raise ValueError(f"expected shape {x.shape}, got {got.shape}")
+        err = rel_error(got, numerical_gradient(loss, x))
     except (TypeError, ValueError) as e:
         report.fail(label, f"could not compare with central differences ({e})")
         return
@@ -209,3 +212,20 @@ def numeric_check(report, label, got, loss, x):
     else:
         report.fail(label, f"gradient check against central differences: {v} "
                            f"(relative error {err:.1e})")
+
+
+def gradient_check(report, student, args, loss, wrt, names, kwargs=None,
+                   time_limit_s=GRADER_TIME_LIMIT):
+    """The gradient check of a backward exercise: run ``student(*args, **kwargs)`` and
+    compare its results, named ``names``, with central differences of the scalar ``loss()``
+    w.r.t. the arrays ``wrt`` (same order; loss reads them). Adds one line per result."""
+    try:
+        got = call_student(student, args, kwargs, time_limit_s)
+        got = (got,) if len(names) == 1 else got
+        if not isinstance(got, (tuple, list)) or len(got) != len(names):
+            raise Problem(f"expected {len(names)} results ({', '.join(names)})")
+    except Problem as p:
+        report.fail("gradient check", f"could not run: {p}")
+        return
+    for name, g, x in zip(names, got, wrt):
+        numeric_check(report, f"{name} by central differences", g, loss, x)

@@ -8,8 +8,7 @@ GRU r, z, n); both biases b_ih and b_hh.
 import numpy as np
 
 from .. import nn, tolerances
-from ..gradcheck import numerical_gradient, rel_error
-from .core import Problem, Report, call_student, check_function, compare, diagnose
+from .core import Problem, Report, call_student, check_function, compare, diagnose, gradient_check
 
 __all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward",
            "check_gru_cell_forward", "check_clip_grad_norm", "check_can_explode",
@@ -154,36 +153,10 @@ def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None):
     })
     # The gradient check proper: the student's gradients against central differences of
     # L = Σ_t <dh[t], h_t>, whose gradient w.r.t. the states is dh.
-    x, h0, W_ih, W_hh, b_ih, b_hh, dh = cases[0][1]
-    try:
-        got = call_student(rnn_bptt, cases[0][1], time_limit_s=_limit(time_limit_s))
-        if not isinstance(got, (tuple, list)) or len(got) != 6:
-            raise Problem("expected 6 results (dx, dh0, dW_ih, dW_hh, db_ih, db_hh)")
-        arrays = [x, h0, W_ih, W_hh, b_ih, b_hh]
-
-        def loss():
-            return np.sum(dh * _rnn_forward(*arrays))
-        for name, g, a in zip(_BPTT_NAMES, got, arrays):
-            _numeric_line(report, f"{name} by central differences", g, loss, a)
-    except Problem as p:
-        report.fail("gradient check", f"could not run: {p}")
+    *arrays, dh = cases[0][1]
+    gradient_check(report, rnn_bptt, cases[0][1], lambda: np.sum(dh * _rnn_forward(*arrays)),
+                   arrays, _BPTT_NAMES, time_limit_s=_limit(time_limit_s))
     report.finish()
-
-
-def _numeric_line(report, label, got, loss, x):
-    try:
-        got = np.asarray(got, dtype=np.float64)
-        if got.shape != x.shape:
-            raise ValueError(f"expected shape {x.shape}, got {got.shape}")
-        err = rel_error(got, numerical_gradient(loss, x))
-    except (TypeError, ValueError) as e:
-        report.fail(label, f"could not compare with central differences ({e})")
-        return
-    v = tolerances.verdict(err)
-    if v == "correct":
-        report.ok(label, "agrees with central differences (gradient check: correct)")
-    else:
-        report.fail(label, f"gradient check against central differences: {v}")
 
 
 # -- 3. the LSTM cell forward, torch's gate order -------------------------------------------------
