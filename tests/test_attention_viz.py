@@ -54,7 +54,7 @@ def test_positional_explorer_frames_follow_the_controls():
     assert len(ex.frames) == 4
     ex.set(t=5, k=3)
     assert ex.current_index() == ex.combos.index((5, 3, 0))
-    assert ex.frames[0].value[:4] == b"\x89PNG"
+    assert ex.pngs[0][:4] == b"\x89PNG"
 
 
 def test_attention_explorer_on_the_toy_model():

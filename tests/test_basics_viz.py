@@ -38,7 +38,7 @@ def test_explorer_controls_pick_the_right_frame():
     e.set(name="SELU")
     assert e.combos[e.current_index()] == ("SELU", False)
     # every frame is a distinct PNG picture
-    pngs = [f.value for f in e.frames]
+    pngs = list(e.pngs)
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs) and len(set(pngs)) == len(pngs)
 
 
@@ -47,5 +47,5 @@ def test_frames_follow_the_drawing_function():
     from labutils.viz.explorer import render_png
     e = va.activation_explorer()
     i = e.combos.index(("GELU", False))
-    assert e.frames[i].value == render_png(va.draw_activation, {"name": "GELU", "derivative": False},
+    assert e.pngs[i] == render_png(va.draw_activation, {"name": "GELU", "derivative": False},
                                          figsize=(5.6, 3.2), dpi=72)

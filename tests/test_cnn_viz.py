@@ -80,7 +80,7 @@ def test_explorer_controls_pick_the_right_frame():
     assert e.combos[e.current_index()] == ("conv3, dilation 1, 2, 4", "corner")
     e.set(architecture="3 x conv3, stride 2")
     assert e.combos[e.current_index()] == ("3 x conv3, stride 2", "corner")
-    pngs = [f.value for f in e.frames]
+    pngs = list(e.pngs)
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs) and len(set(pngs)) == len(pngs)
     assert "receptive field" in e.alt
 

@@ -75,15 +75,15 @@ def test_explorer_switches_frames():
     assert ex.current is ex.frames[5]
     ex.set(method="layer")
     assert ex.values == {"method": "layer"} and ex.current_index() == 1
-    assert ex.frames[0].value[:4] == b"\x89PNG"
-    assert ex.frames[3].value != ex.frames[4].value          # G = 1 and G = 2 differ
+    assert ex.pngs[0][:4] == b"\x89PNG"
+    assert ex.pngs[3] != ex.pngs[4]          # G = 1 and G = 2 differ
     assert "share one mean and variance" in ex.alt
 
 
 def test_explorer_frames_are_what_draw_norm_groups_draws():
     from labutils.viz import render_png
     ex = norm_explorer()
-    assert ex.frames[6].value == render_png(lambda fig: draw_norm_groups(fig, "group", 6),
+    assert ex.pngs[6] == render_png(lambda fig: draw_norm_groups(fig, "group", 6),
                                             {}, figsize=(6.4, 4.2))
 
 

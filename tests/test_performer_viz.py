@@ -56,8 +56,8 @@ def test_explorer_controls_pick_the_right_frame():
     e.set(x_norm=1.0)
     i = e.current_index()
     assert e.combos[i] == (1.0, 1.0, 180, 4, "trig")
-    assert e.frames[i].value == render_png(vp.draw_estimator, dict(zip(e.names, e.combos[i])))
-    pngs = [f.value for f in e.frames]
+    assert e.pngs[i] == render_png(vp.draw_estimator, dict(zip(e.names, e.combos[i])))
+    pngs = list(e.pngs)
     assert len(set(pngs)) == len(pngs)
 
 

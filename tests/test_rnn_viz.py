@@ -63,7 +63,7 @@ def test_explorer_frames_follow_the_controls():
     assert len(e.frames) == 4 and e.current_index() == 0
     e.set(cell="LSTM", scale=3.0)
     assert e.current_index() == e.combos.index(("LSTM", 3.0, 10)) == 3
-    assert all(f.value[:8] == b"\x89PNG\r\n\x1a\n" for f in e.frames)
+    assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in e.pngs)
     assert "gradient" in e.alt
 
 

@@ -9,7 +9,13 @@ read which frame is shown. Keep the number of combinations small (about 40 at mo
     explorer = FrameExplorer(draw, {"name": ["relu", "gelu"], "show_derivative": [False, True]})
     explorer.widget          # what the notebook displays
     explorer.set(name="gelu")  # what a test does; explorer.current is then that frame's values
+
+Each frame is an ``<img>`` with its own alt text (``alt`` may be a sentence or a function of
+the controls' values), drawn at twice the resolution it is shown at, so it stays sharp on
+high-density screens while its labels keep the size of the text around it.
 """
+import base64
+import html
 import io
 import itertools
 
@@ -18,7 +24,13 @@ import ipywidgets as widgets
 from .style import new_figure
 
 
-def render_png(draw, values, figsize=(6.4, 3.6), dpi=80):
+# Frames are shown at DISPLAY_DPI CSS pixels per inch of figure (the same as inline figures,
+# see style.py) and rendered at RENDER_DPI, twice that, for high-density screens.
+DISPLAY_DPI = 100
+RENDER_DPI = 2 * DISPLAY_DPI
+
+
+def render_png(draw, values, figsize=(6.4, 3.6), dpi=RENDER_DPI):
     """PNG bytes of ``draw(fig, **values)``."""
     import matplotlib.pyplot as plt
     fig = new_figure(figsize)
@@ -29,6 +41,13 @@ def render_png(draw, values, figsize=(6.4, 3.6), dpi=80):
     finally:
         plt.close(fig)
     return buf.getvalue()
+
+
+def frame_html(png, alt, width_px):
+    """An ``<img>`` showing ``png`` (bytes) at ``width_px`` CSS pixels (or narrower), with alt text."""
+    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    return (f'<img class="explorer-frame" src="{src}" alt="{html.escape(alt, quote=True)}" '
+            f'style="width: {width_px}px; max-width: 100%; height: auto;">')
 
 
 def _control(name, options, label):
@@ -48,10 +67,14 @@ class FrameExplorer:
     draw     -- draw(fig, **values)
     grid     -- {control name: list of values}; the first value of each is the default
     labels   -- {control name: label shown beside the control}
-    alt      -- a sentence describing what the frames show (the images' alt text)
+    alt      -- the images' alt text: a sentence, or a function ``alt(**values) -> str`` that
+                describes each frame (preferred when frames differ in what they show)
+
+    ``frames`` are the HTML widgets shown; ``pngs[i]`` and ``alts[i]`` are frame i's picture
+    and alt text.
     """
 
-    def __init__(self, draw, grid, labels=None, alt="", figsize=(6.4, 3.6), dpi=80):
+    def __init__(self, draw, grid, labels=None, alt="", figsize=(6.4, 3.6), dpi=RENDER_DPI):
         self.draw, self.grid, self.alt = draw, dict(grid), alt
         labels = labels or {}
         self.names = list(self.grid)
@@ -59,11 +82,15 @@ class FrameExplorer:
         if len(self.combos) > 64:
             raise ValueError(f"FrameExplorer: {len(self.combos)} frames is too many to pre-draw "
                              f"(keep it under 64)")
-        self.frames = [widgets.Image(value=render_png(draw, dict(zip(self.names, c)), figsize, dpi),
-                                     format="png", layout=widgets.Layout(max_width="100%"))
-                       for c in self.combos]
-        for f in self.frames:
-            f.add_class("explorer-frame")
+        values = [dict(zip(self.names, c)) for c in self.combos]
+        self.alts = [(alt(**v) if callable(alt) else alt) for v in values]
+        if not all(isinstance(a, str) and a.strip() for a in self.alts):
+            raise ValueError("FrameExplorer: every frame needs alt text (a sentence, or a "
+                             "function of the controls' values returning one)")
+        self.pngs = [render_png(draw, v, figsize, dpi) for v in values]
+        width = round(figsize[0] * DISPLAY_DPI)
+        self.frames = [widgets.HTML(value=frame_html(png, a, width))
+                       for png, a in zip(self.pngs, self.alts)]
         self.stack = widgets.Stack(children=self.frames, selected_index=0)
         self.controls = {n: _control(n, v, labels.get(n, n)) for n, v in self.grid.items()}
         self._link()
