@@ -68,6 +68,8 @@ def test_drawing_shows_the_gradient_the_box_and_the_values():
     rect = ax.patches[0]
     assert (rect.get_x(), rect.get_y(), rect.get_width(), rect.get_height()) == (9.5, 9.5, 16, 16)
     assert "r = 16" in ax.get_title() and "measured support 16 x 16" in ax2.get_title()
+    assert ax2.get_title().startswith("row 17;")   # rows 10..25: 17 is the (lower) middle row
+    assert "row 17" in ax2.get_title()            # rows 10..25: 17 is the (lower) middle row
     assert ax.get_xlabel() and ax.get_ylabel() and ax2.get_xlabel() and ax2.get_ylabel()
     assert fig._suptitle.get_text() == "VGG: 2 x (conv3, conv3, pool2)"
 
@@ -82,7 +84,57 @@ def test_explorer_controls_pick_the_right_frame():
     assert e.combos[e.current_index()] == ("3 x conv3, stride 2", "corner")
     pngs = list(e.pngs)
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs) and len(set(pngs)) == len(pngs)
-    assert "receptive field" in e.alt
+    for combo, alt in zip(e.combos, e.alts):      # each frame's own, true, alt text
+        assert alt == rf.receptive_field_alt(*combo) and alt.startswith(combo[0])
+    assert len(set(e.alts)) == len(e.alts)
+
+
+def _profile(ax2):
+    """Heights of the stairs drawn in the right panel."""
+    return ax2.patches[0].get_path().vertices[:, 1]
+
+
+@pytest.mark.parametrize("name", ["3 x conv3, stride 2", "ResNet stem: conv7/2, pool3/2, conv3"])
+@pytest.mark.parametrize("unit", rf.UNITS)
+def test_right_panel_shows_the_selected_units_row_not_the_row_of_the_maximum(name, unit):
+    layers = rf.ARCHITECTURES[name]
+    pos = rf.unit_position(layers, unit)
+    g = rf.gradient_map(layers, pos)
+    g = g / g.max()
+    (r0, r1), _ = rf.rf_box(layers, pos)
+    row = min(max((r0 + r1) // 2, 0), rf.INPUT_SIZE - 1)
+    assert rf.field_middle(layers, pos) == (row, row)
+    assert row != int(np.argmax(g.max(axis=1)))      # these stacks are dim in the middle
+    fig = new_figure((7.2, 3.4))
+    ax, ax2 = rf.draw_receptive_field(fig, name, unit)
+    heights = set(np.round(_profile(ax2), 12)) - {0.0}
+    assert heights == set(np.round(g[row], 12)) - {0.0}
+    assert heights != set(np.round(g[g.max(axis=1).argmax()], 12)) - {0.0}
+    assert f"row {row};" in ax2.get_title()
+    assert ax.lines[0].get_ydata()[0] == row       # the dotted line marks the same row
+
+
+def test_count_peaks():
+    assert rf.count_peaks([1, 3, 6, 7, 6, 3, 1]) == 1
+    assert rf.count_peaks([1, 2, 2, 1]) == 1                     # a plateau is one peak
+    assert rf.count_peaks([1, 1, 2, 1, 3, 2, 3, 1, 3]) == 4
+    assert rf.count_peaks([5]) == 1 and rf.count_peaks([3, 1]) == 1
+
+
+def test_alt_text_is_true_for_each_kind_of_frame():
+    peaked = rf.receptive_field_alt("3 x conv3", "centre")
+    assert "brightest in the middle" in peaked and "a single peak" in peaked
+    assert "gridding" not in peaked and "clipped" not in peaked
+    for name in ("3 x conv3, stride 2", "conv3, dilation 1, 2, 4"):
+        alt = rf.receptive_field_alt(name, "centre")
+        assert "gridding" in alt and "brightest in the middle" not in alt
+        assert "pixel (16, 16), has 11% of the largest value" in alt   # 1/9 of the maximum
+        assert "6 separate peaks" in alt
+    corner = rf.receptive_field_alt("3 x conv3", "corner")
+    assert "clipped to the image (rows 0-3, columns 0-3)" in corner
+    assert "one peak, at input pixel (1, 1)" in corner and "64%" in corner
+    own = rf.receptive_field_alt([("conv", 5, 1, 1, 2), ("pool", 2, 2, 1, 0)], (3, 5))
+    assert own.startswith("conv5, pool2/2, output unit (3, 5).")
 
 
 def test_drawing_accepts_your_own_stack_of_layers():

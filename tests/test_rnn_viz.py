@@ -64,7 +64,24 @@ def test_explorer_frames_follow_the_controls():
     e.set(cell="LSTM", scale=3.0)
     assert e.current_index() == e.combos.index(("LSTM", 3.0, 10)) == 3
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in e.pngs)
-    assert "gradient" in e.alt
+    for combo, alt in zip(e.combos, e.alts):
+        assert alt == v.gradient_flow_alt(*combo) and alt.startswith(combo[0])
+        assert ("(h_k, c_k)" in alt) == (combo[0] == "LSTM")
+
+
+def test_lstm_figures_say_that_the_whole_state_is_measured():
+    """gradient_flow measures ||∂h_T/∂(h_k, c_k)|| for the LSTM, and its figures say so."""
+    r = v.gradient_flow("LSTM", 1.0, 3)
+    assert r["norm"][0] == pytest.approx(1.0)     # ∂h_T/∂(h_T, c_T) = [I, 0]
+    fig = new_figure()
+    ax1, _ = v.draw_gradient_flow(fig, "LSTM", 1.0, 10)
+    assert "(h_k, c_k)" in ax1.get_ylabel()
+    fig = new_figure()
+    ax1, _ = v.draw_gradient_flow(fig, "GRU", 1.0, 10)
+    assert "(h_k, c_k)" not in ax1.get_ylabel() and "h_k" in ax1.get_ylabel()
+    fig = new_figure()
+    ax = v.draw_gradient_norms(fig, {"LSTM": (r["distance"], r["norm"])}, ylabel=v.STATE_NORM_LABEL)
+    assert "(h_k, c_k)" in ax.get_ylabel()
 
 
 def test_default_explorer_stays_small():

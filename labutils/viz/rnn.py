@@ -13,7 +13,7 @@ from .explorer import FrameExplorer
 from .style import OKABE_ITO, SEQUENTIAL, finish
 
 __all__ = ["gradient_flow", "draw_gradient_flow", "draw_gradient_norms", "draw_alignment",
-           "gradient_flow_explorer", "scaled_orthogonal", "REMEMBER_BIAS"]
+           "gradient_flow_explorer", "gradient_flow_alt", "NORM_LABEL", "STATE_NORM_LABEL", "scaled_orthogonal", "REMEMBER_BIAS"]
 
 GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
 # Bias added in the explorer to the gate that keeps the old state (LSTM forget gate f, GRU
@@ -35,7 +35,8 @@ def gradient_flow(cell, scale, length, hidden_size=16, input_size=4, matrix="ort
     scale     -- every recurrent block (each gate's H x H part of weight_hh) is scale · M, with
                  M orthogonal (matrix="orthogonal") or Gaussian N(0, 1/H) (matrix="gaussian")
     gate_bias -- added to the bias of the gate that keeps the old state (LSTM f, GRU z)
-    Returns a dict: distance (T − k for k = T..0), norm (||∂h_T/∂h_k||₂ in that order),
+    Returns a dict: distance (T − k for k = T..0), norm (||∂h_T/∂h_k||₂ in that order; for
+    the LSTM ||∂h_T/∂(h_k, c_k)||₂, the Jacobian with respect to its whole state),
     states (T, H) hidden trajectory, radius and sigma_max of the first recurrent block.
     """
     if cell not in GATES:
@@ -66,18 +67,25 @@ def gradient_flow(cell, scale, length, hidden_size=16, input_size=4, matrix="ort
             "sigma_max": float(np.linalg.norm(block, 2))}
 
 
-def draw_gradient_norms(fig, curves, title="Gradient norm backwards through time"):
+NORM_LABEL = r"$\|\partial h_T / \partial h_k\|_2$"
+# The LSTM's state is the pair (h_k, c_k): gradient_flow measures the Jacobian of h_T with
+# respect to both, and a figure that shows it says so.
+STATE_NORM_LABEL = r"$\|\partial h_T / \partial s_k\|_2$, $s_k = h_k$ or $(h_k, c_k)$ (LSTM)"
+
+
+def draw_gradient_norms(fig, curves, title="Gradient norm backwards through time",
+                        ylabel=NORM_LABEL):
     """curves: {label: (distance, norm)} -> one log-scale line each."""
     ax = fig.add_subplot(1, 1, 1)
     for (label, (d, n)), color in zip(curves.items(), OKABE_ITO * 3):
         ax.semilogy(d, np.maximum(n, 1e-300), label=label, color=color)
-    finish(ax, title, "steps back in time, T − k", r"$\|\partial h_T / \partial h_k\|_2$",
-           legend=True)
+    finish(ax, title, "steps back in time, T − k", ylabel, legend=True)
     return ax
 
 
 def draw_gradient_flow(fig, cell="RNN", scale=1.0, length=50, hidden_size=16, seed=0):
-    """Left: ||∂h_T/∂h_k|| against T − k (log scale). Right: four hidden units over time.
+    """Left: ||∂h_T/∂h_k|| (LSTM: ||∂h_T/∂(h_k, c_k)||) against T − k (log scale). Right:
+    four hidden units over time.
     Gated cells get REMEMBER_BIAS on their keep-the-old-state gate."""
     bias = 0.0 if cell == "RNN" else REMEMBER_BIAS
     r = gradient_flow(cell, scale, length, hidden_size, gate_bias=bias, seed=seed)
@@ -90,8 +98,9 @@ def draw_gradient_flow(fig, cell="RNN", scale=1.0, length=50, hidden_size=16, se
     ax1.axhline(0.0, color="gray", lw=0.8, ls="--")
     ax1.set_ylim(-36, 14)
     gated = "" if cell == "RNN" else f", keep-gate bias +{bias:g}"
+    state = "(h_k, c_k)" if cell == "LSTM" else "h_k"
     finish(ax1, f"{cell}, W_hh scale {scale:g}{gated}", "steps back in time, T - k",
-           "log10 ||dh_T / dh_k||")
+           f"log10 ||dh_T / d{state}||")
     t = np.arange(1, length + 1)
     for j in range(4):
         ax2.plot(t, r["states"][:, j], color=OKABE_ITO[j], lw=1)
@@ -112,6 +121,17 @@ def draw_alignment(fig, weights, source, output, title="Attention alignment"):
     return ax
 
 
+def gradient_flow_alt(cell, scale, length):
+    """Alt text of one explorer frame: what is measured (for the LSTM, its (h, c) state)."""
+    state = ("its state (h_k, c_k), hidden and cell state together" if cell == "LSTM"
+             else "the hidden state h_k")
+    gated = "" if cell == "RNN" else f", keep-gate bias +{REMEMBER_BIAS:g}"
+    return (f"{cell}, recurrent weights {scale:g} times an orthogonal matrix{gated}, "
+            f"T = {length}. Left: log10 of the norm of the gradient of the last hidden state "
+            f"h_T with respect to {state}, against the number of steps back T - k, with a "
+            f"dashed line at 0 (norm 1). Right: four hidden units over time.")
+
+
 def gradient_flow_explorer(cells=("RNN", "GRU", "LSTM"), scales=(0.5, 1.0, 3.0),
                            lengths=(30, 100)):
     """Cell type x recurrent-weight scale x sequence length, pre-drawn (18 frames: each costs
@@ -119,7 +139,5 @@ def gradient_flow_explorer(cells=("RNN", "GRU", "LSTM"), scales=(0.5, 1.0, 3.0),
     return FrameExplorer(
         draw_gradient_flow, {"cell": list(cells), "scale": list(scales), "length": list(lengths)},
         labels={"cell": "cell", "scale": "W_hh scale", "length": "length T"},
-        alt="For the chosen cell, recurrent-weight scale and sequence length: the norm of "
-            "the gradient of the last hidden state with respect to each earlier state on a log "
-            "scale, and four hidden units over time.",
+        alt=gradient_flow_alt,
         figsize=(7.5, 3.0))
