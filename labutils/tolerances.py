@@ -29,8 +29,17 @@ GRADER_RTOL = 1e-7
 # Anything computed in float32 (machine epsilon 1.2e-7) against float64.
 FLOAT32_RTOL = 1e-4
 
-# Seconds an autograder check lets a student's function run before interrupting it.
+# Seconds an autograder check lets a student's function run, over ALL the cases of one
+# exercise (an endless loop costs this once; the cases after it are reported as not run).
 GRADER_TIME_LIMIT = 10.0
+
+# Bytes a student's function may allocate above the kernel's current size during a check
+# (RLIMIT_AS, Linux only): beyond it NumPy raises MemoryError and the check fails, instead of
+# the kernel dying. None disables the cap.
+GRADER_MEMORY_LIMIT = 2 * 2**30
+
+# At most this many lines in a failing check's report (passing reports list every case).
+GRADER_REPORT_LINES = 15
 
 
 def verdict(rel_err):

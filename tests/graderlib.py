@@ -8,11 +8,12 @@ import pytest
 
 
 def passes(check, fn, *args, **kwargs):
-    """Run ``check(fn)``; assert it passes; return what it printed."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
+    """Run ``check(fn)``; assert it passes with nothing on stderr; return what it printed."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         check(fn, *args, **kwargs)
     assert "checks passed" in out.getvalue(), out.getvalue()
+    assert err.getvalue() == "", f"a passing check wrote to stderr: {err.getvalue()}"
     return out.getvalue()
 
 
@@ -25,6 +26,7 @@ def fails(check, fn, *phrases, **kwargs):
     text = out.getvalue().lower()
     for p in phrases:
         assert p.lower() in text, f"expected {p!r} in the report:\n{out.getvalue()}"
+    assert len(text.splitlines()) <= 15, out.getvalue()
     return out.getvalue()
 
 
@@ -70,23 +72,37 @@ def wrong_shape(answer):
 
 
 def in_place(answer):
-    """``answer``, but it also zeroes its first array argument (a change made in place)."""
+    """``answer``, but it also changes its first array (zeroed) or list (emptied) argument."""
     def wrong(*args, **kwargs):
         out = answer(*args, **kwargs)
-        first = next(i for i, a in enumerate(args) if isinstance(a, np.ndarray))
-        args[first][...] = 0
+        first = next(a for a in args if isinstance(a, (np.ndarray, list)))
+        if isinstance(first, list):
+            first.clear()
+        else:
+            first[...] = 0
         return out
     return wrong
 
 
-def assert_survives(check, answer, array_args=True):
-    """``check`` fails with the right words on everything a student's code may do."""
+def assert_survives(check, answer, array_args=True, returns_int=False):
+    """``check`` fails with the right words on everything a student's code may do.
+    returns_int: the answer is an int, so a NaN or an array is refused as not an int."""
     fails(check, returns_none, "returned None")
     fails(check, raises, "raised IndexError: tuple index out of range")
     fails(check, not_filled, "not filled in yet")
-    fails(check, nan_like(answer), "contains NaN")
-    fails(check, wrong_shape(answer), "expected shape")
+    fails(check, nan_like(answer), "expected an int" if returns_int else "contains NaN")
+    fails(check, wrong_shape(answer), "expected an int" if returns_int else "expected shape")
     if array_args:
         fails(check, in_place(answer), "changed its argument 0 in place")
-    fails(check, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2)
+    out = fails(check, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2)
+    assert_short(out)
     fails(check, 42, "expected a function")
+
+
+def assert_short(report):
+    """A failing report: at most 15 lines, none of them grader source."""
+    lines = report.splitlines()
+    assert len(lines) <= 15, report
+    for line in lines:
+        assert not line.lstrip().startswith(("def ", "return ", "lambda", "File ")), report
+        assert "labutils/grading" not in line and "Traceback" not in line, report

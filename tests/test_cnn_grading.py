@@ -194,9 +194,9 @@ def test_receptive_field_mistakes():
 
 @pytest.mark.parametrize("check,answer", CHECKS)
 def test_graders_survive_what_student_code_does(check, answer):
-    # the calculators take numbers, not arrays: nothing to change in place
-    assert_survives(check, answer,
-                    array_args=check not in (g.check_conv_output_size, g.check_receptive_field))
+    # the calculators return ints; conv_output_size takes numbers only (nothing to change)
+    assert_survives(check, answer, array_args=check is not g.check_conv_output_size,
+                    returns_int=check in (g.check_conv_output_size, g.check_receptive_field))
 
 
 def test_receptive_field_grader_catches_changes_to_the_list():
@@ -204,5 +204,4 @@ def test_receptive_field_grader_catches_changes_to_the_list():
         r = receptive_field(layers)
         layers.pop()
         return r
-    # a list is not an array: call_student copies the arguments, so the answer is still judged
-    passes(g.check_receptive_field, pops)
+    fails(g.check_receptive_field, pops, "changed its argument 0 in place")

@@ -1,4 +1,6 @@
-"""Autograder checks, one module per chapter; the machinery is in ``core``."""
-from .core import Problem, Report, call_student, check_function, compare, time_limit
+"""Autograder checks, one module per chapter; the engine is in ``core`` (see its docstring)."""
+from .core import (CheckFailed, Problem, Report, call_student, check_function, compare,
+                   gradient_check, memory_growth, no_python_loop, time_limit)
 
-__all__ = ["Problem", "Report", "call_student", "check_function", "compare", "time_limit"]
+__all__ = ["CheckFailed", "Problem", "Report", "call_student", "check_function", "compare",
+           "gradient_check", "memory_growth", "no_python_loop", "time_limit"]

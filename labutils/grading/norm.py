@@ -185,6 +185,8 @@ def _bn_back_wrong(kind):
             dx = inv * (g - g.mean(0))
         elif kind == "axis":
             dx = inv * (g - g.mean(1, keepdims=True) - xh * (g * xh).mean(1, keepdims=True))
+        elif kind == "axis, gamma outside":
+            dx = gamma * inv * (dy - dy.mean(1, keepdims=True) - xh * (dy * xh).mean(1, keepdims=True))
         elif kind == "means":
             dx = inv * (g - g.mean(0) - xh * (g * xh).mean(0))
             dgamma, dbeta = (dy * xh).mean(0), dy.mean(0)
@@ -206,7 +208,8 @@ def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT)
         "x_hat * mean(dy * x_hat)), not only gamma * dy / sigma": _bn_back_wrong("constant stats"),
         "the variance also depends on x: the term - x_hat * mean(dy * gamma * x_hat) is missing":
             _bn_back_wrong("no variance term"),
-        "the means in dx are over the batch (axis 0), one per feature": _bn_back_wrong("axis"),
+        "the means in dx are over the batch (axis 0), one per feature":
+            [_bn_back_wrong("axis"), _bn_back_wrong("axis, gamma outside")],
         "dgamma and dbeta are sums over the batch, not means": _bn_back_wrong("means"),
         "multiply dy by gamma first: dL/dx_hat = gamma * dy": _bn_back_wrong("no gamma"),
     })
