@@ -48,4 +48,4 @@ def test_frames_follow_the_drawing_function():
     e = va.activation_explorer()
     i = e.combos.index(("GELU", False))
     assert e.pngs[i] == render_png(va.draw_activation, {"name": "GELU", "derivative": False},
-                                         figsize=(5.6, 3.2), dpi=72)
+                                         figsize=(5.6, 3.2))

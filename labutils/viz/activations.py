@@ -40,4 +40,4 @@ def activation_explorer():
     return FrameExplorer(draw_activation, {"name": list(ACTIVATIONS), "derivative": [True, False]},
                          labels={"name": "activation", "derivative": "derivative"},
                          alt="An activation function on [-4, 4], solid, with its derivative dashed.",
-                         figsize=(5.6, 3.2), dpi=72)
+                         figsize=(5.6, 3.2))
