@@ -18,11 +18,13 @@ def passes(check, fn, *args, **kwargs):
 
 
 def fails(check, fn, *phrases, **kwargs):
-    """Run ``check(fn)``; assert it raises AssertionError and that the printed report
-    contains every phrase (case-insensitive). Returns the report."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out), pytest.raises(AssertionError):
+    """Run ``check(fn)``; assert it raises AssertionError, writes nothing to stderr, prints a
+    report of at most 15 lines that contains every phrase (case-insensitive). Returns it."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+            pytest.raises(AssertionError):
         check(fn, **kwargs)
+    assert err.getvalue() == "", f"a check wrote to stderr: {err.getvalue()}"
     text = out.getvalue().lower()
     for p in phrases:
         assert p.lower() in text, f"expected {p!r} in the report:\n{out.getvalue()}"
@@ -106,3 +108,37 @@ def assert_short(report):
     for line in lines:
         assert not line.lstrip().startswith(("def ", "return ", "lambda", "File ")), report
         assert "labutils/grading" not in line and "Traceback" not in line, report
+
+
+# -- classes of answers every check must judge right -------------------------------------------
+
+def noisy(answer):
+    """``answer`` that also warns and prints (on stdout and stderr): a right answer still."""
+    import sys
+    import warnings
+
+    def right(*args, **kwargs):
+        warnings.warn("a warning from the student's code")
+        print("a debug print")
+        print("a debug print on stderr", file=sys.stderr)
+        return answer(*args, **kwargs)
+    right.__name__ = getattr(answer, "__name__", "answer")
+    return right
+
+
+def float32(answer):
+    """``answer`` computed, then returned in float32 (every float array of the result)."""
+    def wrong(*args, **kwargs):
+        out = answer(*args, **kwargs)
+        cast = lambda o: np.asarray(o, dtype=np.float32)   # noqa: E731
+        return tuple(cast(o) for o in out) if isinstance(out, tuple) else cast(out)
+    return wrong
+
+
+def assert_right_answers_pass(check, answer):
+    """The answer passes, also with a warning and prints (nothing reaches stderr, the warning
+    is reported on stdout), and its float32 version fails with that diagnosis."""
+    passes(check, answer)
+    out = passes(check, noisy(answer))
+    assert "UserWarning: a warning from the student's code" in out
+    fails(check, float32(answer), "float32, not float64")

@@ -3,7 +3,8 @@ import numpy as np
 
 from .. import nn
 from ..gradcheck import numerical_gradient as _reference_numerical_gradient
-from .core import Problem, Report, call_student, check_function, compare, gradient_check
+from ..tolerances import GRADER_TIME_LIMIT
+from .core import check_function, gradient_check, memory_growth
 
 
 def _rng(seed):
@@ -26,10 +27,14 @@ def _linear_cases():
     ]
 
 
-def check_linear_forward(linear_forward):
-    check_function(linear_forward, _linear_forward, _linear_cases(), mistakes={
-        "the weight is (out, in): use x @ W.T, not x @ W": lambda x, W, b: x @ W + b,
+def check_linear_forward(linear_forward, time_limit_s=GRADER_TIME_LIMIT):
+    check_function(linear_forward, _linear_forward, _linear_cases(), time_limit_s=time_limit_s,
+                   mistakes={
+        "the weight is stored as (out, in): x must be multiplied by its transpose":
+            lambda x, W, b: x @ W + b,
         "the bias is missing": lambda x, W, b: x @ W.T,
+        "the bias is added to every feature of a sample, not per sample":
+            lambda x, W, b: x @ W.T + b.sum(),
     })
 
 
@@ -40,7 +45,7 @@ def _linear_backward(dy, x, W):
     return dy @ W, dy2.T @ x2, dy2.sum(axis=0)
 
 
-def check_linear_backward(linear_backward):
+def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(1)
     cases = []
     for label, (n, i, o) in [("batch of 5, 3 -> 4", (5, 3, 4)), ("batch of 1", (1, 3, 2)),
@@ -48,9 +53,11 @@ def check_linear_backward(linear_backward):
         x, W, dy = r.standard_normal((n, i)), r.standard_normal((o, i)), r.standard_normal((n, o))
         cases.append((label, (dy, x, W)))
     report = check_function(linear_backward, _linear_backward, cases, names=["dx", "dW", "db"],
-                            finish=False, mistakes={
-        "dW = dyᵀ x has the weight's shape (out, in); x.T @ dy is its transpose":
-            lambda dy, x, W: (dy @ W, x.T @ dy, dy.sum(0)),
+                            finish=False, time_limit_s=time_limit_s, mistakes={
+        "dW has the weight's shape (out, in): it is the upstream gradient transposed times x, "
+        "not the other way round": lambda dy, x, W: (dy @ W, x.T @ dy, dy.sum(0)),
+        "dx goes back through the weight itself (out, in), not its transpose":
+            lambda dy, x, W: (dy @ W.T, dy.T @ x, dy.sum(0)),
         "db must be summed over the batch (every example adds its gradient)":
             lambda dy, x, W: (dy @ W, dy.T @ x, dy),
         "db is a sum over the batch, not a mean":
@@ -62,7 +69,7 @@ def check_linear_backward(linear_backward):
     dy, x, W = cases[0][1]
     b = np.zeros(W.shape[0])
     gradient_check(report, linear_backward, (dy, x, W), lambda: np.sum(dy * (x @ W.T + b)),
-                   (x, W, b), ["dx", "dW", "db"])    # L = <dy, y>, so dL/dy = dy
+                   (x, W, b), ["dx", "dW", "db"], time_limit_s=time_limit_s)    # L = <dy, y>, so dL/dy = dy
     report.finish()
 
 
@@ -72,17 +79,20 @@ def _relu_backward(dy, x):
     return dy * (x > 0)
 
 
-def check_relu_backward(relu_backward):
+def check_relu_backward(relu_backward, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(2)
     x = r.standard_normal((4, 5))
     x[0, :3] = 0.0  # the kink: torch (and the course) take derivative 0 at x = 0
     cases = [("random input with exact zeros", (r.standard_normal((4, 5)), x)),
-             ("a single number", (np.array([2.0]), np.array([-1.0])))]
-    check_function(relu_backward, _relu_backward, cases, mistakes={
+             ("a single number", (np.array([2.0]), np.array([-1.0]))),
+             ("only exact zeros", (r.standard_normal((2, 3)), np.zeros((2, 3))))]
+    check_function(relu_backward, _relu_backward, cases, time_limit_s=time_limit_s, mistakes={
         "multiply the local derivative by the upstream gradient dy": lambda dy, x: (x > 0).astype(float),
-        "at x = 0 the convention (torch's) is derivative 0: use x > 0, not x >= 0":
-            lambda dy, x: dy * (x >= 0),
+        "at x = 0 the convention (torch's) is derivative 0: the comparison with 0 must be "
+        "strict (greater than, not greater or equal)": lambda dy, x: dy * (x >= 0),
         "the derivative of ReLU is 0 or 1, not x itself": lambda dy, x: dy * np.maximum(x, 0),
+        "the gradient flows where the INPUT x is positive, not where dy is":
+            lambda dy, x: dy * (dy > 0),
     })
 
 
@@ -97,22 +107,32 @@ def _softmax_backward(dy, y):
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
-def check_softmax_backward(softmax_backward):
+def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(3)
     cases = [(label, (r.standard_normal(s), _softmax(r.standard_normal(s))))
              for label, s in [("batch of 3, 5 classes", (3, 5)), ("one row", (1, 4)),
                               ("leading dims (2, 3, 4)", (2, 3, 4))]]
-    report = check_function(softmax_backward, _softmax_backward, cases, finish=False, mistakes={
-        "softmax couples the outputs: y_i (1 - y_i) is only the diagonal of the Jacobian; "
-        "use dx = y * (dy - sum(dy * y, axis=-1, keepdims=True))":
+    report = check_function(softmax_backward, _softmax_backward, cases, finish=False,
+                            time_limit_s=time_limit_s, mistakes={
+        "softmax couples its outputs: y (1 - y) is only the diagonal of the Jacobian; every "
+        "output also depends on the other inputs, which subtracts a weighted sum of dy per row":
             lambda dy, y: dy * y * (1 - y),
-        "sum over the class axis (-1) with keepdims=True, not over the batch":
+        "the weighted sum is over the class axis (the last one), one per row, not over the batch":
             lambda dy, y: y * (dy - (dy * y).sum(axis=0, keepdims=True)),
-        "the sum is of dy * y, not of dy": lambda dy, y: y * (dy - dy.sum(axis=-1, keepdims=True)),
+        "the sum subtracted is of dy weighted by y, not of dy alone":
+            lambda dy, y: y * (dy - dy.sum(axis=-1, keepdims=True)),
+        "the result is multiplied by y at the end: the Jacobian is diag(y) - y yᵀ":
+            lambda dy, y: dy - (dy * y).sum(axis=-1, keepdims=True),
     })
     x, dy = r.standard_normal((2, 4)), r.standard_normal((2, 4))
     gradient_check(report, softmax_backward, (dy, _softmax(x)), lambda: np.sum(dy * _softmax(x)),
-                   (x,), ["dx"])
+                   (x,), ["dx"], time_limit_s=time_limit_s)
+
+    def rows(n):   # 4 rows of n classes: linear memory is O(n), a Jacobian per row O(n^2)
+        rr = _rng(30)
+        return rr.standard_normal((4, n)), _softmax(rr.standard_normal((4, n)))
+    memory_growth(report, softmax_backward, rows, sizes=(64, 512), max_power=1,
+                  what="an n × n Jacobian per row", label="no Jacobian built (memory linear in n)")
     report.finish()
 
 
@@ -122,59 +142,51 @@ def _cross_entropy(logits, targets):
     return nn.CrossEntropyLoss()(logits, targets)
 
 
-def check_cross_entropy(cross_entropy):
+def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(4)
     cases = [
         ("batch of 4, 3 classes", (r.standard_normal((4, 3)), r.integers(0, 3, 4))),
         ("batch of 1", (r.standard_normal((1, 6)), np.array([5]))),
         ("huge logits (1e4): must stay finite and exact", (1e4 * r.standard_normal((3, 5)), r.integers(0, 5, 3))),
+        ("huge negative logits (-1e4 ± 3)", (-1e4 + 3 * r.standard_normal((3, 4)), r.integers(0, 4, 3))),
     ]
 
     def naive(logits, targets):
         p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         return -np.mean(np.log(p[np.arange(len(targets)), targets]))
-    check_function(cross_entropy, _cross_entropy, cases, mistakes={
-        "mean over the batch, not sum": lambda lg, t: nn.CrossEntropyLoss("sum")(lg, t),
-        "exp overflows for large logits: subtract the row maximum first (log-sum-exp)": naive,
+
+    def log_of_stable_softmax(logits, targets):
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p = e / e.sum(axis=1, keepdims=True)
+        return -np.mean(np.log(p[np.arange(len(targets)), targets]))
+    check_function(cross_entropy, _cross_entropy, cases, time_limit_s=time_limit_s, mistakes={
+        "mean over the batch, not sum": lambda lg, t: len(t) * _cross_entropy(lg, t),
+        "exp overflows for large logits: subtract each row's maximum before exponentiating "
+        "(the log-sum-exp trick)": naive,
+        "the probability of the target underflows to 0 for large logits, and its log is -inf: "
+        "compute log-sum-exp minus the target's logit, never the log of a probability":
+            log_of_stable_softmax,
+        "the loss is the log-sum-exp MINUS the target's logit (the sign is flipped)":
+            lambda lg, t: -_cross_entropy(lg, t),
     })
 
 
 # -- numerical gradient ----------------------------------------------------------------------
 
-def check_numerical_gradient(numerical_gradient):
-    """The student's central differences must agree with the exact gradient of known
-    functions to 1e-7 (forward differences, with error O(h), do not)."""
-    r = _rng(5)
-    a = r.standard_normal(4)
-    funcs = [
-        ("f(x) = sum(sin(x) * x^2)", lambda x: np.sum(np.sin(x) * x ** 2),
-         lambda x: np.cos(x) * x ** 2 + 2 * x * np.sin(x), r.standard_normal(5)),
-        ("f(x) = log(sum(exp(a * x))) on a 2x2 array", lambda x: np.log(np.sum(np.exp(a.reshape(2, 2) * x))),
-         lambda x: a.reshape(2, 2) * np.exp(a.reshape(2, 2) * x) / np.sum(np.exp(a.reshape(2, 2) * x)),
-         r.standard_normal((2, 2))),
-        ("f(x) = x^3 at a single point", lambda x: float(x[0] ** 3), lambda x: 3 * x ** 2, np.array([1.5])),
-    ]
-    report = Report("Checking numerical_gradient")
-    for label, f, grad, x in funcs:
-        got = None
-        try:
-            got = call_student(numerical_gradient, (f, x))
-            compare(got, grad(x), rtol=1e-7)
-            report.ok(label)
-        except Problem as p:
-            hint = None
-            try:
-                compare(got, _forward_difference(f, x.copy()), rtol=1e-9)
-                hint = ("this is a forward difference (f(x+h) - f(x)) / h, error O(h); the "
-                        "central difference (f(x+h) - f(x-h)) / 2h has error O(h^2)")
-            except Problem:
-                pass
-            report.fail(label, str(p), hint)
-    report.finish()
+def _central(f, x, h):
+    x, g = x.copy(), np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f(x)
+        x[i] = old - h
+        g[i] = (fp - f(x)) / (2 * h)
+        x[i] = old
+    return g
 
 
 def _forward_difference(f, x, h=1e-6):
-    g = np.zeros_like(x)
+    x, g = x.copy(), np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
         x[i] = old + h
@@ -182,6 +194,37 @@ def _forward_difference(f, x, h=1e-6):
         x[i] = old
         g[i] = (fp - f(x)) / h
     return g
+
+
+def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT):
+    """The student's central differences must agree with the exact gradient of known
+    functions to 1e-7 (forward differences, with error O(h), do not), and use the step h
+    they are given (a large h, where central differences differ from the exact gradient)."""
+    r = _rng(5)
+    a = r.standard_normal(4).reshape(2, 2)
+    funcs = [
+        ("f(x) = sum(sin(x) * x^2)", lambda x: np.sum(np.sin(x) * x ** 2),
+         lambda x: np.cos(x) * x ** 2 + 2 * x * np.sin(x), r.standard_normal(5)),
+        ("f(x) = log(sum(exp(a * x))) on a 2x2 array", lambda x: np.log(np.sum(np.exp(a * x))),
+         lambda x: a * np.exp(a * x) / np.sum(np.exp(a * x)), r.standard_normal((2, 2))),
+        ("f(x) = x^3 at a single point", lambda x: float(x[0] ** 3), lambda x: 3 * x ** 2, np.array([1.5])),
+    ]
+    exact = {id(f): grad for _, f, grad, _ in funcs}
+    cases = [(label, (f, x)) for label, f, _, x in funcs]
+    cases.append(("the step h you are given: h = 0.01 on f(x) = sum(sin(x) * x^2)",
+                  (funcs[0][1], funcs[0][3]), {"h": 1e-2}))
+
+    def reference(f, x, h=None):
+        return exact[id(f)](x) if h is None else _central(f, x, h)
+    check_function(numerical_gradient, reference, cases, time_limit_s=time_limit_s,
+                   title="Checking numerical_gradient", mistakes={
+        "this is a forward difference (f(x + h) - f(x)) / h, with error O(h); the central "
+        "difference, from x - h to x + h, has error O(h²)": _forward_difference,
+        "the step h is ignored: use the h you are given (the check passes h = 0.01)":
+            lambda f, x, h=1e-6: _central(f, x, 1e-6),
+        "the central difference spans 2h (from x - h to x + h): divide by 2h, not h":
+            lambda f, x, h=1e-6: 2 * _central(f, x, h),
+    })
 
 
 def reference_numerical_gradient(f, x, h=1e-6):

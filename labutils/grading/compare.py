@@ -76,12 +76,13 @@ def compare_one(g, e, rtol=GRADER_RTOL, label="result"):
     a, e = a.astype(np.float64), e.astype(np.float64)
     if a.shape != e.shape:
         hint = ""
-        if a.shape == e.shape[::-1] and a.ndim == 2:
+        if e.shape == ():
+            hint = " (a single number)"
+        elif a.shape == e.shape[::-1] and a.ndim == 2:
             hint = " (transposed?)"
         elif a.size == e.size:
             hint = " (same number of entries: a reshape or transpose missing?)"
-        want = "a single number" if e.shape == () else f"shape {e.shape}"
-        raise Problem(f"{label}: expected {want}, got shape {a.shape}{hint}", "shape")
+        raise Problem(f"{label}: expected shape {e.shape}, got shape {a.shape}{hint}", "shape")
     bad_e = ~np.isfinite(e)
     if np.isnan(a).any() and not np.isnan(e).any():
         raise Problem(f"{label} contains NaN{_first(np.isnan(a))}: an overflow, a 0/0 or a "

@@ -13,7 +13,9 @@ the mistake that agrees with the answer on every case, and a short report withou
 checks (``gradient_check``) add lines to the Report that ``check_function(..., finish=False)``
 returns; call ``report.finish()`` after them.
 """
+import contextlib
 import copy
+import warnings
 
 import numpy as np
 
@@ -25,7 +27,7 @@ from .report import CheckFailed, Report
 from .run import Budget, GraderTimeout, Problem, call_student, memory_cap, time_limit
 from .watch import Watch
 
-__all__ = ["Budget", "CheckFailed", "GraderTimeout", "LineCounter", "PeakMemory", "Problem",
+__all__ = ["quiet", "Budget", "CheckFailed", "GraderTimeout", "LineCounter", "PeakMemory", "Problem",
            "Report", "Watch", "call_student", "check_function", "compare", "diagnose",
            "diagnose_cases", "gradient_check", "memory_cap", "memory_growth", "no_python_loop",
            "numeric_check", "time_limit"]
@@ -51,7 +53,8 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
     records = []
     for case in cases:
         label, args, kwargs = (*case, {})[:3]
-        expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        with quiet():
+            expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
         got = None
         try:
             got = call_student(student, args, kwargs, time_limit_s, forbid=forbid, allow=allow)
@@ -68,9 +71,18 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
     return report
 
 
+@contextlib.contextmanager
+def quiet():
+    """The grader's own computations (references, known mistakes) print no warnings."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
+
+
 def _agrees(wrong, args, kwargs, got, problem, rtol, names):
     try:
-        out = wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs))
+        with quiet():
+            out = wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs))
     except Exception as e:
         exc = getattr(problem, "exc", None)
         return exc is not None and type(e) is type(exc) and str(e) == str(exc)
