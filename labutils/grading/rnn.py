@@ -1,14 +1,25 @@
 """Autograder checks for chapter 4 (recurrent networks). Each takes the student's function;
-``time_limit_s`` (default: the course's GRADER_TIME_LIMIT) bounds each call.
+``time_limit_s`` (default: the course's GRADER_TIME_LIMIT) bounds the whole exercise, and
+``seed`` picks other random cases (the hidden tests use their own).
 
 Conventions the checks use (torch's): row vectors, x (N, H_in) and h (N, H); weights
 W_ih (G H, H_in) and W_hh (G H, H) with the gate blocks stacked along rows (LSTM i, f, g, o;
 GRU r, z, n); both biases b_ih and b_hh.
+
+What every check catches besides wrong values (see ``core``): calls to the course's
+references (``labutils``: ``nn.RNNCell``, ``nn.LSTMCell``, ``nn.RNN`` ... and the published
+``reference_clip_grad_norm``), torch and its autograd, float32 answers, changes made in place
+to an argument (arrays and the list of gradients), NaN and inf. The cell cases include a
+"large pre-activation" case (a third of the units pushed to +800) on which tanh or the sigmoid
+written with raw exponentials overflows to inf/inf, and a case with two large biases that
+cancel, on which an answer computed in float32 and cast back loses its digits.
 """
 import numpy as np
 
 from .. import nn, tolerances
-from .core import Problem, Report, call_student, check_function, compare, diagnose, gradient_check
+from .adapted import check_adapted, quiet
+from .core import Problem, Report, call_student, check_function, gradient_check
+from .published import published
 
 __all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward",
            "check_gru_cell_forward", "check_clip_grad_norm", "check_can_explode",
@@ -24,7 +35,20 @@ def _rng(seed):
 
 
 def _sig(v):
-    return 1 / (1 + np.exp(-v))
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-v))
+
+
+def _raw_sig(v):
+    """The sigmoid written e^v / (1 + e^v): inf/inf = NaN for v > 709."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.exp(v) / (1 + np.exp(v))
+
+
+def _raw_tanh(v):
+    """tanh written with exponentials: inf/inf = NaN for |v| > 709."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return (np.exp(v) - np.exp(-v)) / (np.exp(v) + np.exp(-v))
 
 
 def _cell(cls, W_ih, W_hh, b_ih, b_hh, **kw):
@@ -39,15 +63,27 @@ def _cell_cases(seed, gates, lstm=False):
     r = _rng(seed)
     cases = []
     for label, (n, d, h) in [("batch of 3, 4 -> 5 features", (3, 4, 5)), ("batch of 1", (1, 3, 2)),
-                             ("square weights (4 -> 4)", (2, 4, 4))]:
+                             ("square weights (4 -> 4)", (2, 4, 4)),
+                             ("large pre-activations (a third of the units near +800)", (3, 3, 4)),
+                             ("two large biases that cancel (+500 and -500)", (2, 3, 4))]:
         args = [r.standard_normal((n, d)), r.standard_normal((n, h))]
         if lstm:
             args.append(r.standard_normal((n, h)))
+        b_ih, b_hh = 0.5 * r.standard_normal(gates * h), 0.5 * r.standard_normal(gates * h)
+        if label.startswith("large"):
+            b_ih = b_ih + 800.0 * (np.arange(gates * h) % 3 == 0)   # positive only: no overflow
+        elif label.startswith("two large"):                      # in a stable sigmoid
+            b_ih, b_hh = b_ih + 500.0, b_hh - 500.0
         args += [r.standard_normal((gates * h, d)) / np.sqrt(d),
-                 r.standard_normal((gates * h, h)) / np.sqrt(h),
-                 0.5 * r.standard_normal(gates * h), 0.5 * r.standard_normal(gates * h)]
+                 r.standard_normal((gates * h, h)) / np.sqrt(h), b_ih, b_hh]
         cases.append((label, tuple(args)))
     return cases
+
+
+_TANH_RAW = ("tanh written with exponentials overflows for large pre-activations (inf/inf "
+             "gives NaN): use NumPy's own tanh")
+_SIG_RAW = ("the sigmoid written as e^s / (1 + e^s) overflows for large positive s (inf/inf "
+            "gives NaN): write it so that no exponential of a large positive number is taken")
 
 
 # -- 1. the RNN cell forward -------------------------------------------------------------------
@@ -56,21 +92,26 @@ def _rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
     return _cell(nn.RNNCell, W_ih, W_hh, b_ih, b_hh)(x, h)
 
 
-def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None):
-    """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh) -> h' (N, H)."""
-    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(seed, 1),
-                   time_limit_s=_limit(time_limit_s), mistakes={
-        "the weights are (out, in): use x @ W_ih.T and h @ W_hh.T":
+def _rnn_cell_mistakes():
+    return {
+        "the weights are stored (out, in), as in torch: multiply x and h by their transposes":
             lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi + bi + h @ Wh + bh),
-        "torch's RNN has two biases, b_ih and b_hh: add both":
+        "torch's RNN cell adds two biases, b_ih and b_hh: one of them is missing":
             lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi.T + bi + h @ Wh.T),
         "the nonlinearity is tanh (torch's default), not the sigmoid":
             lambda x, h, Wi, Wh, bi, bh: _sig(x @ Wi.T + bi + h @ Wh.T + bh),
-        "apply tanh to the whole pre-activation x W_ihᵀ + b_ih + h W_hhᵀ + b_hh":
+        "tanh is missing: apply it to the whole pre-activation (both products and both biases)":
             lambda x, h, Wi, Wh, bi, bh: x @ Wi.T + bi + h @ Wh.T + bh,
-        "the new state depends on the previous one: add h @ W_hh.T":
+        "the new state ignores the previous state h: it enters through W_hh":
             lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi.T + bi + bh),
-    })
+        _TANH_RAW: lambda x, h, Wi, Wh, bi, bh: _raw_tanh(x @ Wi.T + bi + h @ Wh.T + bh),
+    }
+
+
+def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None):
+    """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh) -> h' (N, H)."""
+    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(seed, 1),
+                   time_limit_s=_limit(time_limit_s), mistakes=quiet(_rnn_cell_mistakes()))
 
 
 # -- 2. BPTT for the vanilla RNN (with a gradient check) -----------------------------------------
@@ -94,9 +135,11 @@ def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
             g["bias_ih_l0"].copy(), g["bias_hh_l0"].copy())
 
 
-def _bptt_variant(carry=True, deriv="own", sum_params=True, carry_T=False, use_deriv=True):
+def _bptt_variant(carry=True, deriv="own", sum_params=True, carry_T=False, use_deriv=True,
+                  zero_h0=False):
     """A BPTT with one of the typical mistakes built in (for the hints)."""
     def bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
+        h0 = np.zeros_like(h0) if zero_h0 else h0
         hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh)
         prev = np.concatenate([h0[None], hs[:-1]])
         T = x.shape[0]
@@ -121,11 +164,15 @@ def _bptt_cases(seed):
     cases = []
     for label, (T, n, d, h) in [("5 steps, batch of 2, 3 -> 4 features", (5, 2, 3, 4)),
                                 ("1 step (no recurrence yet)", (1, 3, 2, 3)),
-                                ("8 steps, batch of 1", (8, 1, 2, 3))]:
+                                ("8 steps, batch of 1", (8, 1, 2, 3)),
+                                ("4 steps, half the units saturated (bias +800)", (4, 2, 3, 4))]:
+        b_ih = 0.3 * r.standard_normal(h)
+        if "saturated" in label:
+            b_ih = b_ih + 800.0 * (np.arange(h) % 2)
         cases.append((label, (r.standard_normal((T, n, d)), r.standard_normal((n, h)),
                               r.standard_normal((h, d)) / np.sqrt(d),
                               r.standard_normal((h, h)) / np.sqrt(h),
-                              0.3 * r.standard_normal(h), 0.3 * r.standard_normal(h),
+                              b_ih, 0.3 * r.standard_normal(h),
                               r.standard_normal((T, n, h)))))
     return cases
 
@@ -138,24 +185,26 @@ def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None):
     -> (dx, dh0, dW_ih, dW_hh, db_ih, db_hh), where dh[t] = dL/dh_{t+1} is what the loss sends
     to the state after step t directly (h_1 ... h_T are the states after each step)."""
     cases = _bptt_cases(seed)
+    limit = _limit(time_limit_s)
     report = check_function(rnn_bptt, _rnn_bptt, cases, names=_BPTT_NAMES, finish=False,
-                            time_limit_s=_limit(time_limit_s), mistakes={
-        "dL/dh_t collects two terms: dh[t] from the output AND what step t+1 sends back "
-        "(da_{t+1} @ W_hh)": _bptt_variant(carry=False),
-        "the tanh derivative at step t is 1 − h_t² with h_t the state this step PRODUCED, "
-        "not the previous state h_{t-1}": _bptt_variant(deriv="previous"),
+                            time_limit_s=limit, mistakes=quiet({
+        "the gradient reaching h_t collects two terms: what the output sends (dh[t]) and what "
+        "step t+1 sends back through W_hh": _bptt_variant(carry=False),
+        "the tanh derivative at step t uses the state this step produced, h_t, not the "
+        "previous state h_(t-1)": _bptt_variant(deriv="previous"),
         "parameter gradients are sums over every time step, not the last step's term":
             _bptt_variant(sum_params=False),
-        "the state goes through W_hh as h @ W_hh.T, so its gradient comes back as da @ W_hh "
-        "(not da @ W_hh.T)": _bptt_variant(carry_T=True),
-        "multiply by the tanh derivative 1 − h_t² before going through the weights":
-            _bptt_variant(use_deriv=False),
-    })
+        "the forward multiplies the state by the transpose of W_hh, so the gradient goes back "
+        "through W_hh itself (not its transpose)": _bptt_variant(carry_T=True),
+        "multiply by the tanh derivative (one minus the square of the new state) before going "
+        "through the weights": _bptt_variant(use_deriv=False),
+        "the forward pass starts from the given h0, not from zeros": _bptt_variant(zero_h0=True),
+    }))
     # The gradient check proper: the student's gradients against central differences of
     # L = Σ_t <dh[t], h_t>, whose gradient w.r.t. the states is dh.
     *arrays, dh = cases[0][1]
     gradient_check(report, rnn_bptt, cases[0][1], lambda: np.sum(dh * _rnn_forward(*arrays)),
-                   arrays, _BPTT_NAMES, time_limit_s=_limit(time_limit_s))
+                   arrays, _BPTT_NAMES, time_limit_s=limit)
     report.finish()
 
 
@@ -165,15 +214,17 @@ def _lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
     return _cell(nn.LSTMCell, W_ih, W_hh, b_ih, b_hh)(x, (h, c))
 
 
-def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=True):
+def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=True,
+                  use_c=True, sig=_sig, swap_out=False):
     def lstm(x, h, c, W_ih, W_hh, b_ih, b_hh):
         s = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
         H = h.shape[1]
         blocks = dict(zip(order, (s[:, k * H:(k + 1) * H] for k in range(4))))
-        i, f, o, g = _sig(blocks["i"]), _sig(blocks["f"]), _sig(blocks["o"]), g_act(blocks["g"])
-        c_new = f * c + (i * g if use_i else g)
+        i, f, o, g = sig(blocks["i"]), sig(blocks["f"]), sig(blocks["o"]), g_act(blocks["g"])
+        c_new = f * (c if use_c else 0) + (i * g if use_i else g)
         cc = c_new if new_c else c
-        return o * (np.tanh(cc) if out_tanh else cc), c_new
+        h_new = o * (np.tanh(cc) if out_tanh else cc)
+        return (c_new, h_new) if swap_out else (h_new, c_new)
     return lstm
 
 
@@ -181,17 +232,24 @@ def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None):
     """lstm_cell_forward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih, b_hh)
     -> (h', c'), gates in torch's order i, f, g, o."""
     check_function(lstm_cell_forward, _lstm_cell_forward, _cell_cases(seed, 4, lstm=True),
-                   names=["h'", "c'"], time_limit_s=_limit(time_limit_s), mistakes={
+                   names=["h'", "c'"], time_limit_s=_limit(time_limit_s), mistakes=quiet({
         "torch's gate order is i, f, g, o (input, forget, cell candidate, output), not i, f, o, g":
             _lstm_variant(order="ifog"),
         "torch's gate order is i, f, g, o: the input gate comes first, then the forget gate":
             _lstm_variant(order="figo"),
         "the candidate g uses tanh (values in [-1, 1]), the three gates the sigmoid":
             _lstm_variant(g_act=_sig),
-        "the input gate scales the candidate: c' = f ⊙ c + i ⊙ g": _lstm_variant(use_i=False),
-        "h' = o ⊙ tanh(c'): squash the cell before the output gate": _lstm_variant(out_tanh=False),
+        "the input gate scales the candidate: the new cell adds i times g, not g alone":
+            _lstm_variant(use_i=False),
+        "the new cell keeps the old one, scaled by the forget gate: the term f times c is missing":
+            _lstm_variant(use_c=False),
+        "h' is the output gate times tanh of the cell: squash the cell before the output gate":
+            _lstm_variant(out_tanh=False),
         "h' uses the NEW cell state c', not the previous c": _lstm_variant(new_c=False),
-    })
+        "return h' first, then c'": _lstm_variant(swap_out=True),
+        _SIG_RAW: _lstm_variant(sig=_raw_sig),
+        _TANH_RAW: _lstm_variant(g_act=_raw_tanh),
+    }))
 
 
 # -- 4. the GRU cell forward, torch's conventions ---------------------------------------------------
@@ -200,18 +258,19 @@ def _gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
     return _cell(nn.GRUCell, W_ih, W_hh, b_ih, b_hh)(x, h)
 
 
-def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn"):
+def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn", sig=_sig, keep_h=True):
     def gru(x, h, W_ih, W_hh, b_ih, b_hh):
         H = h.shape[1]
         gi, gh = x @ W_ih.T + b_ih, h @ W_hh.T + b_hh
         sl = {k: slice(j * H, (j + 1) * H) for j, k in enumerate(order)}
-        r = _sig(gi[:, sl["r"]] + gh[:, sl["r"]])
-        z = _sig(gi[:, sl["z"]] + gh[:, sl["z"]])
+        r = sig(gi[:, sl["r"]] + gh[:, sl["r"]])
+        z = sig(gi[:, sl["z"]] + gh[:, sl["z"]])
         if reset_after:
             n = np.tanh(gi[:, sl["n"]] + r * gh[:, sl["n"]])
         else:
             n = np.tanh(gi[:, sl["n"]] + (r * h) @ W_hh[sl["n"]].T + b_hh[sl["n"]])
-        return (1 - z) * n + z * h if z_keeps_old else z * n + (1 - z) * h
+        old = h if keep_h else 0
+        return (1 - z) * n + z * old if z_keeps_old else z * n + (1 - z) * old
     return gru
 
 
@@ -219,20 +278,22 @@ def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None):
     """gru_cell_forward(x (N, H_in), h (N, H), W_ih (3H, H_in), W_hh (3H, H), b_ih, b_hh) -> h',
     gates r, z, n as in torch."""
     check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(seed, 3),
-                   time_limit_s=_limit(time_limit_s), mistakes={
-        "torch's update gate keeps the OLD state: h' = (1 − z) ⊙ n + z ⊙ h "
-        "(h' = z ⊙ n + (1 − z) ⊙ h is the other convention, found in some papers and "
-        "tutorials: the same model with z and 1 − z swapped, but not torch's)":
-            _gru_variant(z_keeps_old=False),
-        "torch applies the reset gate after the matrix product: n = tanh(W_in x + b_in + "
-        "r ⊙ (W_hn h + b_hn)), not W_hn (r ⊙ h)": _gru_variant(reset_after=False),
+                   time_limit_s=_limit(time_limit_s), mistakes=quiet({
+        "torch's update gate z keeps the OLD state: h' mixes (1 - z) of n with z of h (the "
+        "other convention, found in some papers and tutorials, swaps z and 1 - z: the same "
+        "model, but not torch's)": _gru_variant(z_keeps_old=False),
+        "torch applies the reset gate after the matrix product: r multiplies W_hn h + b_hn, "
+        "it does not multiply h before W_hn": _gru_variant(reset_after=False),
         "torch's gate order is r, z, n (reset, update, new)": _gru_variant(order="zrn"),
-    })
+        "h' mixes the candidate n with the previous state h: the z times h term is missing":
+            _gru_variant(keep_h=False),
+        _SIG_RAW: _gru_variant(sig=_raw_sig),
+    }))
 
 
 # -- 5. clipping by global norm ----------------------------------------------------------------
 
-def reference_clip_grad_norm(grads, max_norm):
+def _clip_grad_norm(grads, max_norm):
     """torch.nn.utils.clip_grad_norm_'s formula, on copies:
         total = sqrt(Σ_p ||g_p||²);  coef = max_norm / (total + 1e-6);
         if coef < 1: every g_p is multiplied by coef.   Returns (clipped grads, total)."""
@@ -241,13 +302,18 @@ def reference_clip_grad_norm(grads, max_norm):
     return [g * coef for g in grads], total
 
 
+# The notebook uses it after the exercise; a call from inside the exercise is forbidden.
+reference_clip_grad_norm = published(_clip_grad_norm, "reference_clip_grad_norm")
+
+
 def _clip_variant(kind):
     def clip(grads, max_norm):
         total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
         if kind == "per_tensor":
             out = [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads]
         elif kind == "no_eps":
-            out = [g * min(1.0, max_norm / total) for g in grads]
+            with np.errstate(all="ignore"):
+                out = [g * min(1.0, max_norm / total) for g in grads]
         elif kind == "always":
             out = [g * max_norm / (total + 1e-6) for g in grads]
         elif kind == "sum_of_norms":
@@ -255,6 +321,8 @@ def _clip_variant(kind):
             out, total = [g * min(1.0, max_norm / (s + 1e-6)) for g in grads], s
         elif kind == "elementwise":
             out = [np.clip(g, -max_norm, max_norm) for g in grads]
+        elif kind == "max_norm_1":
+            out = [g * min(1.0, 1.0 / (total + 1e-6)) for g in grads]
         else:  # returns the norm after clipping
             out = [g * min(1.0, max_norm / (total + 1e-6)) for g in grads]
             total = min(total, max_norm)
@@ -262,68 +330,52 @@ def _clip_variant(kind):
     return clip
 
 
+def _flat(out, n):
+    """(list of n clipped gradients, total) -> (g_0, ..., g_{n-1}, total), or Problem."""
+    if out is None:
+        raise Problem("returned None: did you forget the `return` statement?", "none")
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise Problem("expected 2 results: (list of clipped gradients, total_norm)", "shape")
+    clipped, total = out
+    if not isinstance(clipped, (list, tuple)) or len(clipped) != n:
+        raise Problem(f"expected a list of {n} clipped gradients, got "
+                      f"{type(clipped).__name__}" + (f" of {len(clipped)}" if isinstance(
+                          clipped, (list, tuple)) else ""), "shape")
+    return (*clipped, total)
+
+
 def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
     """clip_grad_norm(grads: list of arrays, max_norm) -> (list of clipped arrays, total_norm).
     The check uses torch's formula: coef = max_norm / (total_norm + 1e-6), applied when < 1."""
     r = _rng(seed)
-
-    def flat(fn):
-        """Arrays as separate arguments (so that in-place changes are caught) and the
-        results flattened to (g_0, ..., g_k, total_norm) for the comparison."""
-        def run(*args):
-            *grads, max_norm = args
-            out = fn(list(grads), float(max_norm))
-            if not isinstance(out, (tuple, list)) or len(out) != 2:
-                raise Problem("expected 2 results: (list of clipped gradients, total_norm)")
-            clipped, total = out
-            if not isinstance(clipped, (list, tuple)) or len(clipped) != len(grads):
-                raise Problem(f"expected a list of {len(grads)} clipped gradients, got "
-                              f"{type(clipped).__name__}")
-            return (*clipped, total)
-        run.__name__ = getattr(fn, "__name__", "your function")
-        return run
-
     shapes = [(3, 4), (4,), (2, 2, 2)]
     big = [3 * r.standard_normal(s) for s in shapes]
+    norm = np.sqrt(sum(np.sum(b * b) for b in big))
     cases = [
-        ("total norm above max_norm: scaled down", (*big, np.float64(1.0))),
-        ("total norm below max_norm: unchanged", (*[0.01 * g for g in big], np.float64(5.0))),
+        ("total norm above max_norm: scaled down", (big, 1.0)),
+        ("total norm below max_norm: unchanged", ([0.01 * g for g in big], 5.0)),
         ("small norm (0.5) above max_norm 0.1: the 1e-6 matters",
-         (*[g * 0.5 / np.sqrt(sum(np.sum(b * b) for b in big)) for g in big], np.float64(0.1))),
+         ([g * 0.5 / norm for g in big], 0.1)),
         ("one large gradient among small ones",
-         (100 * big[0], 0.01 * big[1], 0.01 * big[2], np.float64(2.0))),
-        ("all gradients zero", (*[np.zeros(s) for s in shapes], np.float64(1.0))),
+         ([100 * big[0], 0.01 * big[1], 0.01 * big[2]], 2.0)),
+        ("all gradients zero", ([np.zeros(s) for s in shapes], 1.0)),
     ]
     names = [f"gradient {k}" for k in range(3)] + ["total_norm"]
-    student = flat(clip_grad_norm)
-    reference = flat(reference_clip_grad_norm)
-    report = Report(f"Checking {student.__name__}")
-    limit = _limit(time_limit_s)
-    mistakes = {
-        "clip by the GLOBAL norm: one factor for all gradients, from sqrt(Σ ||g||²) over all of them":
-            flat(_clip_variant("per_tensor")),
-        "torch divides by total_norm + 1e-6 (and so does this check): coef = max_norm / (total + 1e-6)":
-            flat(_clip_variant("no_eps")),
-        "only scale DOWN: when the norm is already below max_norm, leave the gradients alone":
-            flat(_clip_variant("always")),
-        "the global norm is sqrt(Σ ||g||²), not the sum of the norms": flat(_clip_variant("sum_of_norms")),
-        "clipping each entry to [-max_norm, max_norm] changes the direction; scale the whole "
-        "gradient instead": flat(_clip_variant("elementwise")),
-        "return the total norm BEFORE clipping (as torch does), not after":
-            flat(_clip_variant("after")),
-    }
-    for label, args in cases:
-        expected = reference(*args)
-        got = None
-        try:
-            got = call_student(student, args, time_limit_s=limit)
-            compare(got, expected, names=names)
-        except Problem as p:
-            report.fail(label, str(p), diagnose(got, args, {}, mistakes, tolerances.GRADER_RTOL,
-                                                 names, getattr(p, "exc", None)))
-            continue
-        report.ok(label)
-    report.finish()
+    mistakes = {hint: _clip_variant(kind) for hint, kind in [
+        ("clip by the GLOBAL norm: one factor for all the gradients, from the norm of all of "
+         "them together", "per_tensor"),
+        ("torch divides by total_norm + 1e-6 (and so does this check)", "no_eps"),
+        ("only scale DOWN: when the norm is already below max_norm, leave the gradients alone",
+         "always"),
+        ("the global norm is the square root of the sum of the squared norms, not the sum of "
+         "the norms", "sum_of_norms"),
+        ("clipping each entry to [-max_norm, max_norm] changes the direction; scale the whole "
+         "gradient instead", "elementwise"),
+        ("return the total norm BEFORE clipping (as torch does), not after", "after"),
+        ("use the max_norm given, not a fixed 1", "max_norm_1"),
+    ]}
+    check_adapted(clip_grad_norm, _clip_grad_norm, cases, adapt=lambda out: _flat(out, 3),
+                  names=names, mistakes=mistakes, time_limit_s=_limit(time_limit_s))
 
 
 # -- 6. the exploding-gradient condition ----------------------------------------------------
@@ -342,46 +394,72 @@ def _explode_cases():
          (np.array([[0.5, 3.0], [0.0, 0.5]]), 1.0)),
         ("2 × orthogonal, sigmoid (γ = 1/4)", (2.0 * Q, 0.25)),
         ("5 × orthogonal, sigmoid (γ = 1/4)", (5.0 * Q, 0.25)),
+        ("0.5 × orthogonal, sigmoid (γ = 1/4)", (0.5 * Q, 0.25)),
         ("diagonal (0.95, 0.2), tanh (γ = 1)", (np.diag([0.95, 0.2]), 1.0)),
+        ("one large direction: singular values 1.5, 0.1, 0.1, 0.1 (γ = 1)",
+         (Q @ np.diag([1.5, 0.1, 0.1, 0.1]) @ Q.T, 1.0)),
+        ("σ_max exactly 1/γ: [[0, 2], [0.5, 0]], γ = 1/2", (np.array([[0.0, 2.0], [0.5, 0.0]]), 0.5)),
     ]
+
+
+def _singular_values(W):
+    return np.linalg.svd(W, compute_uv=False)
+
+
+_EXPLODE_MISTAKES = {
+    "use the largest SINGULAR value (the spectral norm), not the spectral radius: a "
+    "non-normal matrix can have small eigenvalues and still stretch some vectors":
+        lambda W, g: bool(np.max(np.abs(np.linalg.eigvals(W))) > 1 / g),
+    "compare σ_max with 1/γ, not with γ": lambda W, g: bool(np.linalg.norm(W, 2) > g),
+    "γ (the bound on the nonlinearity's derivative) matters: compare σ_max with 1/γ, not 1":
+        lambda W, g: bool(np.linalg.norm(W, 2) > 1),
+    "the condition is strict: when σ_max equals 1/γ exactly, no product of Jacobians can grow":
+        lambda W, g: bool(np.linalg.norm(W, 2) >= 1 / g),
+    "the condition uses the LARGEST singular value, not an average of them (such as the RMS "
+    "singular value or their mean)":
+        lambda W, g: bool(np.sqrt(np.mean(_singular_values(W) ** 2)) > 1 / g),
+    "the bound needs the spectral norm (largest singular value), not the Frobenius norm":
+        lambda W, g: bool(np.linalg.norm(W) > 1 / g),
+    "this is a condition on the whole matrix (its largest singular value), not on its "
+    "largest entry": lambda W, g: bool(np.max(np.abs(W)) > 1 / g),
+}
+
+
+def _as_bool(got):
+    """True/False from bool, np.bool_ or a 0-d boolean array; else Problem."""
+    if got is None:
+        raise Problem("returned None: did you forget the `return` statement?", "none")
+    if isinstance(got, np.ndarray) and got.shape == () and got.dtype == bool:
+        return bool(got)
+    if not isinstance(got, (bool, np.bool_)):
+        raise Problem(f"expected True or False, got {type(got).__name__} {got!r:.40}", "type")
+    return bool(got)
 
 
 def check_can_explode(can_explode, time_limit_s=None):
     """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for exploding
     gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False means that vanishing is certain."""
-    mistakes = {
-        "use the largest SINGULAR value (np.linalg.norm(W, 2)), not the spectral radius: a "
-        "non-normal matrix can have all |eigenvalues| < 1 and still stretch some vectors":
-            lambda W, g: bool(np.max(np.abs(np.linalg.eigvals(W))) > 1 / g),
-        "compare σ_max with 1/γ, not with γ": lambda W, g: bool(np.linalg.norm(W, 2) > g),
-        "the bound needs the spectral norm (largest singular value), not the Frobenius norm":
-            lambda W, g: bool(np.linalg.norm(W) > 1 / g),
-        "this is a condition on the whole matrix (its largest singular value), not on its "
-        "largest entry": lambda W, g: bool(np.max(np.abs(W)) > 1 / g),
-    }
-    report = Report(f"Checking {getattr(can_explode, '__name__', 'your function')}")
+    report = Report(f"Checking {getattr(can_explode, '__name__', 'your function')}",
+                    _limit(time_limit_s))
     cases, answers, problems = _explode_cases(), [], []
     for label, args in cases:
-        expected, got = _can_explode(*args), None
+        expected, answer = _can_explode(*args), None
         try:
-            got = call_student(can_explode, args, time_limit_s=_limit(time_limit_s))
-            if got is None:
-                raise Problem("returned None: did you forget the `return` statement?")
-            if not isinstance(got, (bool, np.bool_)):
-                raise Problem(f"expected True or False, got {type(got).__name__} {got!r}")
-            if bool(got) != expected:
-                raise Problem(f"expected {expected} (σ_max = {np.linalg.norm(args[0], 2):.2f}, "
-                              f"1/γ = {1 / args[1]:g}), got {bool(got)}")
+            answer = _as_bool(call_student(can_explode, args, time_limit_s=_limit(time_limit_s)))
+            if answer != expected:
+                raise Problem(f"expected {expected} (σ_max = {np.linalg.norm(args[0], 2):.3g}, "
+                              f"1/γ = {1 / args[1]:g}), got {answer}", "value")
             problems.append(None)
         except Problem as p:
-            problems.append(str(p))
-        answers.append(bool(got) if isinstance(got, (bool, np.bool_)) else None)
-    # the hint: the known mistake that gives exactly the student's answers on every case
-    hint = next((h for h, wrong in mistakes.items()
-                 if all(a == wrong(*args) for a, (_, args) in zip(answers, cases))), None)
+            problems.append(p)
+        answers.append(answer)
     for (label, _), problem in zip(cases, problems):
         if problem is None:
             report.ok(label)
         else:
-            report.fail(label, problem, hint)
+            report.fail(label, str(problem))
+    # the hint: the known mistake that gives exactly the student's answers on every case
+    if any(p is not None and p.kind == "value" for p in problems):
+        report.hint(next((h for h, wrong in _EXPLODE_MISTAKES.items()
+                          if all(a == wrong(*args) for a, (_, args) in zip(answers, cases))), None))
     report.finish()

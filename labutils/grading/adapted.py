@@ -1,0 +1,59 @@
+"""``check_adapted``: ``check_function`` for answers that need one more step before the comparison
+(a result to flatten, a dtype to insist on): ``adapt(result)`` returns what ``compare`` sees, or
+raises Problem with its own diagnosis. The student's function is called exactly as given (so the
+watch, the time budget and the input-mutation checks see its real arguments), and the mistakes'
+results go through the same ``adapt`` before they are matched.
+
+Example::
+
+    check_adapted(clip_grad_norm, reference, cases, adapt=flatten, names=[...],
+                  mistakes={"in words": wrong_function})
+"""
+import copy
+import warnings
+
+import numpy as np
+
+from ..tolerances import GRADER_RTOL, GRADER_TIME_LIMIT
+from .core import Problem, Report, call_student, compare, diagnose_cases
+
+
+def check_adapted(student, reference, cases, *, adapt, title=None, mistakes=None, names=None,
+                  rtol=GRADER_RTOL, time_limit_s=GRADER_TIME_LIMIT, forbid=(), allow=(),
+                  finish=True):
+    """Run ``student`` and ``reference`` on every case (label, args[, kwargs]) and report."""
+    title = title or f"Checking {getattr(student, '__name__', 'your function')}"
+    report = Report(title, time_limit_s)
+    records = []
+    for case in cases:
+        label, args, kwargs = (*case, {})[:3]
+        expected = adapt(reference(*copy.deepcopy(args), **copy.deepcopy(kwargs)))
+        got = None
+        try:
+            got = adapt(call_student(student, args, kwargs, time_limit_s, forbid=forbid,
+                                     allow=allow))
+            note = compare(got, expected, rtol, names)
+        except Problem as p:
+            report.fail(label, str(p))
+            records.append((args, kwargs, got, p))
+            continue
+        report.ok(label, f"ok ({note})" if note else "ok")
+        records.append((args, kwargs, got, None))
+    adapted = quiet({hint: (lambda wrong: lambda *a, **k: adapt(wrong(*a, **k)))(wrong)
+                     for hint, wrong in (mistakes or {}).items()})
+    report.hint(diagnose_cases(records, adapted, rtol, names))
+    if finish:
+        report.finish()
+    return report
+
+
+def quiet(mistakes):
+    """The mistakes, run with NumPy's floating-point warnings off: a mistake that overflows
+    on purpose must not print a RuntimeWarning on stderr (nbgrader would score the cell 0)."""
+    def wrap(wrong):
+        def run(*args, **kwargs):
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return wrong(*args, **kwargs)
+        return run
+    return {hint: wrap(wrong) for hint, wrong in mistakes.items()}
