@@ -20,6 +20,21 @@ def rel_error(a, b):
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
+def floored_error(a, b, floor):
+    """|a - b| / max(|a|, |b|, floor), Euclidean norms over the whole arrays.
+
+    ``rel_error`` with an absolute floor under the denominator: two arrays far smaller
+    than ``floor`` (rounding noise against an exact zero) compare as close, because their
+    difference is measured against ``floor``. With ``floor=0`` this is ``rel_error``.
+    Arrays of different shapes give ``inf`` (never a silent broadcast).
+    """
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        return float("inf")
+    scale = max(np.linalg.norm(a), np.linalg.norm(b), floor)
+    return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
+
+
 def numerical_gradient(f, x, h=GRADCHECK_STEP):
     """Gradient of the scalar function ``f()`` w.r.t. the array ``x``, which f reads.
 
@@ -73,7 +88,9 @@ class ErrorReport:
 
     @property
     def worst(self):
-        return max(self.errors.values(), default=0.0)
+        """The largest error; NaN if any error is NaN (max() alone would skip it)."""
+        errs = list(self.errors.values())
+        return float("nan") if any(e != e for e in errs) else max(errs, default=0.0)
 
 
 class GradCheckReport(ErrorReport):

@@ -2,7 +2,9 @@
 
 Relative error here is always ``rel_error(a, b) = |a - b| / max(|a|, |b|)`` over whole arrays
 (Euclidean norms), see ``labutils.gradcheck.rel_error``: an element-wise ratio explodes for
-entries that are zero in exact arithmetic, and a norm ratio does not.
+entries that are zero in exact arithmetic, and a norm ratio does not. Comparisons with torch
+add a floor under the denominator, for whole arrays that are zero in exact arithmetic
+(see PARITY_RTOL).
 """
 
 # Central-difference step for float64. The truncation error of (f(x+h) - f(x-h)) / 2h is
@@ -19,6 +21,24 @@ GRADCHECK_SUSPICIOUS = 1e-4
 
 # labutils against its torch twin in float64: the same maths in a different summation
 # order, so errors are a few ulps times the depth of the computation.
+#
+# Every parity comparison (labutils.torchcheck.parity_report, used by compare_with_torch and
+# by every parity test) measures each array against a floor:
+#     error = |a - b| / max(|a|, |b|, floor),   floor = sqrt(n) * S,
+# n the array's number of entries, S the root-mean-square entry of the torch arrays of the
+# same group in the same comparison: all the outputs, or all the input and parameter
+# gradients. Why: a quantity that is zero in exact arithmetic (a gradient that cannot reach
+# the loss, as the query's when attention has a single key) comes out of two correct
+# implementations as exactly 0 in one and as rounding noise in the other, about
+# eps_machine x (the terms that were added up and cancelled). Those terms are products of
+# the upstream gradient, the inputs and the parameters, the same products that the other
+# gradients of the same backward pass are made of, and S measures their size. Without the
+# floor, 0 against 1e-17 is a relative error of 1 (issue 10); with it, about 1e-17.
+# What the floor costs, by the same formula: an array passes when it agrees to PARITY_RTOL
+# of its own size or of the typical size in its group (sqrt(n) * S), whichever is larger.
+# A wrong gradient that is small is still caught unless its error is below PARITY_RTOL x
+# sqrt(n) * S, a million times the rounding noise: the resolution PARITY_RTOL already has
+# for an array of typical size (tests/test_parity_metric.py: mutation tests).
 PARITY_RTOL = 1e-10
 
 # A student's float64 function against the labutils reference. Looser than PARITY_RTOL

@@ -1,20 +1,28 @@
 """Compare a labutils module with its torch twin: forward, input gradients, parameter
 gradients. Used by the notebooks ("check against torch") and by the test suite.
 
-torch is imported here only, when a comparison is asked for.
+One metric for every parity comparison: ``parity_report`` (the reason for its floor is in
+``labutils.tolerances``, next to PARITY_RTOL). torch is imported here only, when a
+comparison is asked for.
 """
+import math
+from dataclasses import dataclass, field
+
 import numpy as np
 
-from .gradcheck import ErrorReport, flatten, rel_error, unflatten
+from .gradcheck import ErrorReport, floored_error, flatten, unflatten
 from .tolerances import PARITY_RTOL
 
 
+@dataclass
 class ParityReport(ErrorReport):
-    """labutils against torch, array by array."""
+    """labutils against torch, array by array: the parity error of each (see
+    ``parity_report``) and the floor it was measured against."""
+    floors: dict = field(default_factory=dict)
 
     @property
     def ok(self):
-        return self.worst <= PARITY_RTOL
+        return all(e <= PARITY_RTOL for e in self.errors.values())   # False for NaN
 
     def verdict(self):
         """A line that does not depend on the CPU's last digits (for notebook outputs)."""
@@ -23,7 +31,38 @@ class ParityReport(ErrorReport):
             f"below {PARITY_RTOL:.0e}" if self.ok else f"{self.worst:.2e}")
 
     def __str__(self):
-        return "\n".join(f"{k:<32} {v:9.2e}" for k, v in self.errors.items())
+        return "\n".join(f"{k:<36} {v:9.2e}   (floor {self.floors.get(k, 0.0):8.2e})"
+                          for k, v in self.errors.items())
+
+
+def _numpy(x):
+    """A torch tensor (detached) or array-like as a float64 ndarray."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.float64)
+
+
+def parity_report(outputs=None, grads=None):
+    """The course's parity metric. ``outputs`` and ``grads`` map a name to a pair
+    (labutils array, reference array); the reference may be a torch tensor.
+
+    Each array's error is ``|a - b| / max(|a|, |b|, floor)`` (Euclidean norms) with
+    ``floor = sqrt(n) * S``: n its number of entries, S the root-mean-square entry of the
+    reference arrays of its group (all ``outputs``, or all ``grads``). An array that is
+    rounding noise against an exact zero then compares as close, while one that is small
+    and wrong does not unless its error is below PARITY_RTOL * S (see tolerances.py).
+    Shapes must agree: a mismatch is an infinite error.
+    """
+    report = ParityReport()
+    for group in (outputs or {}, grads or {}):
+        pairs = {name: (_numpy(a), _numpy(b)) for name, (a, b) in group.items()}
+        total = sum(float(np.sum(b * b)) for _, b in pairs.values())
+        count = sum(b.size for _, b in pairs.values())
+        rms = math.sqrt(total / count) if count else 0.0
+        for name, (a, b) in pairs.items():
+            report.floors[name] = rms * math.sqrt(b.size)
+            report.errors[name] = floored_error(a, b, report.floors[name])
+    return report
 
 
 def to_torch(x, requires_grad=False):
@@ -67,14 +106,14 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
         raise ValueError(f"compare_with_torch: labutils gave {len(leaves)} outputs, "
                          f"torch {len(t_leaves)}")
     mask = output_mask or [True] * len(leaves)
-    report = ParityReport()
+    outputs, grads = {}, {}
     rng = np.random.default_rng(seed)
     weights, loss = [], 0
     for i, (y, ty) in enumerate(zip(leaves, t_leaves)):
         if y is None:
             weights.append(None)
             continue
-        report.errors[f"output {i}"] = rel_error(y, ty.detach().numpy())
+        outputs[f"output {i}"] = (np.array(y, dtype=np.float64), _numpy(ty))   # before backward
         w = rng.standard_normal(np.shape(y)) if mask[i] else None
         weights.append(None if w is None else w.astype(np.asarray(y).dtype))
         if w is not None:
@@ -86,11 +125,11 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
     for i, (x, tx) in enumerate(zip(inputs, t_inputs)):
         if getattr(tx, "requires_grad", False):
             tg = tx.grad if tx.grad is not None else torch.zeros_like(tx)
-            report.errors[f"grad input {i}"] = rel_error(dx[i], tg.numpy())
+            grads[f"grad input {i}"] = (dx[i], tg)
     t_params = dict(torch_module.named_parameters())
     param_map = param_map or {}
     for name in module.params:
         tp = t_params[param_map.get(name, name)]
         tg = tp.grad if tp.grad is not None else torch.zeros_like(tp)
-        report.errors[f"grad {name}"] = rel_error(module.grads[name], tg.numpy().reshape(module.grads[name].shape))
-    return report
+        grads[f"grad {name}"] = (module.grads[name], tg.reshape(module.grads[name].shape))
+    return parity_report(outputs, grads)

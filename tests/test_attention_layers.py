@@ -3,15 +3,14 @@ checks, bad input."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import labutils.nn as nn
 from labutils.gradcheck import check_module
 from labutils.nn.attention import causal_mask
 from labutils.nn.positional import rotation_matrix, sinusoidal_encoding
-from labutils.tolerances import PARITY_RTOL
-from labutils.torchcheck import compare_with_torch
+from labutils.torchcheck import compare_with_torch, parity_report
 
 
 def randomize(tm, seed=0):
@@ -53,14 +52,13 @@ def test_sinusoidal_module_and_errors():
     assert len(m.params) == 0
 
 
-@settings(max_examples=8, deadline=None)
 @given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=2), v=st.integers(2, 7),
        d=st.integers(1, 4), pad=st.booleans(), seed=st.integers(0, 2**31))
 def test_embedding_matches_torch(shape, v, d, pad, seed):
     idx = np.random.default_rng(seed).integers(0, v, shape)
     r = compare_with_torch(nn.Embedding(v, d, padding_idx=1 if pad else None),
                            torch.nn.Embedding(v, d, padding_idx=1 if pad else None), idx)
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 def test_embedding_padding_row_and_bad_indices():
@@ -107,9 +105,9 @@ def test_relative_position_bias_against_torch_and_with_mha():
     idx = torch.tensor(rel.buckets(3, 5))
     tb = w[idx].permute(2, 0, 1).repeat(2, 1, 1)
     t_out, _ = tm(*(torch.tensor(a) for a in (x, kv, kv)), attn_mask=tb)
-    np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-10)
     (t_out * torch.tensor(dout)).sum().backward()
-    np.testing.assert_allclose(rel.grads["weight"], w.grad.numpy(), rtol=1e-10, atol=1e-13)
+    r = parity_report({"output": (out, t_out)}, {"grad weight": (rel.grads["weight"], w.grad)})
+    assert r.ok, r
     rep = check_module(nn.RelativePositionBias(2, 3), 4, 6)
     assert rep.ok, rep
     with pytest.raises(ValueError, match="tq must be a positive int"):
@@ -117,7 +115,6 @@ def test_relative_position_bias_against_torch_and_with_mha():
 
 
 # -- transformer layers -----------------------------------------------------------------------
-@settings(max_examples=8, deadline=None)
 @given(heads=st.sampled_from([1, 2]), d=st.integers(3, 4), t=st.integers(1, 4),
        act=st.sampled_from(["relu", "gelu"]), norm_first=st.booleans(),
        mask=st.sampled_from(["none", "padding", "causal"]), seed=st.integers(0, 2**31))
@@ -138,13 +135,16 @@ def test_encoder_layer_matches_torch(heads, d, t, act, norm_first, mask, seed):
                                                     batch_first=True, norm_first=norm_first), seed)
     r = compare_with_torch(lab, tm, x, lab_call=lambda m, x: m(x, **kw),
                            torch_call=lambda m, x: m(x, **t_kw))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
-@settings(max_examples=8, deadline=None)
 @given(heads=st.sampled_from([1, 2]), d=st.integers(3, 4), t=st.integers(1, 4),
        s=st.integers(1, 5), act=st.sampled_from(["relu", "gelu"]), norm_first=st.booleans(),
        seed=st.integers(0, 2**31))
+# Issue 10: with one memory position the cross-attention output does not depend on its query,
+# so the gradients of norm2 are zero in exact arithmetic: exactly 0 here, rounding noise in
+# torch on some CPUs (a relative error of 1 without the parity metric's floor).
+@example(heads=1, d=3, t=1, s=1, act="relu", norm_first=True, seed=0)
 def test_decoder_layer_matches_torch(heads, d, t, s, act, norm_first, seed):
     rng = np.random.default_rng(seed)
     e = heads * d
@@ -159,7 +159,7 @@ def test_decoder_layer_matches_torch(heads, d, t, s, act, norm_first, seed):
                                                     batch_first=True, norm_first=norm_first), seed)
     r = compare_with_torch(lab, tm, x, mem, lab_call=lambda m, x, y: m(x, y, **kw),
                            torch_call=lambda m, x, y: m(x, y, **t_kw))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 def test_stacks_match_torch_in_training_mode():
@@ -175,14 +175,14 @@ def test_stacks_match_torch_in_training_mode():
                                 norm=nn.LayerNorm(4))
     r = compare_with_torch(enc, t_enc, x, lab_call=lambda m, x: m(x, src_key_padding_mask=kpm),
                            torch_call=lambda m, x: m(x, src_key_padding_mask=torch.tensor(kpm)))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
     t_dec = randomize(torch.nn.TransformerDecoder(torch.nn.TransformerDecoderLayer(
         4, 2, 6, 0.0, batch_first=True), 2))
     dec = nn.TransformerDecoder(nn.TransformerDecoderLayer(4, 2, 6, 0.0, batch_first=True), 2)
     cm = causal_mask(4)
     r = compare_with_torch(dec, t_dec, x, mem, lab_call=lambda m, x, y: m(x, y, tgt_mask=cm),
                            torch_call=lambda m, x, y: m(x, y, tgt_mask=torch.tensor(cm)))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("norm_first", [False, True])

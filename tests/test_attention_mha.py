@@ -3,13 +3,12 @@ checks, fully masked rows, bad input."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import labutils.nn as nn
 from labutils.gradcheck import check_module
 from labutils.nn.attention import causal_mask
-from labutils.tolerances import PARITY_RTOL
 from labutils.torchcheck import compare_with_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:Support for mismatched key_padding_mask")
@@ -42,7 +41,6 @@ def masks(rng, kind, n, h, tq, tk):
     return kpm, am
 
 
-@settings(max_examples=25, deadline=None)
 @given(n=st.integers(1, 3), heads=st.sampled_from([1, 2, 3]), d=st.integers(1, 3),
        tq=st.integers(1, 4), tk=st.integers(1, 5), need_weights=st.booleans(),
        average=st.booleans(), bias=st.booleans(),
@@ -63,7 +61,7 @@ def test_mha_matches_torch(n, heads, d, tq, tk, need_weights, average, bias, kin
                            torch_mha(e, heads, seed, bias=bias), q, k, v,
                            lab_call=lambda m, *xs: m(*xs, **kw),
                            torch_call=lambda m, *xs: m(*xs, **t_kw))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 def test_mha_self_attention_and_sequence_first_layout():
@@ -71,7 +69,7 @@ def test_mha_self_attention_and_sequence_first_layout():
     x = rng.standard_normal((4, 2, 6))                     # (T, N, E): batch_first=False
     tm = torch_mha(6, 2, 0, batch_first=False)
     r = compare_with_torch(nn.MultiheadAttention(6, 2), tm, x, x, x)
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 def test_fully_masked_row_gives_zeros_like_torch_without_weights():
@@ -94,7 +92,7 @@ def test_fully_masked_row_gives_zeros_like_torch_without_weights():
                                                        need_weights=False),
                            torch_call=lambda mm, *xs: mm(*xs, key_padding_mask=torch.tensor(kpm),
                                                          need_weights=False))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
     dq, dk, dv = m.backward(rng.standard_normal(out.shape))
     assert (dk[0] == 0).all() and (dv[0] == 0).all()
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import labutils.nn as nn
@@ -14,8 +14,7 @@ from labutils.gradcheck import check_module
 from labutils.nn.attention import (causal_mask, masked_softmax, safe_softmax,
                                    safe_softmax_backward, scaled_dot_product_attention,
                                    scaled_dot_product_attention_backward)
-from labutils.tolerances import PARITY_RTOL
-from labutils.torchcheck import compare_with_torch
+from labutils.torchcheck import compare_with_torch, parity_report
 
 
 # -- torch twins for the score functions torch lacks ------------------------------------------
@@ -61,11 +60,13 @@ def make(kind, qd, kd, hd, rng):
     return nn.DotProductAttention() if kind == "dot" else nn.ScaledDotProductAttention()
 
 
-def padding_mask(rng, n, tk, fully_masked_row=False):
-    """Random padding; every other row keeps two keys (with one key, the weights are constant
-    and the exact zero gradients of the scores compare badly with torch's rounding noise)."""
+def padding_mask(rng, n, tk, fully_masked_row=False, keep=1):
+    """Random padding; every other row keeps its first ``keep`` keys. A row with one key has
+    constant weights, so the score gradients are zero in exact arithmetic: exactly 0 in
+    labutils, possibly rounding noise in torch, which the parity metric's floor accepts.
+    Central differences of that zero are noise of ~1e-10 though: gradient checks keep two."""
     kpm = rng.random((n, tk)) < 0.3
-    kpm[:, :2] = False
+    kpm[:, :keep] = False
     if fully_masked_row:
         kpm[0] = True
     return kpm
@@ -75,8 +76,7 @@ KINDS = ["additive", "bilinear", "dot", "scaled"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@settings(max_examples=6, deadline=None)
-@given(n=st.integers(1, 3), tq=st.integers(1, 4), tk=st.integers(2, 5), d=st.integers(1, 4),
+@given(n=st.integers(1, 3), tq=st.integers(1, 4), tk=st.integers(1, 5), d=st.integers(1, 4),
        dv=st.integers(1, 3), masked=st.sampled_from(["none", "padding", "full row"]),
        seed=st.integers(0, 2**31))
 def test_score_attention_matches_torch(kind, n, tq, tk, d, dv, masked, seed):
@@ -92,7 +92,7 @@ def test_score_attention_matches_torch(kind, n, tq, tk, d, dv, masked, seed):
                            lab_call=lambda m, *xs: m(*xs, key_padding_mask=kpm),
                            torch_call=lambda m, *xs: m(*xs, t_kpm), load_state=kind in (
                                "additive", "bilinear"))
-    assert r.worst <= PARITY_RTOL, r
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -101,7 +101,7 @@ def test_score_attention_gradcheck(kind):
     qd, kd = (3, 3) if kind in ("dot", "scaled") else (3, 2)
     q, k, v = rng.standard_normal((2, 3, qd)), rng.standard_normal((2, 4, kd)), \
         rng.standard_normal((2, 4, 2))
-    kpm = padding_mask(rng, 2, 4, fully_masked_row=True)
+    kpm = padding_mask(rng, 2, 4, fully_masked_row=True, keep=2)
     rep = check_module(make(kind, qd, kd, 4, rng), q, k, v, kpm)
     assert rep.ok, rep
 
@@ -182,7 +182,6 @@ class _Fn(torch.nn.Module):
     pass
 
 
-@settings(max_examples=20, deadline=None)
 @given(lead=st.lists(st.integers(1, 3), min_size=1, max_size=2), tq=st.integers(1, 5),
        tk=st.integers(1, 5), e=st.integers(1, 4), ev=st.integers(1, 3),
        mask=st.sampled_from(["none", "bool", "float", "causal", "bool full row"]),
@@ -209,10 +208,9 @@ def test_functional_sdpa_matches_torch(lead, tq, tk, e, ev, mask, seed):
     dout = rng.standard_normal(out.shape)
     (t_out * torch.from_numpy(dout)).sum().backward()
     grads = scaled_dot_product_attention_backward(dout, q, k, v, **kw)
-    from labutils.gradcheck import rel_error
-    assert rel_error(out, t_out.detach().numpy()) <= PARITY_RTOL
-    for g, t in zip(grads, (tq_, tk_, tv_)):
-        assert rel_error(g, t.grad.numpy()) <= PARITY_RTOL
+    r = parity_report({"output": (out, t_out)},
+                      {f"grad {n}": (g, t.grad) for n, g, t in zip("qkv", grads, (tq_, tk_, tv_))})
+    assert r.ok, r
 
 
 def test_functional_sdpa_broadcasts_batch_and_sums_gradients():

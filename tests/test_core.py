@@ -8,7 +8,8 @@ import torch
 import labutils.nn as nn
 from labutils import init, optim
 from labutils.gradcheck import numerical_gradient, rel_error
-from labutils.tolerances import PARITY_RTOL, verdict
+from labutils.tolerances import verdict
+from labutils.torchcheck import parity_report
 
 
 def test_state_dict_names_and_round_trip_with_torch():
@@ -81,18 +82,20 @@ def _train_pair(make_lab_opt, make_torch_opt, steps=5):
         t_opt.zero_grad()
         torch.nn.functional.mse_loss(tm(torch.tensor(x)), torch.tensor(t)).backward()
         t_opt.step()
-    return max(rel_error(lab.state_dict()[k], v.detach().numpy()) for k, v in tm.state_dict().items())
+    return parity_report({k: (lab.state_dict()[k], v) for k, v in tm.state_dict().items()})
 
 
 @pytest.mark.parametrize("kw", [dict(lr=0.1), dict(lr=0.1, momentum=0.9),
                                 dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01)])
 def test_sgd_matches_torch(kw):
-    assert _train_pair(lambda m: optim.SGD(m, **kw), lambda p: torch.optim.SGD(p, **kw)) < PARITY_RTOL
+    r = _train_pair(lambda m: optim.SGD(m, **kw), lambda p: torch.optim.SGD(p, **kw))
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("kw", [dict(lr=0.01), dict(lr=0.003, betas=(0.8, 0.99), weight_decay=0.1)])
 def test_adam_matches_torch(kw):
-    assert _train_pair(lambda m: optim.Adam(m, **kw), lambda p: torch.optim.Adam(p, **kw)) < PARITY_RTOL
+    r = _train_pair(lambda m: optim.Adam(m, **kw), lambda p: torch.optim.Adam(p, **kw))
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("nl,param", [("linear", None), ("tanh", None), ("relu", None),

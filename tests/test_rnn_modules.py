@@ -8,7 +8,8 @@ import torch
 
 import labutils.nn as nn
 from labutils.gradcheck import check_module, directional_derivative, rel_error
-from labutils.tolerances import PARITY_RTOL, verdict
+from labutils.tolerances import verdict
+from labutils.torchcheck import parity_report
 
 MODES = {  # name: (labutils factory, torch factory), both taking (H_in, H, **options)
     "rnn_tanh": (lambda *a, **k: nn.RNN(*a, nonlinearity="tanh", **k),
@@ -26,8 +27,8 @@ def _t(a):
 
 def sequence_parity(mode, num_layers=1, bidirectional=False, batch_first=False, bias=True,
                     with_h0=True, batched=True, L=5, N=3, H_in=4, H=3, seed=0):
-    """Errors (name -> relative error) between labutils and torch: forward outputs, the
-    gradients of the input, of h_0 (and c_0) and of every parameter."""
+    """ParityReport of labutils against torch: forward outputs, the gradients of the input,
+    of h_0 (and c_0) and of every parameter."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     make, make_t = MODES[mode]
@@ -49,9 +50,9 @@ def sequence_parity(mode, num_layers=1, bidirectional=False, batch_first=False, 
     tout, thn = tm(tx, thx)
     hn_list = list(hn) if is_lstm else [hn]
     thn_list = list(thn) if is_lstm else [thn]
-    errs = {"output": rel_error(out, tout.detach().numpy())}
+    outputs = {"output": (out.copy(), tout)}
     for k, (a, b) in enumerate(zip(hn_list, thn_list)):
-        errs[f"state {k}"] = rel_error(a, b.detach().numpy())
+        outputs[f"state {k}"] = (a.copy(), b)
     g_out = rng.standard_normal(out.shape)
     g_states = [rng.standard_normal(s.shape) for s in hn_list]
     loss = (tout * torch.tensor(g_out)).sum() + sum(
@@ -59,15 +60,15 @@ def sequence_parity(mode, num_layers=1, bidirectional=False, batch_first=False, 
     loss.backward()
     lab.zero_grad()
     dx, dhx = lab.backward(g_out, tuple(g_states) if is_lstm else g_states[0])
-    errs["grad input"] = rel_error(dx, tx.grad.numpy())
+    grads = {"grad input": (dx, tx.grad)}
     dstates = list(dhx) if is_lstm else [dhx]
     for k, t in enumerate(tstates):
-        errs[f"grad state {k}"] = rel_error(dstates[k], t.grad.numpy())
+        grads[f"grad state {k}"] = (dstates[k], t.grad)
     tp = dict(tm.named_parameters())
     assert sorted(tp) == sorted(lab.params), (sorted(tp), sorted(lab.params))
     for name in lab.params:
-        errs[f"grad {name}"] = rel_error(lab.grads[name], tp[name].grad.numpy())
-    return errs
+        grads[f"grad {name}"] = (lab.grads[name], tp[name].grad)
+    return parity_report(outputs, grads)
 
 
 COMBOS = list(itertools.product(MODES, [1, 2], [False, True], [False, True], [True, False]))
@@ -82,17 +83,17 @@ def test_sequence_modules_match_torch(mode, num_layers, bidirectional, batch_fir
         r = np.random.default_rng(seed)
         L, N, H_in, H = (int(v) for v in (r.integers(1, 7), r.integers(1, 4), r.integers(1, 6),
                                          r.integers(1, 6)))
-        errs = sequence_parity(mode, num_layers, bidirectional, batch_first, bias, with_h0,
-                               L=L, N=N, H_in=H_in, H=H, seed=seed)
-        assert max(errs.values()) <= PARITY_RTOL, (L, N, H_in, H, errs)
+        r = sequence_parity(mode, num_layers, bidirectional, batch_first, bias, with_h0,
+                            L=L, N=N, H_in=H_in, H=H, seed=seed)
+        assert r.ok, f"L={L} N={N} H_in={H_in} H={H}\n{r}"
 
 
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("with_h0", [True, False])
 def test_unbatched_input_matches_torch(mode, with_h0):
-    errs = sequence_parity(mode, num_layers=2, bidirectional=True, batched=False,
-                           with_h0=with_h0, seed=7)
-    assert max(errs.values()) <= PARITY_RTOL, errs
+    r = sequence_parity(mode, num_layers=2, bidirectional=True, batched=False,
+                        with_h0=with_h0, seed=7)
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -111,7 +112,8 @@ def test_only_the_final_state_reaches_the_loss(mode):
     g = rng.standard_normal(th.shape)
     (th * torch.tensor(g)).sum().backward()
     dx, _ = lab.backward(None, (g, None) if mode == "lstm" else g)
-    assert rel_error(dx, tx.grad.numpy()) <= PARITY_RTOL
+    r = parity_report(grads={"grad input": (dx, tx.grad)})
+    assert r.ok, r
     lab.zero_grad()
     tx.grad = None
     out, hn = lab(x)
@@ -119,7 +121,8 @@ def test_only_the_final_state_reaches_the_loss(mode):
     g = rng.standard_normal(out.shape)
     (tout * torch.tensor(g)).sum().backward()
     dx, _ = lab.backward(g, None)
-    assert rel_error(dx, tx.grad.numpy()) <= PARITY_RTOL
+    r = parity_report(grads={"grad input": (dx, tx.grad)})
+    assert r.ok, r
 
 
 CELLS = {
@@ -148,17 +151,18 @@ def test_cells_match_torch(mode, bias, batched, with_hx):
     thx = (tuple(tst) if is_lstm else tst[0]) if with_hx else None
     y, ty = lab(x, hx), tm(tx, thx)
     ys, tys = (list(y), list(ty)) if is_lstm else ([y], [ty])
-    errs = [rel_error(a, b.detach().numpy()) for a, b in zip(ys, tys)]
+    outputs = {f"output {i}": (a.copy(), b) for i, (a, b) in enumerate(zip(ys, tys))}
     gs = [rng.standard_normal(a.shape) for a in ys]
     sum((t * torch.tensor(g)).sum() for t, g in zip(tys, gs)).backward()
     dx, dhx = lab.backward(*gs)
-    errs.append(rel_error(dx, tx.grad.numpy()))
+    grads = {"grad input": (dx, tx.grad)}
     if with_hx:
-        for a, t in zip(list(dhx) if is_lstm else [dhx], tst):
-            errs.append(rel_error(a, t.grad.numpy()))
+        for i, (a, t) in enumerate(zip(list(dhx) if is_lstm else [dhx], tst)):
+            grads[f"grad state {i}"] = (a, t.grad)
     for name, p in tm.named_parameters():
-        errs.append(rel_error(lab.grads[name], p.grad.numpy()))
-    assert max(errs) <= PARITY_RTOL, errs
+        grads[f"grad {name}"] = (lab.grads[name], p.grad)
+    r = parity_report(outputs, grads)
+    assert r.ok, r
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -350,10 +354,9 @@ def test_encoder_decoder_matches_the_same_model_in_torch():
     ((logits * torch.tensor(g1)).sum() + (w * torch.tensor(g2)).sum()).backward()
     m.zero_grad()
     m.backward(g1, g2)
-    errs = {"logits": rel_error(lab_logits, logits.detach().numpy()),
-            "weights": rel_error(lab_w, w.detach().numpy())}
-    errs.update({k: rel_error(m.grads[k], P[k].grad.numpy()) for k in P})
-    assert max(errs.values()) <= PARITY_RTOL, errs
+    r = parity_report({"logits": (lab_logits, logits), "weights": (lab_w, w)},
+                      {f"grad {k}": (m.grads[k], P[k].grad) for k in P})
+    assert r.ok, r
 
 
 def test_encoder_decoder_greedy_decode_shapes_and_rows_sum_to_one():
