@@ -1,6 +1,15 @@
 """Autograder checks for chapter 5 (attention and the transformer). Each takes the
 student's function; the labutils reference is the truth, and each typical mistake is a
-function whose result, when the student's matches it, earns its hint."""
+function whose result, when the student's matches it on every case, earns its hint.
+
+Besides wrong values, every check catches (see ``core``): calls to the course's references
+(``scaled_dot_product_attention``, ``safe_softmax``, ``causal_mask``, ``sinusoidal_encoding``,
+``MultiheadAttention.split_heads``, anything in ``labutils``), torch (``F.softmax``, autograd),
+``scipy.special.softmax``; float32 answers; NaN or inf; changes made in place to an argument.
+``check_attention`` has a case with scores near ±1000, where a softmax without its maximum
+subtracted overflows; ``check_attention_backward`` may use the forward references
+(``safe_softmax``, ``scaled_dot_product_attention``), never a backward one. ``seed`` picks
+other random cases (for hidden tests)."""
 import math
 
 import numpy as np
@@ -8,7 +17,9 @@ import numpy as np
 from ..nn.attention import _attend_backward, causal_mask as _causal_mask, safe_softmax
 from ..nn.positional import sinusoidal_encoding as _sinusoidal
 from ..tolerances import GRADER_TIME_LIMIT
-from .core import check_function, gradient_check
+from .adapted import check_adapted, quiet
+from .core import Problem, check_function, gradient_check
+from .published import published
 
 __all__ = ["check_attention", "check_attention_backward", "check_causal_mask",
            "check_sinusoidal_encoding", "check_split_heads", "check_merge_heads",
@@ -20,7 +31,7 @@ def _rng(seed):
 
 
 # -- scaled dot-product attention with a mask ---------------------------------------------------
-def reference_attention(q, k, v, mask):
+def _reference_attention(q, k, v, mask):
     """q: (*, Tq, d), k: (*, Tk, d), v: (*, Tk, dv), mask: bool broadcastable to (*, Tq, Tk),
     True = must not attend. -> (out (*, Tq, dv), weights (*, Tq, Tk)); a fully masked row
     gives zero weights."""
@@ -29,8 +40,11 @@ def reference_attention(q, k, v, mask):
     return w @ v, w
 
 
-def _attention_cases(seed=0):
-    r = _rng(seed)
+reference_attention = published(_reference_attention, "reference_attention")
+
+
+def _attention_cases(seed=None):
+    r = _rng(0 if seed is None else seed)
     none = np.zeros((1, 4), bool)
     pad = np.array([[False, False, True, True, False]])
     full_row = np.zeros((3, 4), bool)
@@ -52,6 +66,9 @@ def _attention_cases(seed=0):
         ("a query with every key masked (weights must be 0, not NaN)",
          (r.standard_normal((2, 3, 4)), r.standard_normal((2, 4, 4)),
           r.standard_normal((2, 4, 5)), full_row)),
+        ("large scores (near ±1000), one key masked",
+         (40 * r.standard_normal((2, 3, 4)), 40 * r.standard_normal((2, 4, 4)),
+          r.standard_normal((2, 4, 3)), np.array([[False, False, True, False]]))),
     ]
 
 
@@ -84,31 +101,54 @@ _ATTENTION_MISTAKES = {
     "a large negative number (-1e9) instead of -inf gives a fully masked row uniform weights; "
     "it must give zeros":
         lambda q, k, v, m: _with(_softmax(np.where(m, -1e9, _scores(q, k, q.shape[-1] ** -.5))), v),
+    "a softmax without the row maximum subtracted overflows on large scores (inf/inf gives "
+    "NaN): subtract each row's largest unmasked score before the exponential":
+        lambda q, k, v, m: _with(_raw_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+    "two things: a softmax without the row maximum subtracted overflows on large scores, and "
+    "a fully masked row gives 0/0; subtract the row maximum and make masked rows give zeros":
+        lambda q, k, v, m: _with(_raw_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5)),
+                                              safe=False), v),
 }
+
+
+def _raw_softmax(s, safe=True):
+    with np.errstate(all="ignore"):
+        e = np.exp(s)
+        total = e.sum(-1, keepdims=True)
+        if not safe:
+            return e / total
+        return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
 def _with(w, v):
     return w @ v, w
 
 
-def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT):
-    check_function(attention, reference_attention, _attention_cases(), names=["out", "weights"],
-                   mistakes=_ATTENTION_MISTAKES, time_limit_s=time_limit_s)
+def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+    """attention(q, k, v, mask) -> (out, weights); True in mask = must not attend."""
+    check_function(attention, _reference_attention, _attention_cases(seed),
+                   names=["out", "weights"], mistakes=quiet(_ATTENTION_MISTAKES),
+                   time_limit_s=time_limit_s)
 
 
 # -- its backward (gradient check) ------------------------------------------------------------
-def reference_attention_backward(dout, q, k, v, mask):
+def _reference_attention_backward(dout, q, k, v, mask):
     """-> (dq, dk, dv) of reference_attention's output for the upstream gradient dout."""
     scale = 1 / math.sqrt(q.shape[-1])
-    _, w = reference_attention(q, k, v, mask)
+    _, w = _reference_attention(q, k, v, mask)
     ds, dv = _attend_backward(dout, None, w, v)
     return scale * (ds @ k), scale * (np.swapaxes(ds, -1, -2) @ q), dv
+
+
+reference_attention_backward = published(_reference_attention_backward, "reference_attention_backward")
 
 
 def _backward_mistake(kind):
     def wrong(dout, q, k, v, m):
         scale = 1 / math.sqrt(q.shape[-1])
-        _, w = reference_attention(q, k, v, m)
+        _, w = _reference_attention(q, k, v, m)
+        if kind == "no mask":
+            _, w = _reference_attention(q, k, v, np.zeros_like(m))
         dw = dout @ np.swapaxes(v, -1, -2)
         if kind == "diagonal":
             ds = w * (1 - w) * dw
@@ -125,8 +165,14 @@ def _backward_mistake(kind):
     return wrong
 
 
-def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(1)
+# the forward may be computed with the course's helpers; the backward must be the student's
+_BACKWARD_ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.attention.masked_softmax",
+                   "labutils.nn.attention.scaled_dot_product_attention")
+
+
+def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+    """attention_backward(dout, q, k, v, mask) -> (dq, dk, dv)."""
+    r = _rng(1 if seed is None else seed)
     cases = []
     for label, (n, tq, tk, d, dv), mask in [
             ("3 queries, 3 keys, d = 4", (2, 3, 3, 4, 2), np.zeros((1, 3), bool)),
@@ -138,22 +184,27 @@ def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT)
         q, k, v = r.standard_normal((n, tq, d)), r.standard_normal((n, tk, d)), \
             r.standard_normal((n, tk, dv))
         cases.append((label, (r.standard_normal((n, tq, dv)), q, k, v, mask)))
-    report = check_function(attention_backward, reference_attention_backward, cases,
-                            names=["dq", "dk", "dv"], finish=False,
-                            time_limit_s=time_limit_s, mistakes={
-        "softmax couples the weights: w(1 - w) is only the diagonal of its Jacobian; use "
-        "ds = w * (dw - sum(w * dw, axis=-1, keepdims=True))": _backward_mistake("diagonal"),
+    report = check_function(attention_backward, _reference_attention_backward, cases,
+                            names=["dq", "dk", "dv"], finish=False, allow=_BACKWARD_ALLOW,
+                            time_limit_s=time_limit_s, mistakes=quiet({
+        "softmax couples the weights of a row: w(1 - w) is only the diagonal of its Jacobian; "
+        "from each dw subtract the w-weighted mean of the row's dw before multiplying by w":
+            _backward_mistake("diagonal"),
         "the scores are q·k / √d, so dq and dk carry the factor 1/√d too":
             _backward_mistake("scale"),
-        "out = w v, so dv = wᵀ dout (transpose the weights: keys, not queries, index dv)":
-            _backward_mistake("dv"),
-        "s = q kᵀ: dk = dsᵀ q (transpose ds), while dq = ds k": _backward_mistake("dk"),
-    })
+        "dv: the output is the weights times v, so dv is the TRANSPOSED weights times dout "
+        "(keys, not queries, index dv)": _backward_mistake("dv"),
+        "dk: the scores are q times k transposed, so dk is the TRANSPOSE of ds times q "
+        "(dq is ds times k)": _backward_mistake("dk"),
+        "the backward recomputes the weights with the same mask as the forward: masked keys "
+        "get no gradient": _backward_mistake("no mask"),
+    }))
     # The gradient check proper: the student's gradients against central differences.
     dout, q, k, v, mask = cases[1][1]
     gradient_check(report, attention_backward, (dout, q, k, v, mask),
-                   lambda: np.sum(dout * reference_attention(q, k, v, mask)[0]),
-                   (q, k, v), ["dq", "dk", "dv"], time_limit_s=time_limit_s)
+                   lambda: np.sum(dout * _reference_attention(q, k, v, mask)[0]),
+                   (q, k, v), ["dq", "dk", "dv"], time_limit_s=time_limit_s,
+                   allow=_BACKWARD_ALLOW)
     report.finish()
 
 
@@ -162,29 +213,31 @@ def _causal_reference(tq, tk):
     return _causal_mask(tq, tk)
 
 
+def _boolean_mask(out):
+    """The student's mask must be boolean (True = masked): an int or float 0/1 array is not
+    what ``np.where(mask, ...)`` and torch's masks expect."""
+    if isinstance(out, np.ndarray) and out.dtype != bool:
+        raise Problem(f"the mask must be a boolean array (True = must not attend), got dtype "
+                      f"{out.dtype}", "type")
+    return out
+
+
 def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT):
+    """causal_mask(tq, tk) -> bool (tq, tk), True where key j is in the future of query i
+    (query i at position i + tk - tq)."""
     cases = [("4 queries, 4 keys", (4, 4)), ("a single token", (1, 1)),
              ("1 new query after 4 cached keys (cached decoding)", (1, 5)),
              ("3 new queries after 4 cached keys", (3, 7)), ("2 queries, 2 keys", (2, 2))]
-
-    def wrap(fn):
-        def run(tq, tk):
-            out = fn(tq, tk)
-            if isinstance(out, np.ndarray) and out.dtype != bool:
-                raise TypeError(f"the mask must be a boolean array, got dtype {out.dtype}")
-            return out
-        run.__name__ = getattr(fn, "__name__", "causal_mask")
-        return run
-    check_function(wrap(causal_mask), _causal_reference, cases, time_limit_s=time_limit_s,
-                   mistakes={
+    check_adapted(causal_mask, _causal_reference, cases, adapt=_boolean_mask,
+                  time_limit_s=time_limit_s, mistakes=quiet({
         "with fewer queries than keys, align the mask to the END: the last query is the newest "
         "token and sees every key (query i sits at position i + tk - tq)":
             lambda tq, tk: _causal_mask(tq, tk, align="start"),
         "True marks the keys a query must NOT see (its future); you returned the allowed ones":
             lambda tq, tk: ~_causal_mask(tq, tk),
-        "a token may attend to itself: do not mask the diagonal (j > i, not j >= i)":
+        "a token may attend to itself: the diagonal is not masked (a strict comparison)":
             lambda tq, tk: np.arange(tk)[None, :] >= np.arange(tq)[:, None] + (tk - tq),
-    })
+    }))
 
 
 # -- the sinusoidal encoding -------------------------------------------------------------------
@@ -204,10 +257,12 @@ def _pe_variant(T, d, swap=False, no_two=False, halves=False, multiply=False):
 
 
 def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMIT):
+    """sinusoidal_encoding(num_positions, d_model) -> (num_positions, d_model)."""
     cases = [("10 positions, d = 8", (10, 8)), ("1 position, d = 2", (1, 2)),
-             ("50 positions, d = 16", (50, 16)), ("7 positions, d = 4", (7, 4))]
+             ("50 positions, d = 16", (50, 16)), ("7 positions, d = 4", (7, 4)),
+             ("1000 positions, d = 64", (1000, 64))]
     check_function(sinusoidal_encoding, lambda T, d: _sinusoidal(T, d), cases,
-                   time_limit_s=time_limit_s, mistakes={
+                   time_limit_s=time_limit_s, mistakes=quiet({
         "even columns (2i) hold sin, odd columns (2i+1) hold cos; you swapped them":
             lambda T, d: _pe_variant(T, d, swap=True),
         "the frequency of pair i is 10000^(-2i/d), with i the PAIR index (0 .. d/2 - 1): the "
@@ -217,7 +272,7 @@ def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMI
         "halves": lambda T, d: _pe_variant(T, d, halves=True),
         "divide the position by 10000^(2i/d) (the frequencies decrease), do not multiply":
             lambda T, d: _pe_variant(T, d, multiply=True),
-    })
+    }))
 
 
 # -- multi-head split and merge ------------------------------------------------------------------
@@ -231,32 +286,34 @@ def _merge(x):
     return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
 
 
-def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(5)
+def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+    """split_heads(x (N, T, E), num_heads) -> (N, num_heads, T, E // num_heads)."""
+    r = _rng(5 if seed is None else seed)
     cases = [("batch of 2, 4 tokens, E = 6, 3 heads", (r.standard_normal((2, 4, 6)), 3)),
              ("one head (nothing to split)", (r.standard_normal((1, 3, 4)), 1)),
              ("batch of 1, 5 tokens, E = 8, 2 heads", (r.standard_normal((1, 5, 8)), 2)),
              ("as many heads as features", (r.standard_normal((2, 2, 4)), 4))]
-    check_function(split_heads, _split, cases, time_limit_s=time_limit_s, mistakes={
-        "reshape to (N, T, H, d) first, then move the head axis: .transpose(0, 2, 1, 3); a "
+    check_function(split_heads, _split, cases, time_limit_s=time_limit_s, mistakes=quiet({
+        "reshape to (N, T, H, d) first, then move the head axis to the second place; a "
         "direct reshape to (N, H, T, d) mixes tokens and features":
             lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h),
         "the result is (N, H, T, d): after the reshape to (N, T, H, d) swap the T and H axes":
             lambda x, h: x.reshape(x.shape[0], x.shape[1], h, x.shape[2] // h),
         "head h takes the CONTIGUOUS features h*d .. (h+1)*d - 1 (as torch), not every H-th one":
             lambda x, h: x.reshape(x.shape[0], x.shape[1], x.shape[2] // h, h).transpose(0, 3, 1, 2),
-    })
+    }))
 
 
-def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(6)
+def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+    """merge_heads(x (N, H, T, d)) -> (N, T, H * d)."""
+    r = _rng(6 if seed is None else seed)
     cases = [("batch of 2, 3 heads, 4 tokens, d = 2", (r.standard_normal((2, 3, 4, 2)),)),
              ("one head", (r.standard_normal((1, 1, 3, 4)),)),
              ("batch of 1, 2 heads, 5 tokens, d = 3", (r.standard_normal((1, 2, 5, 3)),))]
-    check_function(merge_heads, _merge, cases, time_limit_s=time_limit_s, mistakes={
-        "move the head axis back next to d first (.transpose(0, 2, 1, 3)), then reshape to "
+    check_function(merge_heads, _merge, cases, time_limit_s=time_limit_s, mistakes=quiet({
+        "move the head axis back next to d first (to (N, T, H, d)), then reshape to "
         "(N, T, H*d); a direct reshape mixes tokens and heads":
             lambda x: x.reshape(x.shape[0], x.shape[2], -1),
         "concatenate the heads in order: transpose to (N, T, H, d), not (N, T, d, H)":
             lambda x: x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
-    })
+    }))
