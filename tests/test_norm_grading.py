@@ -3,10 +3,13 @@ would) and fails each typical mistake with the right hint, and survives None, ex
 NaN, wrong shapes, in-place changes and endless loops."""
 import numpy as np
 import pytest
+import torch  # noqa: F401  (imported as the notebook does, before the exercises)
 
 from labutils.grading import norm as g
 
-from .graderlib import assert_survives, fails, passes
+from labutils import nn
+
+from .graderlib import assert_right_answers_pass, assert_survives, fails, passes
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -30,9 +33,9 @@ def batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     return gamma * (x - running_mean) / np.sqrt(running_var + eps) + beta
 
 
-def batchnorm_backward(dy, x, gamma, eps=1e-5):
+def batchnorm_backward(dy, x, gamma, eps=1e-5, var=None):
     n = x.shape[0]
-    sigma = np.sqrt(x.var(0) + eps)
+    sigma = np.sqrt((x.var(0) if var is None else var) + eps)
     xh = (x - x.mean(0)) / sigma
     dx = gamma / (n * sigma) * (n * dy - dy.sum(0) - xh * (dy * xh).sum(0))
     return dx, (dy * xh).sum(0), dy.sum(0)
@@ -52,9 +55,59 @@ CHECKS = [(g.check_layer_norm, layer_norm), (g.check_batchnorm_train, batchnorm_
 
 
 @pytest.mark.parametrize("check,answer", CHECKS)
-def test_correct_answer_passes(check, answer):
-    out = passes(check, answer)
-    assert "[FAIL]" not in out
+def test_correct_answer_passes_also_noisy_and_float32_fails(check, answer):
+    assert_right_answers_pass(check, answer)
+
+
+def _torch_layer_norm(x, gamma, beta, eps=1e-5):
+    import torch
+    return torch.nn.functional.layer_norm(torch.tensor(x), gamma.shape, torch.tensor(gamma),
+                                          torch.tensor(beta), eps).numpy()
+
+
+def _ln_module(x, gamma, beta, eps=1e-5):
+    m = nn.LayerNorm(gamma.shape, eps=eps)
+    m.params["weight"], m.params["bias"] = gamma, beta
+    return m(x)
+
+
+def _gn_module(x, num_groups, gamma, beta, eps=1e-5):
+    m = nn.GroupNorm(num_groups, x.shape[1], eps=eps)
+    m.params["weight"], m.params["bias"] = gamma, beta
+    return m(x)
+
+
+def _bn_module(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+    m = nn.BatchNorm1d(x.shape[1], eps=eps, momentum=momentum)
+    m.params["weight"], m.params["bias"] = gamma, beta
+    m.buffers["running_mean"], m.buffers["running_var"] = running_mean.copy(), running_var.copy()
+    return m(x), m.buffers["running_mean"], m.buffers["running_var"]
+
+
+def _bn_eval_torch(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    import torch
+    t = lambda a: torch.from_numpy(a)   # noqa: E731
+    return torch.nn.functional.batch_norm(t(x), t(running_mean), t(running_var), t(gamma), t(beta),
+                                          training=False, eps=eps).numpy()
+
+
+def _labutils_backward(dy, x, gamma, eps=1e-5):
+    from labutils import nn
+    xh = (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
+    dx = nn.normalize_backward(gamma * dy, xh, 1 / np.sqrt(x.var(0) + eps), axes=0)
+    return dx, (dy * xh).sum(0), dy.sum(0)
+
+
+@pytest.mark.parametrize("check,answer,name", [
+    (g.check_layer_norm, _torch_layer_norm, "(torch"),
+    (g.check_layer_norm, _ln_module, "LayerNorm (labutils"),
+    (g.check_group_norm, _gn_module, "GroupNorm (labutils"),
+    (g.check_batchnorm_backward, _labutils_backward, "normalize_backward (labutils"),
+    (g.check_batchnorm_train, _bn_module, "BatchNorm1d (labutils"),
+    (g.check_batchnorm_eval, _bn_eval_torch, "(torch"),
+])
+def test_calling_a_reference_fails(check, answer, name):
+    fails(check, answer, "called", name, "your own code")
 
 
 def test_gradient_check_exercise_prints_the_verdict():
@@ -83,12 +136,27 @@ def ln_unbiased(x, gamma, beta, eps=1e-5):
     return gamma * (x - x.mean(axes, keepdims=True)) / np.sqrt(x.var(axes, ddof=1, keepdims=True) + eps) + beta
 
 
+def ln_every_non_batch_axis(x, gamma, beta, eps=1e-5):
+    axes = tuple(range(1, x.ndim))
+    mu, var = x.mean(axes, keepdims=True), x.var(axes, keepdims=True)
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
+def ln_moments(x, gamma, beta, eps=1e-5):
+    axes = tuple(range(x.ndim - gamma.ndim, x.ndim))
+    mu = x.mean(axes, keepdims=True)
+    var = (x ** 2).mean(axes, keepdims=True) - mu ** 2
+    return gamma * (x - mu) / np.sqrt(var + eps) + beta
+
+
 @pytest.mark.parametrize("wrong,phrase", [
     (ln_last_axis_only, "not only the last one"),
     (ln_batch_axis, "averaging over the batch axis (0) is batch norm"),
-    (ln_eps_outside, "eps goes inside the square root"),
+    (ln_eps_outside, "eps is added to the variance, inside the square root"),
     (ln_unbiased, "biased variance"),
-    (lambda x, gamma, beta, eps=1e-5: layer_norm(x, np.ones_like(gamma), 0 * beta, eps), "apply the affine"),
+    (lambda x, gamma, beta, eps=1e-5: layer_norm(x, np.ones_like(gamma), 0 * beta, eps), "gamma and shift beta are not applied"),
+    (ln_every_non_batch_axis, "not over every axis but the batch axis"),
+    (ln_moments, "mean of the squares minus the square of the mean"),
 ])
 def test_layer_norm_mistakes(wrong, phrase):
     fails(g.check_layer_norm, wrong, phrase)
@@ -126,6 +194,12 @@ def bn_eps_outside(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
     return gamma * (x - x.mean(0)) / (x.std(0) + eps) + beta, m, v
 
 
+def bn_moments(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
+    _, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
+    var = (x ** 2).mean(0) - x.mean(0) ** 2
+    return gamma * (x - x.mean(0)) / np.sqrt(var + eps) + beta, m, v
+
+
 def bn_in_place(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
     y, m, v = batchnorm_train(x, gamma, beta, rm, rv, momentum, eps)
     rm[...], rv[...] = m, v        # what torch does to its buffers, but not allowed here
@@ -135,10 +209,11 @@ def bn_in_place(x, gamma, beta, rm, rv, momentum=0.1, eps=1e-5):
 @pytest.mark.parametrize("wrong,phrase", [
     (bn_biased_running, "unbiased batch variance"),
     (bn_unbiased_normalisation, "only the running estimate uses the unbiased"),
-    (bn_keras_momentum, "momentum weighs the new batch"),
+    (bn_keras_momentum, "weight of the new batch statistic"),
     (bn_running_in_training, "in training, normalise with the statistics of the current batch"),
     (bn_wrong_axis, "wrong axis"),
-    (bn_eps_outside, "eps goes inside the square root"),
+    (bn_eps_outside, "inside the square root"),
+    (bn_moments, "mean of the squares minus the square of the mean"),
     (bn_in_place, "in place"),
 ])
 def test_batchnorm_train_mistakes(wrong, phrase):
@@ -148,8 +223,8 @@ def test_batchnorm_train_mistakes(wrong, phrase):
 @pytest.mark.parametrize("wrong,phrase", [
     (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + b,
      "forgot the running statistics"),
-    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (np.sqrt(rv) + eps) + b, "eps goes inside"),
-    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (rv + eps) + b, "divide by its square root"),
+    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (np.sqrt(rv) + eps) + b, "inside the square root"),
+    (lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / (rv + eps) + b, "divide by the standard deviation"),
 ])
 def test_batchnorm_eval_mistakes(wrong, phrase):
     fails(g.check_batchnorm_eval, wrong, phrase)
@@ -169,6 +244,9 @@ def bnb(kind):
         if kind == "nogamma":
             n = len(x)
             return 1 / (n * sigma) * (n * dy - dy.sum(0) - xh * (dy * xh).sum(0)), dg, db
+        if kind == "moments":
+            var = (x ** 2).mean(0) - x.mean(0) ** 2
+            return batchnorm_backward(dy, x, gamma, eps, var=var)
         if kind == "axis":
             n = x.shape[1]
             return (gamma / (n * sigma) * (n * dy - dy.sum(1, keepdims=True)
@@ -178,8 +256,8 @@ def bnb(kind):
 
 @pytest.mark.parametrize("kind,phrase", [
     ("constant", "depend on x too"), ("novar", "the variance also depends on x"),
-    ("means", "sums over the batch, not means"), ("nogamma", "multiply dy by gamma"),
-    ("axis", "over the batch (axis 0)"),
+    ("means", "sums over the batch, not means"), ("nogamma", "gamma is missing from dx"),
+    ("axis", "over the batch (axis 0)"), ("moments", "mean of the squares minus the square"),
 ])
 def test_batchnorm_backward_mistakes_and_gradient_check_verdict(kind, phrase):
     out = fails(g.check_batchnorm_backward, bnb(kind), phrase)
@@ -210,12 +288,22 @@ def gn_eps_outside(x, num_groups, gamma, beta, eps=1e-5):
     return gamma.reshape(shape) * xh + beta.reshape(shape)
 
 
+def gn_moments(x, num_groups, gamma, beta, eps=1e-5):
+    xg = x.reshape(x.shape[0], num_groups, -1)
+    mu = xg.mean(2, keepdims=True)
+    var = (xg ** 2).mean(2, keepdims=True) - mu ** 2
+    xh = ((xg - mu) / np.sqrt(var + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return gamma.reshape(shape) * xh + beta.reshape(shape)
+
+
 @pytest.mark.parametrize("wrong,phrase", [
     (gn_interleaved, "consecutive"),
     (gn_over_batch, "do not average over the batch"),
     (lambda x, G, gm, b, eps=1e-5: group_norm(x, x.shape[1], gm, b, eps), "that is instance norm"),
     (lambda x, G, gm, b, eps=1e-5: group_norm(x, 1, gm, b, eps), "that is layer norm"),
-    (gn_eps_outside, "eps goes inside"),
+    (gn_eps_outside, "inside the square root"),
+    (gn_moments, "mean of the squares minus the square of the mean"),
     (lambda x, G, gm, b, eps=1e-5: group_norm(x, G, np.ones_like(gm), 0 * b, eps), "per channel"),
 ])
 def test_group_norm_mistakes(wrong, phrase):

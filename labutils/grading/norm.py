@@ -26,6 +26,17 @@ def _std(x, axes, eps, ddof=0):
     return np.sqrt(x.var(axis=axes, keepdims=True, ddof=ddof) + eps)
 
 
+def _moments_var(x, axis, keepdims=True):
+    """The unstable variance E[x²] − E[x]²: every digit is lost when |mean| ≫ spread."""
+    return (x ** 2).mean(axis=axis, keepdims=keepdims) - x.mean(axis=axis, keepdims=keepdims) ** 2
+
+
+_MOMENTS = ("the variance computed as the mean of the squares minus the square of the mean "
+            "loses its digits when the mean is large compared with the spread (here 1e6 ± 1): "
+            "average the squared deviations from the mean instead")
+_EPS = "eps is added to the variance, inside the square root, not to the standard deviation"
+
+
 def _bcast(v, ndim):
     """A (C,) vector shaped to broadcast along axis 1 of an ndim-array."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
@@ -39,11 +50,13 @@ def _layer_norm(x, gamma, beta, eps=1e-5):
     return m(x)
 
 
-def _ln_wrong(axes_of, eps_out=False, ddof=0, affine=True):
+def _ln_wrong(axes_of, eps_out=False, ddof=0, affine=True, moments=False):
     def wrong(x, gamma, beta, eps=1e-5):
         axes = axes_of(x, gamma)
         mu = x.mean(axis=axes, keepdims=True)
         sd = (np.sqrt(x.var(axis=axes, keepdims=True)) + eps) if eps_out else _std(x, axes, eps, ddof)
+        if moments:
+            sd = np.sqrt(_moments_var(x, axes) + eps)
         xh = (x - mu) / sd
         return gamma * xh + beta if affine else xh
     return wrong
@@ -64,16 +77,23 @@ def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT):
         cases.append((label, (_x(r, shape), 1 + 0.5 * r.standard_normal(s), r.standard_normal(s))))
     cases.append(("small spread (eps matters)",
                   (0.01 * r.standard_normal((3, 4)), np.ones(4), np.zeros(4)), {"eps": 1e-3}))
+    cases.append(("(3, 4, 5) with gamma over the last axis only (5,)",
+                  (_x(r, (3, 4, 5)), 1 + 0.5 * r.standard_normal(5), r.standard_normal(5))))
+    cases.append(("large mean, small spread (1e6 ± 1)",
+                  (_x(r, (3, 6), 1.0, 1e6), 1 + 0.5 * r.standard_normal(6), r.standard_normal(6))))
     check_function(layer_norm, _layer_norm, cases, time_limit_s=time_limit_s, mistakes={
-        "normalise over ALL the trailing axes that gamma covers (gamma.ndim of them), not only "
+        "normalise over ALL the trailing axes that gamma covers (as many as gamma has), not only "
         "the last one": _ln_wrong(lambda x, g: (-1,)),
+        "normalise over the trailing axes that gamma covers only, not over every axis but the "
+        "batch axis": _ln_wrong(lambda x, g: tuple(range(1, x.ndim))),
         "layer norm takes the statistics of each sample over its features; averaging over the "
         "batch axis (0) is batch norm": _ln_wrong(lambda x, g: (0,)),
-        "eps goes inside the square root: (x - mean) / sqrt(var + eps), not / (sqrt(var) + eps)":
-            _ln_wrong(_trailing, eps_out=True),
-        "normalise with the biased variance (divide by n, np.var's default), not ddof=1":
+        _EPS: _ln_wrong(_trailing, eps_out=True),
+        "normalise with the biased variance (divide by the number of entries n, not n − 1)":
             _ln_wrong(_trailing, ddof=1),
-        "apply the affine map: y = gamma * x_hat + beta": _ln_wrong(_trailing, affine=False),
+        "the learned scale gamma and shift beta are not applied after normalising":
+            _ln_wrong(_trailing, affine=False),
+        _MOMENTS: _ln_wrong(_trailing, moments=True),
     })
 
 
@@ -87,9 +107,12 @@ def _batchnorm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, ep
     return y, m.buffers["running_mean"], m.buffers["running_var"]
 
 
-def _bn_train_wrong(axis=0, eps_out=False, ddof_norm=0, ddof_run=1, swap=False, use_running=False):
+def _bn_train_wrong(axis=0, eps_out=False, ddof_norm=0, ddof_run=1, swap=False, use_running=False,
+                    moments=False):
     def wrong(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
         mu, var = x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True, ddof=ddof_norm)
+        if moments:
+            var = _moments_var(x, axis)
         if use_running:
             mu, var = running_mean, running_var
         sd = np.sqrt(var) + eps if eps_out else np.sqrt(var + eps)
@@ -110,24 +133,27 @@ def _bn_cases(r):
     cases.append(("small spread (eps matters)", (0.01 * r.standard_normal((6, 2)), np.ones(2),
                                                  np.zeros(2), np.zeros(2), np.ones(2)),
                   {"eps": 1e-3}))
+    cases.append(("large mean, small spread (1e6 ± 1)", (_x(r, (6, 3), 1.0, 1e6), np.ones(3),
+                                                        np.zeros(3), np.zeros(3), np.ones(3))))
     return cases
 
 
 def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT):
     check_function(batchnorm_train, _batchnorm_train, _bn_cases(_rng(21)), time_limit_s=time_limit_s,
                    names=["y", "new running_mean", "new running_var"], mistakes={
-        "the running variance stores the UNBIASED batch variance (divide by N - 1, ddof=1); "
+        "the running variance stores the UNBIASED batch variance (divide by N − 1); "
         "x itself is normalised with the biased one (divide by N)": _bn_train_wrong(ddof_run=0),
         "normalise x with the biased batch variance (divide by N); only the running estimate "
         "uses the unbiased one": _bn_train_wrong(ddof_norm=1),
-        "torch's momentum weighs the NEW batch: running = (1 - momentum) * running + momentum "
-        "* batch_statistic (Keras uses the opposite convention)": _bn_train_wrong(swap=True),
+        "torch's momentum is the weight of the NEW batch statistic in the running average, "
+        "not of the old running value (Keras uses the opposite convention)":
+            _bn_train_wrong(swap=True),
         "in training, normalise with the statistics of the current batch, not the running ones":
             _bn_train_wrong(use_running=True),
         "wrong axis: batch norm takes each feature's statistics over the batch (axis 0), not each "
         "sample's over its features (axis 1, that is layer norm)": _bn_train_wrong(axis=1),
-        "eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps":
-            _bn_train_wrong(eps_out=True),
+        _EPS: _bn_train_wrong(eps_out=True),
+        _MOMENTS: _bn_train_wrong(moments=True),
     })
 
 
@@ -156,9 +182,9 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
     check_function(batchnorm_eval, _batchnorm_eval, cases, time_limit_s=time_limit_s, mistakes={
         "forgot the running statistics: in eval, normalise with running_mean and running_var, "
         "not the batch's own mean and variance": batch_stats,
-        "eps goes inside the square root: sqrt(running_var + eps), not sqrt(running_var) + eps":
-            lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (np.sqrt(rv) + eps) + b,
-        "running_var is a variance: divide by its square root, sqrt(running_var + eps)":
+        _EPS: lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (np.sqrt(rv) + eps) + b,
+        "running_var is a variance: divide by the standard deviation (its square root, after "
+        "adding eps)":
             lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (rv + eps) + b,
     })
 
@@ -175,8 +201,9 @@ def _batchnorm_backward(dy, x, gamma, eps=1e-5):
 
 def _bn_back_wrong(kind):
     def wrong(dy, x, gamma, eps=1e-5):
-        xh = (x - x.mean(0)) / np.sqrt(x.var(0) + eps)
-        inv = 1 / np.sqrt(x.var(0) + eps)
+        var = _moments_var(x, 0, keepdims=False) if kind == "moments" else x.var(0)
+        xh = (x - x.mean(0)) / np.sqrt(var + eps)
+        inv = 1 / np.sqrt(var + eps)
         g = dy * gamma
         dgamma, dbeta = (dy * xh).sum(0), dy.sum(0)
         if kind == "constant stats":
@@ -192,6 +219,8 @@ def _bn_back_wrong(kind):
             dgamma, dbeta = (dy * xh).mean(0), dy.mean(0)
         elif kind == "no gamma":
             dx = inv * (dy - dy.mean(0) - xh * (dy * xh).mean(0))
+        elif kind == "moments":
+            dx = inv * (g - g.mean(0) - xh * (g * xh).mean(0))
         return dx, dgamma, dbeta
     return wrong
 
@@ -201,18 +230,22 @@ def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT)
     cases = [(label, (r.standard_normal((n, c)), _x(r, (n, c)), 1 + 0.5 * r.standard_normal(c)))
              for label, (n, c) in [("batch of 6, 3 features", (6, 3)), ("batch of 2", (2, 3)),
                                    ("batch of 10, 1 feature", (10, 1))]]
+    cases.append(("large mean, small spread (1e6 ± 1)",
+                  (r.standard_normal((5, 2)), _x(r, (5, 2), 1.0, 1e6), np.ones(2))))
     report = check_function(batchnorm_backward, _batchnorm_backward, cases,
                             names=["dx", "dgamma", "dbeta"], finish=False,
                             time_limit_s=time_limit_s, mistakes={
-        "the batch mean and variance depend on x too: dx = gamma/sigma * (dy - mean(dy) - "
-        "x_hat * mean(dy * x_hat)), not only gamma * dy / sigma": _bn_back_wrong("constant stats"),
-        "the variance also depends on x: the term - x_hat * mean(dy * gamma * x_hat) is missing":
-            _bn_back_wrong("no variance term"),
+        "dx is not only the upstream gradient times gamma over sigma: the batch mean and "
+        "variance depend on x too, and each adds a term": _bn_back_wrong("constant stats"),
+        "the variance also depends on x: the term that flows through it (proportional to "
+        "x_hat) is missing": _bn_back_wrong("no variance term"),
         "the means in dx are over the batch (axis 0), one per feature":
             [_bn_back_wrong("axis"), _bn_back_wrong("axis, gamma outside")],
         "dgamma and dbeta are sums over the batch, not means": _bn_back_wrong("means"),
-        "multiply dy by gamma first: dL/dx_hat = gamma * dy": _bn_back_wrong("no gamma"),
-    })
+        "gamma is missing from dx: the gradient that reaches x_hat is the upstream gradient "
+        "times gamma": _bn_back_wrong("no gamma"),
+        _MOMENTS: _bn_back_wrong("moments"),
+    }, forbid=("torch_input_grad",))
     dy, x, gamma = cases[0][1]
     beta = np.zeros_like(gamma)
 
@@ -243,6 +276,8 @@ def _gn_wrong(kind):
         axes = (0, 2) if kind == "batch" else (2,)
         mu = xg.mean(axis=axes, keepdims=True)
         sd = np.sqrt(xg.var(axis=axes, keepdims=True)) + eps if kind == "eps" else _std(xg, axes, eps)
+        if kind == "moments":
+            sd = np.sqrt(_moments_var(xg, axes) + eps)
         xh = (xg - mu) / sd
         if kind == "interleaved":
             xh = xh.reshape(n, num_groups, c // num_groups, -1).swapaxes(1, 2)
@@ -264,15 +299,18 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
         cases.append((label, (_x(r, shape), g, 1 + 0.5 * r.standard_normal(c), r.standard_normal(c))))
     cases.append(("small spread (eps matters)",
                   (0.01 * r.standard_normal((2, 4, 3)), 2, np.ones(4), np.zeros(4)), {"eps": 1e-3}))
+    cases.append(("large mean, small spread (1e6 ± 1), (2, 4, 3), 2 groups",
+                  (_x(r, (2, 4, 3), 1.0, 1e6), 2, np.ones(4), np.zeros(4))))
     check_function(group_norm, _group_norm, cases, time_limit_s=time_limit_s, mistakes={
-        "a group holds C/G CONSECUTIVE channels: reshape x to (N, G, C // G, ...), not "
-        "(N, C // G, G, ...)": _gn_wrong("interleaved"),
+        "a group holds C/G CONSECUTIVE channels (the first C/G channels form group 0), not "
+        "every G-th channel": _gn_wrong("interleaved"),
         "the statistics are per sample: do not average over the batch axis": _gn_wrong("batch"),
         "that is instance norm (one group per channel): use num_groups groups of C/G channels":
             _gn_wrong("instance"),
         "that is layer norm (one group of all channels): use num_groups groups":
             _gn_wrong("layer"),
-        "eps goes inside the square root: sqrt(var + eps), not sqrt(var) + eps": _gn_wrong("eps"),
-        "apply gamma and beta per channel, after reshaping back to (N, C, ...)":
-            _gn_wrong("no affine"),
+        _EPS: _gn_wrong("eps"),
+        "apply gamma and beta per channel, after the normalised groups are put back in the "
+        "shape of x": _gn_wrong("no affine"),
+        _MOMENTS: _gn_wrong("moments"),
     })
