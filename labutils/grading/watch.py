@@ -29,6 +29,7 @@ import sys
 
 DEFAULT_FORBIDDEN = ("labutils", "torch", "scipy.special", "jax", "tensorflow")
 NEUTRAL = ("labutils.grading",)
+_DUNDER = ("__init__", "__call__", "__new__", "forward")
 
 
 def _under(name, prefix):
@@ -124,7 +125,9 @@ class Watch:
             if kind == "neutral":
                 return
             if kind != "exempt":
-                self._record(kind)
+                owner = frame.f_locals.get("self") if frame.f_code.co_name in _DUNDER else None
+                self._record(kind if owner is None else
+                             f"{type(owner).__name__} ({type(owner).__module__})")
             self._skip = frame      # what an allowed or forbidden function calls is not watched
         elif event == "c_call":
             name = self._c(arg)
