@@ -7,6 +7,7 @@ what it drew (for tests)."""
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import FuncFormatter
 
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, finish
@@ -38,11 +39,11 @@ def statistic_sets(method, shape=(4, 6, 3, 3), groups=2):
     return np.broadcast_to(ids, shape).copy()
 
 
-_DESCRIBE = {
-    "batch": "one set per channel, over the batch and positions: {size} values each",
-    "layer": "one set per sample, over channels and positions: {size} values each",
-    "instance": "one set per (sample, channel), over positions: {size} values each",
-    "group": "one set per (sample, group of {per} channels): {size} values each",
+_DESCRIBE = {     # second title line: short enough for a panel of a 2 x 2 figure at body-size text
+    "batch": "one per channel, over batch and positions",
+    "layer": "one per sample, over channels and positions",
+    "instance": "one per (sample, channel), over positions",
+    "group": "one per (sample, group of {per} channels)",
 }
 
 
@@ -76,8 +77,8 @@ def draw_norm_groups(fig, method="batch", groups=2, shape=(4, 6, 3, 3)):
     ax.grid(False)
     size = int((ids == 0).sum())
     label = f"{method} norm" + (f", G = {groups}" if method == "group" else "")
-    desc = _DESCRIBE[method].format(size=size, per=c // groups if method == "group" else 0)
-    finish(ax, f"{label}: {n_sets} sets\n{desc}", f"channels (each tile: {h} x {w} positions)",
+    desc = _DESCRIBE[method].format(per=c // groups if method == "group" else 0)
+    finish(ax, f"{label}: {n_sets} sets, {size} values each\n{desc}", f"channels (each tile: {h} x {w} positions)",
            "samples in the batch")
     return img
 
@@ -107,18 +108,26 @@ def norm_explorer(shape=(4, 6, 3, 3), choices=EXPLORER_CHOICES):
         figsize=(6.4, 4.2))
 
 
+def _label_2_and_5(v, _pos):
+    """Minor log-axis tick label: only at 2 and 5 times a power of ten (0.02, 0.05, 0.2, ...)."""
+    lead = v / 10 ** np.floor(np.log10(v)) if v > 0 else 0
+    return f"{v:g}" if np.isclose(lead, 2) or np.isclose(lead, 5) else ""
+
+
 def draw_batch_noise(fig, batch_sizes, mean_spread, std_spread, true_std=1.0):
     """Log-log plot of the spread (standard deviation over many batches) of the batch mean
     and of the batch standard deviation against batch size, with the large-batch laws
     σ/√B and σ/√(2B). Returns the axis."""
     ax = fig.add_subplot(1, 1, 1)
     b = np.asarray(batch_sizes, dtype=float)
-    ax.loglog(b, mean_spread, "o-", label="batch mean μ_B (measured)")
-    ax.loglog(b, std_spread, "s-", label="batch std σ_B (measured)")
-    ax.loglog(b, true_std / np.sqrt(b), "--", color="grey", label="σ / √B")
-    ax.loglog(b, true_std / np.sqrt(2 * b), ":", color="grey", label="σ / √(2B)")
+    ax.loglog(b, mean_spread, "o-", label=r"batch mean $\mu_B$ (measured)")
+    ax.loglog(b, std_spread, "s-", label=r"batch std $\sigma_B$ (measured)")
+    ax.loglog(b, true_std / np.sqrt(b), "--", color="grey", label=r"$\sigma / \sqrt{B}$")
+    ax.loglog(b, true_std / np.sqrt(2 * b), ":", color="grey", label=r"$\sigma / \sqrt{2B}$")
     ax.set_xticks(b, [str(int(v)) for v in b])
-    finish(ax, "Noise of batch statistics (one feature, σ = 1)", "batch size B",
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))     # 0.1, not 10^-1
+    ax.yaxis.set_minor_formatter(FuncFormatter(_label_2_and_5))
+    finish(ax, r"Noise of batch statistics (one feature, $\sigma = 1$)", "batch size B",
            "spread over batches (std)", legend=True)
     return ax
 
