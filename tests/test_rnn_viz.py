@@ -61,12 +61,16 @@ def test_draw_gradient_norms_and_alignment():
 def test_explorer_frames_follow_the_controls():
     e = v.gradient_flow_explorer(cells=("RNN", "LSTM"), scales=(0.5, 3.0), lengths=(10,))
     assert len(e.frames) == 4 and e.current_index() == 0
+    assert e.names == ["cell", "scale"]            # one length: fixed, not a control
     e.set(cell="LSTM", scale=3.0)
-    assert e.current_index() == e.combos.index(("LSTM", 3.0, 10)) == 3
+    assert e.current_index() == e.combos.index(("LSTM", 3.0)) == 3
     assert all(p[:8] == b"\x89PNG\r\n\x1a\n" for p in e.pngs)
-    for combo, alt in zip(e.combos, e.alts):
-        assert alt == v.gradient_flow_alt(*combo) and alt.startswith(combo[0])
-        assert ("(h_k, c_k)" in alt) == (combo[0] == "LSTM")
+    for (cell, scale), alt in zip(e.combos, e.alts):
+        assert alt == v.gradient_flow_alt(cell, scale, 10) and alt.startswith(cell)
+        assert ("(h_k, c_k)" in alt) == (cell == "LSTM") and "T = 10." in alt
+    e = v.gradient_flow_explorer(cells=("GRU",), scales=(1.0, 3.0), lengths=(5, 8))
+    assert e.names == ["scale", "length"] and len(e.frames) == 4
+    assert e.alts[e.combos.index((3.0, 8))] == v.gradient_flow_alt("GRU", 3.0, 8)
 
 
 def test_lstm_figures_say_that_the_whole_state_is_measured():
@@ -88,4 +92,4 @@ def test_default_explorer_stays_small():
     import inspect
     d = inspect.signature(v.gradient_flow_explorer).parameters
     n = len(d["cells"].default) * len(d["scales"].default) * len(d["lengths"].default)
-    assert n <= 40
+    assert n <= 9      # frames at 2x resolution: the notebook must stay under 3 MB

@@ -6,6 +6,8 @@ dL/dh_T = I (copy i receives the unit vector e_i), so the gradient that BPTT car
 step k is, row by row, the Jacobian ∂h_T/∂h_k. For the LSTM the state is (h, c) and the norm
 is that of [∂h_T/∂h_k, ∂h_T/∂c_k].
 """
+import functools
+
 import numpy as np
 
 from .. import nn
@@ -133,11 +135,16 @@ def gradient_flow_alt(cell, scale, length):
 
 
 def gradient_flow_explorer(cells=("RNN", "GRU", "LSTM"), scales=(0.5, 1.0, 3.0),
-                           lengths=(30, 100)):
-    """Cell type x recurrent-weight scale x sequence length, pre-drawn (18 frames: each costs
-    a few tenths of a second, and the chapter's notebook has a 25 s budget)."""
+                           lengths=(100,)):
+    """Cell type x recurrent-weight scale (x sequence length when several are given),
+    pre-drawn. A choice with one value is fixed rather than shown as a control. The default is
+    9 frames of T = 100 steps: each frame is drawn at twice the display resolution and stored
+    in the notebook (about 150 kB each), and the notebook must stay under 3 MB."""
+    grid = {"cell": list(cells), "scale": list(scales), "length": list(lengths)}
+    fixed = {k: v[0] for k, v in grid.items() if len(v) == 1}
+    grid = {k: v for k, v in grid.items() if len(v) > 1}
     return FrameExplorer(
-        draw_gradient_flow, {"cell": list(cells), "scale": list(scales), "length": list(lengths)},
+        functools.partial(draw_gradient_flow, **fixed), grid,
         labels={"cell": "cell", "scale": "W_hh scale", "length": "length T"},
-        alt=gradient_flow_alt,
+        alt=functools.partial(gradient_flow_alt, **fixed),
         figsize=(7.5, 3.0))
