@@ -22,6 +22,10 @@ LENGTHS = [64, 128, 256, 512, 1024]
 
 
 def median_time(fn, repeats=5):
+    """Median of ``repeats`` timed runs after one untimed warm-up run (first-call costs such as
+    allocating the arrays, BLAS start-up and torch's dispatch caches would otherwise land in
+    the smallest sizes' timings)."""
+    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -68,7 +72,7 @@ def peak_child(T):
 
 def main():
     print(f"MultiheadAttention, E = {E}, {H} heads, batch {N}, float64, forward + backward "
-          f"(median of 5; one thread each)")
+          f"(median of 5 after a warm-up; one thread each)")
     print(f"{'T':>6} {'labutils ms':>12} {'torch ms':>10} {'weights MB':>11} {'peak MB':>8}")
     rows = []
     for T in LENGTHS:

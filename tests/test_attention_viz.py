@@ -42,8 +42,15 @@ def test_draw_patterns_and_counts():
     fig = new_figure()
     pats = {"strided": strided_pattern(16, 4), "window": sliding_window_pattern(16, 2)}
     va.draw_patterns(fig, pats)
-    assert [a.get_title().split("\n")[1] for a in fig.axes] == [
+    shown = [a for a in fig.axes if a.get_visible()]
+    assert [a.get_title().split("\n")[1] for a in shown] == [
         f"{int(p.sum())} pairs" for p in pats.values()]
+    # six patterns: two rows of three, so each panel (and its title) keeps a legible size
+    fig = new_figure((8, 6))
+    va.draw_patterns(fig, {f"p{i}": strided_pattern(16, 4) for i in range(6)})
+    fig.canvas.draw()
+    rows = {round(a.get_position().y0, 2) for a in fig.axes}
+    assert len(fig.axes) == 6 and len(rows) == 2
     fig = new_figure()
     va.draw_pair_counts(fig, [8, 16], {"full": [64, 256], "window": [40, 80]})
     assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].lines) == 2

@@ -75,15 +75,41 @@ def test_relative_mse_figure_positive_flat_trig_grows():
     assert ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
 
 
-def test_attention_errors_and_scale_regime():
+def test_attention_errors_per_seed_and_error_bars():
     ms = (8, 64)
-    err = vp.attention_errors(L=16, d=8, ms=ms, scale=0.4, n_rep=2)
+    err = vp.attention_errors(L=16, d=8, ms=ms, scale=0.4, n_seeds=3)
     assert set(err) == {(k, m) for k in ("positive", "trig") for m in ("iid", "orthogonal")}
     for ea, eo in err.values():
-        assert ea.shape == eo.shape == (2,) and (ea > 0).all()
-    axes = vp.draw_attention_errors(new_figure((8, 6)), {0.4: err, 0.8: err}, ms)
-    assert axes.shape == (2, 2) and len(axes[0, 0].lines) == 4
-    np.testing.assert_allclose(axes[0, 1].lines[0].get_ydata(), np.minimum(err[("positive", "iid")][1], 10))
+        assert ea.shape == eo.shape == (3, 2) and (ea > 0).all()
+        assert len({tuple(row) for row in eo}) == 3              # each seed its own draw
+    again = vp.attention_errors(L=16, d=8, ms=ms, scale=0.4, n_seeds=3)
+    np.testing.assert_array_equal(again[("trig", "iid")][1], err[("trig", "iid")][1])
+    mean, bars = vp.mean_and_sem(np.array([[1.0, 50.0], [3.0, 70.0]]))
+    np.testing.assert_allclose(mean, [2.0, 10.0])                 # errors above 10 count as 10
+    np.testing.assert_allclose(bars[1], [1.0, 0.0])
+    assert (bars[0] < mean).all()                                 # stays above 0 on a log axis
+
+
+def test_error_figure_names_every_line_and_draws_the_means():
+    ms = (8, 64)
+    err = vp.attention_errors(L=16, d=8, ms=ms, scale=0.4, n_seeds=3)
+    fig = new_figure((8, 7))
+    axes = vp.draw_attention_errors(fig, {0.4: err, 0.8: err}, ms)
+    assert axes.shape == (2, 2)
+    legend, = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert sorted(labels) == sorted(f"{k} features, {m} rows" for k, m in err)
+    assert "3 seeds" in legend.get_title().get_text()
+    for ax in axes.flat:
+        data = [c for c in ax.containers]                         # one errorbar per line
+        assert [c.get_label() for c in data] == [f"{k} features, {m} rows" for k, m in err]
+        looks = {(line.get_color(), line.get_linestyle()) for line in (c.lines[0] for c in data)}
+        assert len(looks) == 4                                    # every line looks different
+    shown = axes[0, 1].containers[0].lines[0].get_ydata()
+    np.testing.assert_allclose(shown, vp.mean_and_sem(err[("positive", "iid")][1])[0])
+
+
+def test_scale_regime():
     sc, f, u = vp.scale_regime(scales=(0.25, 2.0), L=16, d=8, ms=(16, 512), n_rep=2)
     assert f.shape == (2, 2) and u.shape == (2,)
     assert f[1, 0] < f[0, 0]                      # more features, smaller error

@@ -84,22 +84,22 @@ def draw_positional(fig, t, k, pair, num_positions=64, d_model=32):
     is a rotation by the angle ω k."""
     pe = sinusoidal_encoding(num_positions, d_model)
     fig.set_layout_engine("none")          # fixed layout: explorers draw many frames
-    ax_map = fig.add_axes([0.05, 0.15, 0.27, 0.72])
-    ax_dot = fig.add_axes([0.38, 0.15, 0.31, 0.72])
-    ax_rot = fig.add_axes([0.77, 0.15, 0.22, 0.72])
+    ax_map = fig.add_axes([0.07, 0.14, 0.25, 0.66])
+    ax_dot = fig.add_axes([0.40, 0.14, 0.29, 0.66])
+    ax_rot = fig.add_axes([0.76, 0.14, 0.23, 0.66])
     ax_map.imshow(pe, cmap=DIVERGING, vmin=-1, vmax=1, aspect="auto")
     for pos, c in ((t, OKABE_ITO[1]), (t + k, OKABE_ITO[3])):
         ax_map.axhline(pos, color=c, lw=2)
     ax_map.axvline(2 * pair, color="black", lw=1, ls="--")
     ax_map.grid(False)
-    finish(ax_map, f"PE: rows t = {t} and t + k = {t + k}", "dimension", "position")
+    finish(ax_map, f"PE, rows t = {t}\nand t + k = {t + k}", "dimension", "position")
     dist = np.arange(num_positions - t)
     dots = pe[t] @ pe[t:].T
     ax_dot.plot(dist, dots, color=OKABE_ITO[0], label=f"PE({t})·PE({t}+j)")
     ax_dot.plot(dist, pe[0] @ pe[:len(dist)].T, color=OKABE_ITO[2], ls=":", lw=2,
                 label="PE(0)·PE(j)")
     ax_dot.plot([k], [pe[t] @ pe[t + k]], "o", color=OKABE_ITO[3], ms=8)
-    finish(ax_dot, f"dot product at distance k = {k}: {pe[t] @ pe[t + k]:.2f}",
+    finish(ax_dot, f"dot product at distance\nk = {k}: {pe[t] @ pe[t + k]:.2f}",
            "distance j", "dot product", legend=True)
     omega = 10000.0 ** (-2 * pair / d_model)
     circle = np.linspace(0, 2 * np.pi, 200)
@@ -111,7 +111,7 @@ def draw_positional(fig, t, k, pair, num_positions=64, d_model=32):
     ax_rot.set_aspect("equal")
     ax_rot.set_xlim(-1.2, 1.2)
     ax_rot.set_ylim(-1.2, 1.2)
-    finish(ax_rot, f"pair {pair}: ω = {omega:.3g}, angle ωk = {omega * k:.2f} rad",
+    finish(ax_rot, f"pair {pair}: ω = {omega:.3g}\nangle ωk = {omega * k:.2f} rad",
            "cos ωt (dim 2i+1)", "sin ωt (dim 2i)", legend=False)
 
 
@@ -122,17 +122,22 @@ def positional_explorer(ts=(0, 24), ks=(2, 8, 24), pairs=(0, 6)):
                          alt="Sinusoidal positional encoding: a heat map of positions by "
                              "dimensions with two positions marked, the dot product of two "
                              "encodings against their distance, and one sine-cosine pair as a "
-                             "point turning on a circle.", figsize=(11, 3.4))
+                             "point turning on a circle.", figsize=(10, 3.8))
 
 
 # -- sparse patterns ---------------------------------------------------------------------------
-def draw_patterns(fig, patterns):
-    """One panel per {name: (T, T) bool allowed pattern}; the title gives the pair count."""
-    axes = fig.subplots(1, len(patterns))
-    for ax, (name, p) in zip(np.atleast_1d(axes), patterns.items()):
+def draw_patterns(fig, patterns, ncols=3):
+    """One panel per {name: (T, T) bool allowed pattern}, ``ncols`` to a row (few enough that
+    titles and labels keep the size of the text around the figure); the title gives the pair
+    count."""
+    nrows = -(-len(patterns) // ncols)
+    axes = np.atleast_1d(fig.subplots(nrows, ncols)).ravel()
+    for ax, (name, p) in zip(axes, patterns.items()):
         ax.imshow(p, cmap="Greys", vmin=0, vmax=1, interpolation="nearest")
         ax.grid(False)
         finish(ax, f"{name}\n{int(p.sum())} pairs", "key j", "query i")
+    for ax in axes[len(patterns):]:
+        ax.set_visible(False)
 
 
 def draw_pair_counts(fig, Ts, counts):

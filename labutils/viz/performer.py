@@ -43,20 +43,23 @@ def draw_estimator(fig, x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n
     lo, hi = true - half, true + half
     outside = np.mean((est < lo) | (est > hi))
     fig.set_layout_engine("none")          # fixed margins: much cheaper for 32 pre-drawn frames
-    ax = fig.add_axes((0.1, 0.14, 0.88, 0.77))
+    ax = fig.add_axes((0.06, 0.14, 0.56, 0.68))
     ax.hist(np.clip(est, lo, hi), bins=60, range=(lo, hi), density=True,
             color=KIND_COLOURS[kind], alpha=0.6, histtype="stepfilled",
             label=f"{n_draws} estimates")
     ax.axvspan(true - rmse, true + rmse, color="0.6", alpha=0.25, label="true ± √MSE (Lemma 2)")
     ax.axvline(true, color="black", lw=2, label=f"exp(x·y) = {true:.3g}")
     ax.axvline(est.mean(), color=OKABE_ITO[1], lw=1.5, ls="--", label="mean of the estimates")
-    ax.text(0.99, 0.97, f"relative RMSE: Lemma 2 {rmse / true:.2g}, sampled "
-            f"{math.sqrt(s['sample_mse']) / true:.2g}\n{100 * outside:.1f} % of draws beyond "
-            f"the plotted range (piled at the edges)", transform=ax.transAxes, ha="right", va="top",
-            fontsize=8)
-    finish(ax, f"{kind} features, m = {m}, |x| = {x_norm}, |y| = {y_norm}, angle {angle}°",
+    ax.locator_params(axis="x", nbins=4)
+    ax.set_yticks([])                      # a density's scale says nothing here; its shape does
+    # legend and numbers to the right of the histogram, where they cover nothing
+    ax.legend(loc="upper left", bbox_to_anchor=(1.03, 1.0), borderaxespad=0)
+    ax.text(1.04, 0.0, f"relative RMSE\n  Lemma 2: {rmse / true:.2g}\n  sampled: "
+            f"{math.sqrt(s['sample_mse']) / true:.2g}\n{100 * outside:.1f} % of draws off the\n"
+            f"plotted range (piled\nat its edges)", transform=ax.transAxes, ha="left",
+            va="bottom")
+    finish(ax, f"{kind} features, m = {m}\n|x| = {x_norm}, |y| = {y_norm}, angle {angle}°",
            "estimate φ(x)·φ(y)", "density")
-    ax.legend(loc="upper left", fontsize=7)
     return ax
 
 
@@ -101,51 +104,68 @@ def draw_relative_mse(fig, s_norm=1.0, m=16, d=8, n_draws=4000, seed=0):
     return ax
 
 
-def attention_errors(L=64, d=16, ms=(8, 16, 32, 64, 128, 256), scale=0.5, n_rep=3, seed=0):
+def attention_errors(L=64, d=16, ms=(8, 16, 32, 64, 128, 256), scale=0.5, n_seeds=10, seed=0):
     """Relative errors (Frobenius) of FAVOR's attention matrix and output against exact
-    softmax attention, for iid/orthogonal x positive/trig, averaged over n_rep draws of W.
-    q, k have entries N(0, scale²). Returns {(kind, matrix): (matrix errors, output errors)}."""
-    rng = np.random.default_rng(seed)
-    q, k, v = (rng.standard_normal((L, d)) * sc for sc in (scale, scale, 1.0))
-    S = q @ k.T / math.sqrt(d)
-    A = np.exp(S - S.max(1, keepdims=True))
-    A /= A.sum(1, keepdims=True)
-    out = A @ v
-    res = {}
-    for kind in ("positive", "trig"):
-        for mat in ("iid", "orthogonal"):
-            ea, eo = [], []
-            for m in ms:
-                a_err, o_err = 0.0, 0.0
-                for _ in range(n_rep):
-                    W = P.sample_matrices(1, m, d, rng, orthogonal=mat == "orthogonal")[0]
-                    f = P.FEATURES[kind]
-                    B = f(q * d ** -.25, W) @ f(k * d ** -.25, W).T
-                    B /= B.sum(1, keepdims=True)
-                    a_err += np.linalg.norm(B - A) / np.linalg.norm(A) / n_rep
-                    o_err += np.linalg.norm(B @ v - out) / np.linalg.norm(out) / n_rep
-                ea.append(a_err)
-                eo.append(o_err)
-            res[(kind, mat)] = (np.array(ea), np.array(eo))
+    softmax attention, for iid/orthogonal x positive/trig features, one row per seed.
+    Seed ``seed + i`` draws q, k (entries N(0, scale²)), v (N(0, 1)) and every W of row i, so
+    the four feature types of one row see the same inputs.
+    Returns {(kind, matrix): (matrix errors, output errors)}, each (n_seeds, len(ms))."""
+    res = {(kind, mat): (np.zeros((n_seeds, len(ms))), np.zeros((n_seeds, len(ms))))
+           for kind in ("positive", "trig") for mat in ("iid", "orthogonal")}
+    for i in range(n_seeds):
+        rng = np.random.default_rng(seed + i)
+        q, k, v = (rng.standard_normal((L, d)) * sc for sc in (scale, scale, 1.0))
+        S = q @ k.T / math.sqrt(d)
+        A = np.exp(S - S.max(1, keepdims=True))
+        A /= A.sum(1, keepdims=True)
+        out = A @ v
+        for (kind, mat), (ea, eo) in res.items():
+            for j, m in enumerate(ms):
+                W = P.sample_matrices(1, m, d, rng, orthogonal=mat == "orthogonal")[0]
+                f = P.FEATURES[kind]
+                B = f(q * d ** -.25, W) @ f(k * d ** -.25, W).T
+                B /= B.sum(1, keepdims=True)
+                ea[i, j] = np.linalg.norm(B - A) / np.linalg.norm(A)
+                eo[i, j] = np.linalg.norm(B @ v - out) / np.linalg.norm(out)
     return res
 
 
+def mean_and_sem(errors, cap=10.0):
+    """Mean over seeds (axis 0) and its standard error, each seed's error counted as at most
+    ``cap`` (a normaliser near 0 gives errors of any size). Returns (means, yerr (2, n)), the
+    lower bar kept above 0 for a log axis."""
+    errors = np.minimum(np.asarray(errors), cap)
+    mean = errors.mean(0)
+    sem = errors.std(0, ddof=1) / math.sqrt(errors.shape[0])
+    return mean, np.vstack([np.minimum(sem, 0.95 * mean), sem])
+
+
+LINE_STYLES = {"iid": "--", "orthogonal": "-"}
+
+
 def draw_attention_errors(fig, errors_by_scale, ms=(8, 16, 32, 64, 128, 256)):
-    """One row per input scale: attention-matrix error and output error against m (log-log).
-    ``errors_by_scale``: {scale: attention_errors(...)}. Errors above 10 are drawn at 10."""
+    """One row per input scale: attention-matrix error and output error against m (log-log),
+    the mean over seeds with ± one standard error. ``errors_by_scale``: {scale:
+    attention_errors(...)}. Errors above 10 count as 10 (see ``mean_and_sem``). One legend under the panels
+    names every line (colour = feature kind, dash = iid rows, solid = orthogonal rows)."""
     axes = np.atleast_2d(fig.subplots(len(errors_by_scale), 2, sharex=True))
-    for row, (scale, errors) in zip(axes, errors_by_scale.items()):
-        for (kind, mat), (ea, eo) in errors.items():
-            style = dict(color=KIND_COLOURS[kind], ls="-" if mat == "orthogonal" else "--",
-                         marker="o", ms=3, label=f"{kind}, {mat}")
-            row[0].loglog(ms, np.minimum(ea, 10), **style)
-            row[1].loglog(ms, np.minimum(eo, 10), **style)
-        finish(row[0], f"Attention matrix, q, k entries N(0, {scale}²)", "m (random features)",
-               "relative error", legend=row is axes[0])
-        finish(row[1], f"Attention output, q, k entries N(0, {scale}²)", "m (random features)",
-               "relative error")
-        if row is axes[0]:
-            row[0].legend(fontsize=7)
+    n_seeds = None
+    for r, (scale, errors) in enumerate(errors_by_scale.items()):
+        for (kind, mat), per_seed in errors.items():
+            n_seeds = per_seed[0].shape[0]
+            style = dict(color=KIND_COLOURS[kind], ls=LINE_STYLES[mat], marker="o", ms=4,
+                         capsize=3, label=f"{kind} features, {mat} rows")
+            for ax, err in zip(axes[r], per_seed):
+                mean, bars = mean_and_sem(err)
+                ax.errorbar(ms, mean, yerr=bars, **style)
+        for ax, what in zip(axes[r], ("Attention matrix", "Attention output")):
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            finish(ax, f"{what}, q, k ~ N(0, {scale}²)", "m (random features)",
+                   "relative error")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2,
+               title=f"mean over {n_seeds} seeds, bars ± 1 standard error")
     return axes
 
 
