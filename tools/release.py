@@ -10,12 +10,14 @@ a notebook whose outputs are cleared anyway).
 """
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import grade  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +29,7 @@ def make_course(notebooks, course_dir):
         dest = course_dir / "source" / name
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copy2(nb, dest / f"{name}.ipynb")
-    shutil.copy2(ROOT / "nbgrader_config.py", course_dir / "nbgrader_config.py")
+    grade.write_course_config(course_dir)   # loads the repository's nbgrader_config.py
     return course_dir
 
 
@@ -45,12 +47,7 @@ def generate(course_dir, names):
                    cwd=course_dir, env=venv_env())
 
 
-def venv_env():
-    """The environment with this Python's bin folder first on PATH: nbgrader runs the
-    `alembic` command that sits beside it."""
-    env = dict(os.environ)
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
+venv_env = grade.venv_env   # nbgrader runs the `alembic` command beside this Python
 
 
 def strip_widget_state(path):
