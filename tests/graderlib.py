@@ -2,6 +2,7 @@
 typical mistake with the right words."""
 import contextlib
 import io
+import linecache
 
 import numpy as np
 import pytest
@@ -142,3 +143,13 @@ def assert_right_answers_pass(check, answer):
     out = passes(check, noisy(answer))
     assert "UserWarning: a warning from the student's code" in out
     fails(check, float32(answer), "float32, not float64")
+
+
+def notebook(source, **names):
+    """Run ``source`` as a notebook cell would: its functions' __globals__ is the returned
+    namespace (the notebook's), and their lines are known (as IPython registers a cell's)."""
+    ns = {"np": np, "__name__": "__main__", **names}
+    filename = f"<notebook cell {len(linecache.cache)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), ns)
+    return ns

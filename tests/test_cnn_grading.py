@@ -2,12 +2,19 @@
 student would: loops over kernel offsets, explicit padding) and fails each typical mistake
 with the right hint, and survives None, exceptions, NaN, wrong shapes, in-place changes and
 endless loops."""
+import inspect
+
 import numpy as np
 import pytest
+import scipy.signal  # noqa: F401  (imported before the exercise, as a notebook would)
+import torch
 
+from labutils import nn
 from labutils.grading import cnn as g
+from labutils.nn.conv import conv_backward, conv_forward
+from labutils.viz import receptive_field as rf
 
-from .graderlib import assert_survives, fails, passes
+from .graderlib import assert_right_answers_pass, assert_survives, fails, notebook, passes
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -170,13 +177,13 @@ def test_output_size_mistakes():
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
           (n + 2 * padding - k) // stride + 1, "dilation is ignored")
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
-          (n + 2 * padding - dilation * (k - 1) - 1) // stride, "'+ 1' is missing")
+          (n + 2 * padding - dilation * (k - 1) - 1) // stride, "the + 1 for the first window is missing")
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
           int(np.ceil((n + 2 * padding - dilation * (k - 1) - 1) / stride)) + 1, "not up")
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
           (n + 2 * padding - dilation * (k - 1) - 1) / stride + 1, "whole number of windows")
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
-          (n + padding - dilation * (k - 1) - 1) // stride + 1, "both sides: 2p")
+          (n + padding - dilation * (k - 1) - 1) // stride + 1, "both sides of the input")
 
 
 def test_receptive_field_mistakes():
@@ -188,7 +195,7 @@ def test_receptive_field_mistakes():
         return r
     fails(g.check_receptive_field, own_stride, "BEFORE it")
     fails(g.check_receptive_field,
-          lambda layers: receptive_field([(k, s, 1) for k, s, _ in layers]), "d_l (k_l − 1)")
+          lambda layers: receptive_field([(k, s, 1) for k, s, _ in layers]), "the dilation is ignored")
     fails(g.check_receptive_field, lambda layers: receptive_field(layers) - 1, "start from 1")
 
 
@@ -205,3 +212,138 @@ def test_receptive_field_grader_catches_changes_to_the_list():
         layers.pop()
         return r
     fails(g.check_receptive_field, pops, "changed its argument 0 in place")
+
+
+# -- the catalogue: right answers in every form, and each class of wrong answer ---------------------
+
+@pytest.mark.parametrize("check,answer", CHECKS[:3])
+def test_array_answers_pass_noisy_and_fail_in_float32(check, answer):
+    assert_right_answers_pass(check, answer)
+
+
+def test_integer_answers_pass_in_any_int_form_and_a_float_fails():
+    passes(g.check_conv_output_size, lambda *a, **k: np.int64(conv_output_size(*a, **k)))
+    passes(g.check_conv_output_size, lambda *a, **k: np.array(conv_output_size(*a, **k)))
+    passes(g.check_receptive_field, lambda layers: np.int32(receptive_field(layers)))
+    fails(g.check_conv_output_size, lambda *a, **k: float(conv_output_size(*a, **k)),
+          "expected an int (a whole number), got float")
+    fails(g.check_receptive_field, lambda layers: float(receptive_field(layers)), "expected an int")
+
+
+# the notebook defines naive_conv2d (loops) before exercise 2, and imports conv_forward
+NOTEBOOK = inspect.getsource(conv2d_forward).replace("def conv2d_forward", "def naive_conv2d") + """
+
+def conv2d_forward(x, w, b, stride=1, padding=0):
+    return naive_conv2d(x, w, b, stride, padding)
+
+
+def conv2d_forward_via_labutils(x, w, b, stride=1, padding=0):
+    return conv_forward(x, w, b, stride, padding)
+
+
+def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+    return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
+
+
+def conv2d_forward_own(x, w, b, stride=1, padding=0):
+    ho = conv_output_size(x.shape[2], w.shape[2], stride, padding)
+    assert ho == nn.conv_output_size(x.shape[2], w.shape[2], stride, padding)
+    return conv2d_forward_reference(x, w, b, stride, padding)
+"""
+
+
+def test_conv_forward_must_not_call_the_notebooks_loops_or_the_library():
+    ns = notebook(NOTEBOOK, conv_forward=conv_forward, nn=nn, conv2d_forward_reference=conv2d_forward)
+    fails(g.check_conv2d_forward, ns["conv2d_forward"], "called naive_conv2d (defined in the notebook)",
+          "your own code")
+    fails(g.check_conv2d_forward, ns["conv2d_forward_via_labutils"], "called conv_forward (labutils.nn.conv)")
+    # the output size (exercise 1, the student's or the library's) may be used
+    passes(g.check_conv2d_forward, ns["conv2d_forward_own"])
+
+
+def _torch_conv(x, w, b, stride=1, padding=0):
+    return torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                      stride, padding).numpy()
+
+
+def _scipy_conv(x, w, b, stride=1, padding=0):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
+    y = np.stack([sum(scipy.signal.correlate2d(xp[n, c], w[f, c], mode="valid") for c in range(x.shape[1]))
+                  + b[f] for n in range(len(x)) for f in range(len(w))])
+    return y.reshape(len(x), len(w), *y.shape[1:])[:, :, ::stride, ::stride]
+
+
+def _autograd_backward(dy, x, w, stride=1, padding=0):
+    xt, wt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+    torch.nn.functional.conv2d(xt, wt, None, stride, padding).backward(torch.from_numpy(dy))
+    return xt.grad.numpy(), wt.grad.numpy(), dy.sum(axis=(0, 2, 3))
+
+
+def _labutils_backward(dy, x, w, stride=1, padding=0):
+    _, cols = conv_forward(x, w, None, stride, padding, keep_cols=True)
+    return conv_backward(dy, x.shape, w, cols, stride, padding)
+
+
+def _module_pool_backward(dy, x, kernel_size=2, stride=None):
+    m = nn.MaxPool2d(kernel_size, stride)
+    m(x)
+    return m.backward(dy)
+
+
+@pytest.mark.parametrize("check,answer,name", [
+    (g.check_conv2d_forward, _torch_conv, "(torch"),
+    (g.check_conv2d_forward, _scipy_conv, "correlate2d (scipy.signal"),
+    (g.check_conv2d_backward, _autograd_backward, "(torch"),
+    (g.check_conv2d_backward, _labutils_backward, "conv_forward (labutils.nn.conv"),
+    (g.check_maxpool2d_backward, _module_pool_backward, "MaxPool2d (labutils"),
+    (g.check_conv_output_size, nn.conv_output_size, "conv_output_size (labutils"),
+    (g.check_receptive_field, lambda layers: rf.receptive_field([(None, k, s, d, 0) for k, s, d in layers])[0],
+     "receptive_field (labutils.viz"),
+])
+def test_calling_a_reference_fails(check, answer, name):
+    fails(check, answer, "called", name, "your own code")
+
+
+def test_output_size_hints_name_the_right_mistake():
+    """Issue 11: a missing + 1 was told about the 2p padding (both give 31 for n = 32, p = 1)."""
+    out = fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
+                (n + 2 * padding - dilation * (k - 1) - 1) // stride, "the + 1 for the first window")
+    assert "both sides" not in out
+    out = fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
+                (n + padding - dilation * (k - 1) - 1) // stride + 1, "both sides of the input")
+    assert "+ 1" not in out
+
+
+def test_uncropped_dx_gets_the_padding_hint():
+    """Issue 11: a student who returns the gradient of the padded input (never cropped) was
+    never told; the old mistake padded the right dx with zeros, which no student does."""
+    def uncropped(dy, x, w, stride=1, padding=0):
+        xp = np.pad(x, ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2))
+        dxp, dw, db = conv2d_backward(dy, xp, w, stride, 0)
+        return dxp, dw, db
+    fails(g.check_conv2d_backward, uncropped, "dx still has the padding")
+
+
+def test_maxpool_ties_to_the_last_maximum_fail():
+    def last_max(dy, x, kernel_size=2, stride=None):
+        s = stride or kernel_size
+        dx = np.zeros_like(x)
+        n, c, ho, wo = dy.shape
+        for i in range(ho):
+            for j in range(wo):
+                for a in range(n):
+                    for b in range(c):
+                        win = x[a, b, i * s:i * s + kernel_size, j * s:j * s + kernel_size]
+                        best, where = -np.inf, (0, 0)
+                        for u in range(kernel_size):
+                            for v in range(kernel_size):
+                                if win[u, v] >= best:       # >= : the last maximum wins
+                                    best, where = win[u, v], (u, v)
+                        dx[a, b, i * s + where[0], j * s + where[1]] += dy[a, b, i, j]
+        return dx
+    fails(g.check_maxpool2d_backward, last_max, "the first maximum of the window", "must be strict")
+
+
+def test_receptive_field_ignoring_strides_fails():
+    fails(g.check_receptive_field, lambda layers: receptive_field([(k, 1, d) for k, _, d in layers]),
+          "the strides are ignored")

@@ -15,7 +15,7 @@ from labutils.grading import core
 from labutils.grading.core import CheckFailed, Report, call_student, check_function, compare
 from labutils.grading.run import Problem
 
-from .graderlib import fails, passes
+from .graderlib import fails, notebook, passes
 
 
 def ref(x):
@@ -27,15 +27,6 @@ CASES = [("a case", (np.arange(6.0).reshape(2, 3),)), ("another", (np.ones((4, 3
 
 def check(fn, **kw):
     check_function(fn, ref, CASES, **kw)
-
-
-def notebook(source, **names):
-    """Functions defined as in a notebook cell: their __globals__ is the notebook namespace."""
-    ns = {"np": np, **names}
-    filename = f"<cell {len(linecache.cache)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    exec(compile(source, filename, "exec"), ns)
-    return ns
 
 
 # -- no delegation --------------------------------------------------------------------------

@@ -37,19 +37,26 @@ def _conv_cases(seed):
              {"stride": s, "padding": p}) for label, xs, ws, s, p in shapes]
 
 
+# What a convolution exercise must not call: the notebook's own loop version, and SciPy's
+# convolutions (torch and labutils' conv_forward are forbidden for every exercise).
+_CONV_FORBID = ("naive_conv2d", "scipy.signal", "scipy.ndimage")
+_CONV_ALLOW = ("conv_output_size",)     # the output size is exercise 1, not this one
+
+
 def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT):
     check_function(conv2d_forward, _conv2d_forward, _conv_cases(0), time_limit_s=time_limit_s,
-                   title="Checking conv2d_forward", mistakes={
-        "the kernel is flipped: that is the textbook convolution; frameworks compute the "
-        "cross-correlation y[i, j] = Σ w[a, b] x[s·i + a, s·j + b] (no flip)":
+                   title="Checking conv2d_forward", forbid=_CONV_FORBID, allow=_CONV_ALLOW,
+                   mistakes={
+        "the kernel is flipped (that is the textbook convolution): deep-learning layers compute "
+        "the cross-correlation, which slides the kernel as it is":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1], b, stride, padding),
         "the bias is missing (add b[f] to every position of output channel f)":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w, None, stride, padding),
-        "the stride is ignored (windows start at s·i, not i)":
+        "the stride is ignored (a window must start every `stride` pixels)":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, 1, padding),
         "the padding is ignored (pad p zeros on each side of both spatial axes)":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, 0),
-        "padding on one side only: pad p zeros before AND after, along each spatial axis":
+        "padding on one side only: the zeros go before AND after, along each spatial axis":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, ((padding, 0), (padding, 0))),
     })
 
@@ -83,7 +90,10 @@ def _wrong_backward(**change):
             db = dy.sum(axis=(2, 3))
         if "db_pos" in change:
             db = dy.sum(axis=0)
-        if "uncropped" in change:
+        if "uncropped" in change:   # the gradient of the padded input, padding rows included
+            xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+            dx = _conv2d_backward(dy, xp, w, stride, 0)[0]
+        if "zero-padded" in change:
             dx = np.pad(dx, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
         return dx, dw, db
     return wrong
@@ -92,20 +102,23 @@ def _wrong_backward(**change):
 def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
     cases = _backward_cases(1)
     report = check_function(conv2d_backward, _conv2d_backward, cases, names=["dx", "dw", "db"],
-                            time_limit_s=time_limit_s, finish=False,
-                            title="Checking conv2d_backward", mistakes={
-        "dx is the FULL convolution of dy with the kernel flipped by 180°: each x[i] received "
-        "w[a]·dy[o] from every output o with s·o + a = i": _wrong_backward(flip=True),
+                            time_limit_s=time_limit_s, finish=False, forbid=_CONV_FORBID,
+                            allow=_CONV_ALLOW, title="Checking conv2d_backward", mistakes={
+        "dx slides the kernel flipped by 180°: each input received, from every window it was "
+        "in, the weight that multiplied it times that output's gradient": _wrong_backward(flip=True),
         "dw is a sum over the batch, not a mean": _wrong_backward(mean=True),
         "db must also be summed over the batch": _wrong_backward(db_batch=True),
         "db must also be summed over all output positions": _wrong_backward(db_pos=True),
-        "dx still has the padding: cut p rows/columns off each side": _wrong_backward(uncropped=True),
+        "dx still has the padding: it is the gradient of the padded input; cut the padding "
+        "rows and columns off each side":
+            [_wrong_backward(uncropped=True), _wrong_backward(**{"zero-padded": True})],
     })
     # the gradient check proper: the student's gradients against central differences
     label, (dy, x, w), kw = cases[1]
     b = np.zeros(w.shape[0])
     gradient_check(report, conv2d_backward, (dy, x, w), lambda: np.sum(dy * conv_forward(x, w, b, **kw)),
-                   (x, w, b), ["dx", "dw", "db"], kw, time_limit_s)    # L = <dy, y>
+                   (x, w, b), ["dx", "dw", "db"], kw, time_limit_s, forbid=_CONV_FORBID,
+                   allow=_CONV_ALLOW)    # L = <dy, y>
     report.finish()
 
 
@@ -162,15 +175,31 @@ def _pool_all_ties(dy, x, kernel_size=2, stride=None):
     return dx
 
 
+def _pool_last_max(dy, x, kernel_size=2, stride=None):
+    """Ties resolved to the LAST maximum of each window (>= where > is right)."""
+    s, k = (kernel_size if stride is None else stride), kernel_size
+    n, c, h, w = dy.shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    flat = win[:, :, :h, :w].reshape(n, c, h, w, -1)
+    a = k * k - 1 - flat[..., ::-1].argmax(-1)
+    i, j = np.arange(h)[:, None] * s + a // k, np.arange(w) * s + a % k
+    dx = np.zeros_like(x)
+    np.add.at(dx, (np.arange(n)[:, None, None, None], np.arange(c)[:, None, None], i, j), dy)
+    return dx
+
+
 def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT):
     check_function(maxpool2d_backward, _maxpool2d_backward, _pool_cases(2),
-                   time_limit_s=time_limit_s, title="Checking maxpool2d_backward", mistakes={
+                   time_limit_s=time_limit_s, title="Checking maxpool2d_backward",
+                   allow=_CONV_ALLOW, mistakes={
         "the gradient is spread evenly over the window: that is average pooling; max pooling "
         "sends all of dy to the argmax": _pool_avg,
         "where windows overlap, add (+=) the gradients: one input can be the maximum of "
         "several windows": _pool_overwrite,
         "with ties, send the gradient to ONE position (torch: the first maximum in row-major "
         "order), not to every entry equal to the maximum": _pool_all_ties,
+        "with ties, the gradient goes to the FIRST maximum of the window (row-major order), not "
+        "the last: the comparison that updates the maximum must be strict": _pool_last_max,
     })
 
 
@@ -186,16 +215,18 @@ def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT):
                                    (5, 5, 1, 0, 1), (9, 2, 2, 0, 3)]]
     check_function(conv_output_size, _conv_output_size, cases, time_limit_s=time_limit_s,
                    title="Checking conv_output_size", mistakes={
+        "the + 1 for the first window is missing (a kernel as large as the input still gives "
+        "one output)":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride,
         "the dilation is ignored: a dilated kernel spans d·(k − 1) + 1 inputs":
             lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - k) // stride + 1,
         "round down (floor), not up: a window that does not fit is dropped":
             lambda n, k, stride=1, padding=0, dilation=1: -(-(n + 2 * padding - dilation * (k - 1) - 1) // stride) + 1,
-        "round down (floor): the result is a whole number of windows":
+        "the result is a whole number of windows (an int): the division by the stride rounds "
+        "down":
             lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) / stride + 1,
-        "the padding goes on both sides: 2p":
+        "the padding is added on both sides of the input (twice p)":
             lambda n, k, stride=1, padding=0, dilation=1: (n + padding - dilation * (k - 1) - 1) // stride + 1,
-        "the '+ 1' is missing (a kernel as large as the input still gives one output)":
-            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride,
     })
 
 
@@ -215,7 +246,7 @@ def _rf_wrong(which):
             if which == "own_stride":
                 jump *= s
             r += (1 if which == "no_dilation" else d) * (k - 1) * jump
-            if which != "own_stride":
+            if which not in ("own_stride", "no_stride"):
                 jump *= s
         return r - 1 if which == "no_one" else r
     return wrong
@@ -233,8 +264,11 @@ def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT):
     ]]
     check_function(receptive_field, _receptive_field, cases, time_limit_s=time_limit_s,
                    title="Checking receptive_field", mistakes={
-        "a layer's own stride does not enlarge its own window: multiply by the strides of "
-        "the layers BEFORE it (Π_{i<l} s_i)": _rf_wrong("own_stride"),
-        "a dilated kernel spans d·(k − 1) + 1 inputs: use d_l (k_l − 1)": _rf_wrong("no_dilation"),
+        "a layer's own stride does not widen its own window: what a layer adds is scaled by "
+        "the product of the strides of the layers BEFORE it": _rf_wrong("own_stride"),
+        "the dilation is ignored: a dilated kernel spans d·(k − 1) + 1 inputs":
+            _rf_wrong("no_dilation"),
+        "the strides are ignored: after a stride-s layer, one step of the next layer moves s "
+        "inputs": _rf_wrong("no_stride"),
         "start from 1 (one output unit sees one input pixel through a 1x1 stack)": _rf_wrong("no_one"),
     })

@@ -69,7 +69,7 @@ def compare_one(g, e, rtol=GRADER_RTOL, label="result"):
             raise Problem(f"{label}: expected an int (a whole number), got "
                           f"{type(g).__name__}{shown}", "type")
     a = _numeric(g, label)
-    e = np.asarray(e)
+    e_orig, e = e, np.asarray(e)
     if e.dtype.kind == "f" and a.dtype.kind == "f" and a.dtype.itemsize < 8:
         raise Problem(f"{label} is {a.dtype}, not float64: compute in float64 throughout "
                       f"(float32 keeps about 7 digits; the inputs are float64)", "precision")
@@ -99,6 +99,8 @@ def compare_one(g, e, rtol=GRADER_RTOL, label="result"):
                           f"{_first(~np.isfinite(a) & ~bad_e)}", "nan")
         a, e = np.where(bad_e, 0.0, a), np.where(bad_e, 0.0, e)
     err = rel_error(a, e)
+    if not err <= rtol and e.shape == () and _is_int(expected_int := e_orig):
+        raise Problem(f"{label}: expected {expected_int}, got {g}", "value")
     if not err <= rtol:
         diff = np.abs(a - e)
         where = np.unravel_index(int(np.argmax(diff)), diff.shape) if diff.ndim else ()

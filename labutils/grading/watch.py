@@ -89,9 +89,10 @@ class Watch:
             if code in self.exempt or self._allowed(module, qual, code.co_name) \
                     or code.co_name == "<module>":      # an import run by the student's code
                 kind = "exempt"
-            elif any(_under(module, n) for n in NEUTRAL) or code is self.own:
+            elif any(_under(module, n) for n in NEUTRAL):
                 kind = "neutral"
-            elif frame.f_globals is self.globals and code.co_name in self.bare:
+            elif frame.f_globals is self.globals and code.co_name in self.bare \
+                    and code is not self.own:
                 kind = f"{code.co_name} (defined in the notebook)"
             elif any(_under(module, p) or _under(f"{module}.{qual}", p) for p in self.prefixes):
                 kind = f"{qual} ({module})"
