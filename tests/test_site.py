@@ -449,24 +449,62 @@ def test_explorer_works_without_a_kernel(server, browser):
 # Self-check answers: collapsed until asked for, with typeset math inside
 # ---------------------------------------------------------------------------------------------
 
+# The text of a <details> block outside its <summary>, and how much of it the browser shows
+# (a closed block lays its content out but hides it: checkVisibility tells). Bare text nodes
+# (unparsed Markdown) are wrapped in a span for the moment of the check.
+ANSWER_SHOWN_JS = """d => {
+  let text = "", shown = 0;
+  for (const n of [...d.childNodes]) {
+    if (n.nodeName === "SUMMARY" || !n.textContent.trim()) continue;
+    text += n.textContent;
+    if (n.nodeType === Node.ELEMENT_NODE) { shown += n.checkVisibility() ? 1 : 0; continue; }
+    const span = document.createElement("span");
+    n.replaceWith(span);
+    span.appendChild(n);
+    shown += span.checkVisibility() ? 1 : 0;
+    span.replaceWith(n);
+  }
+  return {text: text.trim(), shown};
+}"""
+
+
 def check_answers_block(page, details, label):
     """Shared by the site and the JupyterLab test: `details` (a Locator of one <details> block
     holding self-check answers) is closed, hides its answers, and shows them with typeset math
     and no raw TeX once its summary is clicked."""
-    body = details.locator(":scope > :not(summary)")
-    assert body.count() >= 1, f"{label}: the answers block is empty"
+    before = details.evaluate(ANSWER_SHOWN_JS)
+    assert before["text"], f"{label}: the answers block is empty"
     assert details.evaluate("d => d.open") is False, f"{label}: the answers are open by default"
-    assert not any(body.nth(i).is_visible() for i in range(body.count())), \
-        f"{label}: answer text is visible before the block is opened"
+    assert before["shown"] == 0, f"{label}: answer text is visible before the block is opened"
     details.locator(":scope > summary").click()
     page.wait_for_timeout(300)
     assert details.evaluate("d => d.open") is True, f"{label}: clicking the summary did not open it"
-    assert any(body.nth(i).is_visible() for i in range(body.count())), f"{label}: no answer visible once opened"
+    assert details.evaluate(ANSWER_SHOWN_JS)["shown"] > 0, f"{label}: no answer visible once opened"
     math = details.locator("mjx-container")
     assert math.count() >= 1, f"{label}: no typeset math inside the answers"
     assert math.first.is_visible(), f"{label}: the answers' math is not visible once opened"
     problems = page.evaluate(MATH_CHECK_JS, details.element_handle())
     assert not problems, f"{label}: broken math in the answers:\n" + describe(problems)
+
+
+ANSWERS_FIXTURES = {  # page -> what check_answers_block must say (None: it passes)
+    "clean": None,
+    "answers_open": "open by default",
+    "answers_unparsed": "no typeset math inside the answers",
+}
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("name", sorted(ANSWERS_FIXTURES))
+def test_answers_check_on_fixtures(fixture_server, fixture_page, name):
+    fixture_page.goto(f"{fixture_server}/{name}.html")
+    assert fixture_page.evaluate(WAIT_FOR_MATHJAX_JS)
+    block = fixture_page.locator("details").first
+    if ANSWERS_FIXTURES[name] is None:
+        check_answers_block(fixture_page, block, name)
+    else:
+        with pytest.raises(AssertionError, match=ANSWERS_FIXTURES[name]):
+            check_answers_block(fixture_page, block, name)
 
 
 @pytest.mark.browser
