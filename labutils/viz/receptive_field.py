@@ -1,7 +1,7 @@
 """Chapter 3 pictures: receptive fields of stacked convolutions and poolings.
 
 A layer is ``(kind, kernel, stride, dilation, padding)`` with kind "conv" or "pool". For a
-stack of layers l = 1..L, with jump J_l = Π_{i<l} s_i (the input distance between two
+stack of layers l = 1..L, with jump J_l = Π_{l'<l} s_l' (the input distance between two
 neighbouring units of layer l's input):
 
     receptive field   r = 1 + Σ_l d_l (k_l − 1) J_l
