@@ -347,3 +347,24 @@ def test_maxpool_ties_to_the_last_maximum_fail():
 def test_receptive_field_ignoring_strides_fails():
     fails(g.check_receptive_field, lambda layers: receptive_field([(k, 1, d) for k, _, d in layers]),
           "the strides are ignored")
+
+
+def test_hidden_tests_run_through_the_same_engine():
+    """A hidden-test cell calls check_...(fn, hidden=True): same watch, one time limit, no stderr."""
+    from labutils.grading import basics, norm
+    from .test_basics_grading import ref_linear_backward
+    from .test_norm_grading import layer_norm
+    for check, answer in [(g.check_conv2d_forward, conv2d_forward),
+                          (basics.check_linear_backward, ref_linear_backward),
+                          (norm.check_layer_norm, layer_norm)]:
+        assert "Hidden tests of" in passes(check, answer, hidden=True)
+        fails(lambda fn, **kw: check(fn, hidden=True, **kw), spins_forever, "did not finish",
+              time_limit_s=0.2)
+    ns = notebook(NOTEBOOK, conv_forward=conv_forward, nn=nn, conv2d_forward_reference=conv2d_forward)
+    fails(lambda fn: g.check_conv2d_forward(fn, hidden=True), ns["conv2d_forward_via_labutils"],
+          "called conv_forward")
+
+
+def spins_forever(*args, **kwargs):
+    while True:
+        pass

@@ -45,13 +45,20 @@ def _linear_backward(dy, x, W):
     return dy @ W, dy2.T @ x2, dy2.sum(axis=0)
 
 
-def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(1)
+def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
+    r = _rng(1234 if hidden else 1)
     cases = []
-    for label, (n, i, o) in [("batch of 5, 3 -> 4", (5, 3, 4)), ("batch of 1", (1, 3, 2)),
-                             ("square weight", (3, 4, 4))]:
+    for label, (n, i, o) in ([("hidden case: batch of 7, 2 -> 3", (7, 2, 3)),
+                              ("hidden case: batch of 2, 6 -> 1", (2, 6, 1))] if hidden else
+                             [("batch of 5, 3 -> 4", (5, 3, 4)), ("batch of 1", (1, 3, 2)),
+                              ("square weight", (3, 4, 4))]):
         x, W, dy = r.standard_normal((n, i)), r.standard_normal((o, i)), r.standard_normal((n, o))
         cases.append((label, (dy, x, W)))
+    if hidden:
+        check_function(linear_backward, _linear_backward, cases, names=["dx", "dW", "db"],
+                       time_limit_s=time_limit_s, title="Hidden tests of linear_backward")
+        return
     report = check_function(linear_backward, _linear_backward, cases, names=["dx", "dW", "db"],
                             finish=False, time_limit_s=time_limit_s, mistakes={
         "dW has the weight's shape (out, in): it is the upstream gradient transposed times x, "

@@ -43,7 +43,17 @@ _CONV_FORBID = ("naive_conv2d", "scipy.signal", "scipy.ndimage")
 _CONV_ALLOW = ("conv_output_size",)     # the output size is exercise 1, not this one
 
 
-def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT):
+def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
+    if hidden:
+        r = _rng(4321)
+        cases = [("hidden case: stride 2, padding 1, 3x2 kernel",
+                  (r.standard_normal((2, 2, 9, 6)), r.standard_normal((3, 2, 3, 2)),
+                   r.standard_normal(3)), {"stride": 2, "padding": 1})]
+        check_function(conv2d_forward, _conv2d_forward, cases, time_limit_s=time_limit_s,
+                       title="Hidden tests of conv2d_forward", forbid=_CONV_FORBID,
+                       allow=_CONV_ALLOW)
+        return
     check_function(conv2d_forward, _conv2d_forward, _conv_cases(0), time_limit_s=time_limit_s,
                    title="Checking conv2d_forward", forbid=_CONV_FORBID, allow=_CONV_ALLOW,
                    mistakes={

@@ -66,7 +66,17 @@ def _trailing(x, gamma):
     return tuple(range(x.ndim - gamma.ndim, x.ndim))
 
 
-def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT):
+def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
+    if hidden:
+        r = _rng(99)
+        cases = [("hidden case: (2, 1, 3, 2, 2) over the last three axes",
+                  (r.standard_normal((2, 1, 3, 2, 2)), np.ones((3, 2, 2)), np.zeros((3, 2, 2)))),
+                 ("hidden case: (3, 2, 4) over the last axis",
+                  (_x(r, (3, 2, 4)), 1 + 0.5 * r.standard_normal(4), r.standard_normal(4)))]
+        check_function(layer_norm, _layer_norm, cases, time_limit_s=time_limit_s,
+                       title="Hidden tests of layer_norm")
+        return
     r = _rng(20)
     cases = []
     for label, shape, k in [("(4, 5), normalized over the last axis", (4, 5), 1),
