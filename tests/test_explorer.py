@@ -49,3 +49,24 @@ def test_frames_are_rendered_at_twice_their_display_size():
 def test_missing_alt_text_is_refused(alt):
     with pytest.raises(ValueError, match="alt text"):
         FrameExplorer(draw, {"a": [0, 1], "b": [2]}, alt=alt)
+
+
+def test_frames_are_256_colour_pngs_of_the_drawing():
+    """Quantised to a palette (a third of the bytes) without changing the picture much."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from labutils.viz.explorer import render_png
+    png = render_png(draw, {"a": 0, "b": 1})
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "P"
+    from labutils.viz.style import new_figure
+    fig = new_figure()
+    draw(fig, 0, 1)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=RENDER_DPI)
+    full = np.asarray(Image.open(buf).convert("RGB"), dtype=float)
+    quant = np.asarray(img.convert("RGB"), dtype=float)
+    assert full.shape == quant.shape and np.abs(full - quant).mean() < 2.0

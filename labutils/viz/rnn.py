@@ -135,11 +135,11 @@ def gradient_flow_alt(cell, scale, length):
 
 
 def gradient_flow_explorer(cells=("RNN", "GRU", "LSTM"), scales=(0.5, 1.0, 3.0),
-                           lengths=(100,)):
-    """Cell type x recurrent-weight scale (x sequence length when several are given),
-    pre-drawn. A choice with one value is fixed rather than shown as a control. The default is
-    9 frames of T = 100 steps: each frame is drawn at twice the display resolution and stored
-    in the notebook (about 150 kB each), and the notebook must stay under 3 MB."""
+                           lengths=(30, 100)):
+    """Cell type x recurrent-weight scale x sequence length, pre-drawn. A choice with one value
+    is fixed rather than shown as a control. The default is 18 frames: each is drawn at twice
+    the display resolution as a 256-colour PNG (about 60 kB) and stored in the notebook, which
+    must stay under 3 MB."""
     grid = {"cell": list(cells), "scale": list(scales), "length": list(lengths)}
     fixed = {k: v[0] for k, v in grid.items() if len(v) == 1}
     grid = {k: v for k, v in grid.items() if len(v) > 1}
