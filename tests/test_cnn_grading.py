@@ -222,6 +222,9 @@ def test_array_answers_pass_noisy_and_fail_in_float32(check, answer):
 
 
 def test_integer_answers_pass_in_any_int_form_and_a_float_fails():
+    from .graderlib import noisy
+    assert "UserWarning" in passes(g.check_conv_output_size, noisy(conv_output_size))
+    assert "UserWarning" in passes(g.check_receptive_field, noisy(receptive_field))
     passes(g.check_conv_output_size, lambda *a, **k: np.int64(conv_output_size(*a, **k)))
     passes(g.check_conv_output_size, lambda *a, **k: np.array(conv_output_size(*a, **k)))
     passes(g.check_receptive_field, lambda layers: np.int32(receptive_field(layers)))

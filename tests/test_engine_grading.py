@@ -291,3 +291,41 @@ def test_the_hint_is_the_mistake_that_agrees_on_every_case_or_none():
 def test_a_student_exception_names_the_line_of_the_students_code():
     ns = notebook("def student(x):\n    y = x[:, 99]\n    return y\n")
     fails(check, ns["student"], "raised IndexError", "y = x[:, 99]")
+
+
+def test_an_except_clause_in_the_students_loop_does_not_swallow_the_time_limit():
+    def swallows(x):
+        while True:
+            try:
+                sum(range(100))
+            except Exception:
+                pass
+
+    def swallows_everything(x):
+        for _ in range(3):          # a bare except catches the first alarm, not the next
+            try:
+                while True:
+                    pass
+            except:                 # noqa: E722
+                pass
+        while True:
+            pass
+    for fn in (swallows, swallows_everything):
+        start = time.perf_counter()
+        fails(lambda f: check_function(f, ref, CASES, time_limit_s=0.3), fn, "did not finish")
+        assert time.perf_counter() - start < 6
+
+
+def test_a_time_out_in_a_complexity_measure_is_reported_as_not_run():
+    def spins(x):
+        while True:
+            pass
+    report = Report("t", 0.2)
+    with contextlib.redirect_stdout(io.StringIO()) as out, pytest.raises(CheckFailed):
+        try:
+            call_student(spins, (np.ones(2),), time_limit_s=0.2)
+        except Problem as p:
+            report.fail("first", str(p))
+        core.no_python_loop(report, spins, _rows)
+        report.finish()
+    assert "could not measure" not in out.getvalue() and "not run" in out.getvalue()

@@ -82,7 +82,7 @@ def no_python_loop(report, student, make_args, sizes=(8, 64), per="row", label=N
         c1, c2 = _measure(student, make_args, sizes, lambda: LineCounter(student),
                           lambda p: p.count, **watch)
     except Problem as p:
-        report.fail(label, f"could not measure: {p}")
+        report.fail(label, str(p) if p.kind == "not run" else f"could not measure: {p}")
         return
     n1, n2 = sizes
     if c2 - c1 >= 0.5 * (n2 - n1):
@@ -101,7 +101,7 @@ def memory_growth(report, student, make_args, sizes=(64, 512), max_power=1.0, wh
     try:
         p1, p2 = _measure(student, make_args, sizes, PeakMemory, lambda p: p.peak, **watch)
     except Problem as p:
-        report.fail(label, f"could not measure: {p}")
+        report.fail(label, str(p) if p.kind == "not run" else f"could not measure: {p}")
         return
     n1, n2 = sizes
     power = math.log(p2 / p1) / math.log(n2 / n1)

@@ -32,8 +32,9 @@ from ..tolerances import GRADER_MEMORY_LIMIT, GRADER_TIME_LIMIT
 from .watch import Watch
 
 
-class GraderTimeout(Exception):
-    pass
+class GraderTimeout(BaseException):
+    """Raised by the time limit. A BaseException, so that a student's ``except Exception``
+    does not swallow it; the alarm repeats every second in case a bare ``except`` did."""
 
 
 class Problem(Exception):
@@ -58,7 +59,7 @@ def time_limit(seconds):
     def on_alarm(signum, frame):
         raise GraderTimeout()
     previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3))
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), 1.0)
     try:
         yield
     finally:
