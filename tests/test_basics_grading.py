@@ -173,6 +173,8 @@ def _log_of_softmax(logits, t):
     (_log_of_softmax, ["contains inf", "never the log of a probability"]),
     (lambda lg, t: ref_cross_entropy(lg, t) * len(t), ["mean over the batch, not sum"]),
     (lambda lg, t: -ref_cross_entropy(lg, t), ["sign is flipped"]),
+    (lambda lg, t: np.mean(lg.max() + np.log(np.exp(lg - lg.max()).sum(1)) - lg[np.arange(len(t)), t]),
+     ["each row's own maximum"]),
     (lambda lg, t: ref_cross_entropy(lg.astype(np.float32), t), ["float32, not float64"]),
 ])
 def test_cross_entropy_mistakes(fn, phrases):

@@ -166,6 +166,10 @@ def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT):
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         p = e / e.sum(axis=1, keepdims=True)
         return -np.mean(np.log(p[np.arange(len(targets)), targets]))
+    def global_max(logits, targets):
+        m = logits.max()
+        lse = m + np.log(np.exp(logits - m).sum(axis=1))
+        return np.mean(lse - logits[np.arange(len(targets)), targets])
     check_function(cross_entropy, _cross_entropy, cases, time_limit_s=time_limit_s, mistakes={
         "mean over the batch, not sum": lambda lg, t: len(t) * _cross_entropy(lg, t),
         "exp overflows for large logits: subtract each row's maximum before exponentiating "
@@ -173,6 +177,8 @@ def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT):
         "the probability of the target underflows to 0 for large logits, and its log is -inf: "
         "compute log-sum-exp minus the target's logit, never the log of a probability":
             log_of_stable_softmax,
+        "subtract each row's OWN maximum: with the maximum of the whole batch, the rows far "
+        "below it underflow to exp(...) = 0 and their log is -inf": global_max,
         "the loss is the log-sum-exp MINUS the target's logit (the sign is flipped)":
             lambda lg, t: -_cross_entropy(lg, t),
     })
