@@ -110,9 +110,12 @@ def test_error_figure_names_every_line_and_draws_the_means():
 
 
 def test_scale_regime():
-    sc, f, u = vp.scale_regime(scales=(0.25, 2.0), L=16, d=8, ms=(16, 512), n_rep=2)
-    assert f.shape == (2, 2) and u.shape == (2,)
-    assert f[1, 0] < f[0, 0]                      # more features, smaller error
+    sc, f, u = vp.scale_regime(scales=(0.25, 2.0), L=16, d=8, ms=(16, 512), n_seeds=3)
+    assert f.shape == (3, 2, 2) and u.shape == (3, 2)
+    assert (f[:, 1, 0] < f[:, 0, 0]).all()            # more features, smaller error
     ax = vp.draw_scale_regime(new_figure(), sc, f, u, (16, 512))
-    np.testing.assert_allclose(ax.lines[1].get_ydata(), f[1])
-    np.testing.assert_allclose(ax.lines[2].get_ydata(), u)
+    lines = [c.lines[0] for c in ax.containers]
+    np.testing.assert_allclose(lines[1].get_ydata(), f[:, 1].mean(0))
+    np.testing.assert_allclose(lines[2].get_ydata(), u.mean(0))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [c.get_label() for c in ax.containers] and len(set(labels)) == 3

@@ -169,34 +169,41 @@ def draw_attention_errors(fig, errors_by_scale, ms=(8, 16, 32, 64, 128, 256)):
     return axes
 
 
-def scale_regime(scales=(0.25, 0.5, 0.75, 1.0, 1.5), L=64, d=16, ms=(64, 256, 1024), n_rep=3,
+def scale_regime(scales=(0.25, 0.5, 0.75, 1.0, 1.5), L=64, d=16, ms=(64, 256, 1024), n_seeds=10,
                  seed=0):
-    """Output error of FAVOR+ (positive, orthogonal) for each m, and of uniform attention
-    (every key weighted 1/L), against exact softmax attention, for q, k entries N(0, scale²).
-    Returns (scales, favor errors (len(ms), len(scales)), uniform errors (len(scales),))."""
-    rng = np.random.default_rng(seed)
-    favor, uniform = np.zeros((len(ms), len(scales))), np.zeros(len(scales))
-    for j, sc in enumerate(scales):
-        q, k = rng.standard_normal((L, d)) * sc, rng.standard_normal((L, d)) * sc
-        v = rng.standard_normal((L, d))
-        exact = P.exact_attention(q, k, v)
-        norm = np.linalg.norm(exact)
-        uniform[j] = np.linalg.norm(v.mean(0) - exact) / norm
-        for i, m in enumerate(ms):
-            errs = [np.linalg.norm(P.favor_attention(
-                q, k, v, P.orthogonal_gaussian_matrix(m, d, rng)) - exact) for _ in range(n_rep)]
-            favor[i, j] = np.mean(errs) / norm
+    """Relative output error of FAVOR+ (positive, orthogonal) for each m, and of uniform
+    attention (every key weighted 1/L), against exact softmax attention, for q, k entries
+    N(0, scale²). Seed ``seed + i`` draws row i's inputs and feature matrices.
+    Returns (scales, favor errors (n_seeds, len(ms), len(scales)),
+    uniform errors (n_seeds, len(scales)))."""
+    favor, uniform = np.zeros((n_seeds, len(ms), len(scales))), np.zeros((n_seeds, len(scales)))
+    for s in range(n_seeds):
+        rng = np.random.default_rng(seed + s)
+        for j, sc in enumerate(scales):
+            q, k = rng.standard_normal((L, d)) * sc, rng.standard_normal((L, d)) * sc
+            v = rng.standard_normal((L, d))
+            exact = P.exact_attention(q, k, v)
+            norm = np.linalg.norm(exact)
+            uniform[s, j] = np.linalg.norm(v.mean(0) - exact) / norm
+            for i, m in enumerate(ms):
+                W = P.orthogonal_gaussian_matrix(m, d, rng)
+                favor[s, i, j] = np.linalg.norm(P.favor_attention(q, k, v, W) - exact) / norm
     return np.array(scales), favor, uniform
 
 
 def draw_scale_regime(fig, scales, favor, uniform, ms=(64, 256, 1024)):
-    """FAVOR+'s output error for each m against uniform attention's, over the input scale."""
+    """FAVOR+'s output error for each m against uniform attention's, over the input scale:
+    means over the seeds (axis 0) with ± one standard error."""
     ax = fig.add_subplot()
     for i, m in enumerate(ms):
-        ax.plot(scales, favor[i], "o-", color=OKABE_ITO[i % 3 if i < 3 else i],
-                label=f"FAVOR+ (positive, orthogonal), m = {m}")
-    ax.plot(scales, uniform, "s--", color="0.3", label="uniform attention (mean of v)")
+        mean, bars = mean_and_sem(favor[:, i])
+        ax.errorbar(scales, mean, yerr=bars, marker="o", capsize=3, color=OKABE_ITO[i],
+                    label=f"FAVOR+ (positive, orthogonal), m = {m}")
+    mean, bars = mean_and_sem(uniform)
+    ax.errorbar(scales, mean, yerr=bars, marker="s", ls="--", capsize=3, color="0.3",
+                label="uniform attention (mean of v)")
     ax.set_yscale("log")
     finish(ax, "Where FAVOR+ beats doing nothing: the input scale", "std of the entries of q and k",
            "relative output error vs exact", legend=True)
+    ax.legend_.set_title(f"mean over {favor.shape[0]} seeds, ± 1 standard error")
     return ax
