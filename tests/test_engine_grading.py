@@ -329,3 +329,16 @@ def test_a_time_out_in_a_complexity_measure_is_reported_as_not_run():
         core.no_python_loop(report, spins, _rows)
         report.finish()
     assert "could not measure" not in out.getvalue() and "not run" in out.getvalue()
+
+
+def test_the_line_counter_gives_back_a_previous_trace_function():
+    def tracer(frame, event, arg):
+        return None
+    sys.settrace(tracer)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            _loop_check(lambda x: x.sum(axis=1))
+        restored = sys.gettrace()
+    finally:
+        sys.settrace(None)
+    assert restored is tracer
