@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_site import CHROMIUM, browser, check_answers_block  # noqa: F401 (browser: a fixture)
+# browser: the site test's fixture (one headless Chromium for this module)
+from tests.test_site import CHROMIUM, browser, check_answers_block  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -80,7 +81,8 @@ def lab(tmp_path_factory):
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     log.flush()
-                    pytest.fail("JupyterLab did not start:\n" + (home / "jupyterlab.log").read_text()[-3000:])
+                    text = (home / "jupyterlab.log").read_text()
+                    pytest.fail("JupyterLab did not start:\n" + text[-3000:])
                 time.sleep(0.5)
         yield url
     finally:
@@ -98,7 +100,8 @@ def open_notebook(browser, lab, name):  # noqa: F811 (browser is the fixture)
     page.goto(f"{lab}/lab/tree/{name}?reset")    # ?reset: only this notebook, no restored tabs
     page.wait_for_selector(".jp-Notebook .jp-MarkdownOutput", timeout=90000)
     # JupyterLab typesets the math of rendered Markdown asynchronously.
-    page.wait_for_selector(".jp-Notebook .jp-MarkdownOutput mjx-container", state="attached", timeout=60000)
+    page.wait_for_selector(".jp-Notebook .jp-MarkdownOutput mjx-container", state="attached",
+                           timeout=60000)
     page.wait_for_timeout(1000)
     return page
 
@@ -113,12 +116,14 @@ def test_answers_collapsed_with_typeset_math_in_jupyterlab(browser, lab, name): 
     page = open_notebook(browser, lab, name)
     try:
         blocks = answers_blocks(page)
-        assert blocks.count() >= 1, (f"{NOTEBOOKS[name].name}: no <details><summary>Answers</summary> block "
-                                     f"in JupyterLab (a MyST dropdown shows its answers in plain sight)")
+        assert blocks.count() >= 1, (
+            f"{NOTEBOOKS[name].name}: no <details><summary>Answers</summary> block in "
+            f"JupyterLab (a MyST dropdown shows its answers in plain sight)")
         for i in range(blocks.count()):
             block = blocks.nth(i)
             block.locator("mjx-container").first.wait_for(state="attached", timeout=30000)
-            check_answers_block(page, block, f"JupyterLab {NOTEBOOKS[name].name}, answers block {i + 1}")
+            label = f"JupyterLab {NOTEBOOKS[name].name}, answers block {i + 1}"
+            check_answers_block(page, block, label)
     finally:
         page.close()
 
@@ -129,7 +134,8 @@ def test_the_check_catches_answers_in_plain_sight(browser, lab):  # noqa: F811
     try:
         assert answers_blocks(page).count() == 0
         answer = page.locator(".jp-MarkdownOutput").get_by_text("contributions add up")
-        assert answer.count() == 1 and answer.is_visible(), "the dropdown's answers should be in plain sight"
+        assert answer.count() == 1 and answer.is_visible(), \
+            "the dropdown's answers should be in plain sight"
     finally:
         page.close()
 
@@ -149,7 +155,8 @@ def test_explorer_frames_have_alt_text_in_jupyterlab(browser, lab, name):  # noq
             images.first.wait_for(state="visible", timeout=120000)
         except Exception:
             out = cell.locator(".jp-OutputArea").inner_text()
-            raise AssertionError(f"{NOTEBOOKS[name].name}: the explorer did not appear; cell output:\n{out[-2000:]}")
+            raise AssertionError(f"{NOTEBOOKS[name].name}: the explorer did not appear; "
+                                 f"cell output:\n{out[-2000:]}")
         alts = [images.nth(i).get_attribute("alt") for i in range(images.count())]
         missing = [i for i, a in enumerate(alts) if not (a or "").strip()]
         assert not missing, f"{len(missing)} of {len(alts)} explorer images have no alt text"

@@ -142,9 +142,10 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(directory):
+def serve(directory, handler=_Quiet):
     """Serve a folder on a free local port; returns (url, server)."""
-    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(directory)))
+    handler = functools.partial(handler, directory=str(directory))
+    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return f"http://127.0.0.1:{httpd.server_address[1]}", httpd
@@ -217,28 +218,35 @@ MATH_CHECK_JS = r"""
   const add = (kind, el, text) => problems.push({kind, where: where(el), text: short(text)});
   const mj = window.MathJax;
   const items = (mj && mj.startup && mj.startup.document && mj.startup.toMML)
-    ? [...mj.startup.document.math].filter((i) => i.typesetRoot && root.contains(i.typesetRoot)) : [];
+    ? [...mj.startup.document.math].filter((i) => i.typesetRoot && root.contains(i.typesetRoot))
+    : [];
   const texOf = (node) => (items.find((i) => i.typesetRoot === node) || {}).math || "";
   // 1. MathJax's error nodes, and TeX it typeset as literal text.
   for (const e of root.querySelectorAll("mjx-merror, .MathJax_Error"))
-    add("mathjax-error", e, (e.getAttribute("data-mjx-error") || e.textContent) + "   in   " + texOf(e.closest("mjx-container")));
+    add("mathjax-error", e, (e.getAttribute("data-mjx-error") || e.textContent)
+        + "   in   " + texOf(e.closest("mjx-container")));
   for (const e of root.querySelectorAll("*:not(script):not(style)"))
-    if (!e.children.length && /Math input error/.test(e.textContent)) add("mathjax-error", e, e.textContent);
+    if (!e.children.length && /Math input error/.test(e.textContent))
+      add("mathjax-error", e, e.textContent);
   for (const item of items) {
     const mml = mj.startup.toMML(item.root);
     if (/<merror/.test(mml)) continue;          // reported above, with MathJax's message
     for (const m of mml.matchAll(/<mtext[^>]*>([^<]*)<\/mtext>/g))
-      if (m[1].includes("\\")) add("tex-in-typeset-text", item.typesetRoot, m[1] + "   in   " + item.math);
+      if (m[1].includes("\\"))
+        add("tex-in-typeset-text", item.typesetRoot, m[1] + "   in   " + item.math);
   }
   // 2. TeX and dollar signs in the text outside code and math.
-  const SKIP = "pre, code, kbd, samp, script, style, textarea, mjx-container, .MathJax, .headerlink";
+  const SKIP = "pre, code, kbd, samp, script, style, textarea, mjx-container, .MathJax, "
+             + ".headerlink";
   const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
   for (let t = walker.nextNode(); t; t = walker.nextNode()) {
     if (!/[\\$]/.test(t.nodeValue) || t.parentElement.closest(SKIP)) continue;
     const m = t.nodeValue.match(/\\[A-Za-z]+|\\[()\[\]{}_]|\$/);
     if (!m) continue;
-    const block = t.parentElement.closest("p, li, td, th, dd, dt, h1, h2, h3, h4, h5, h6, div") || t.parentElement;
-    add(m[0] === "$" ? "dollar-in-prose" : "tex-in-prose", t.parentElement, m[0] + "   in   " + block.textContent);
+    const block = t.parentElement.closest("p, li, td, th, dd, dt, h1, h2, h3, h4, h5, h6, div")
+                  || t.parentElement;
+    add(m[0] === "$" ? "dollar-in-prose" : "tex-in-prose", t.parentElement,
+        m[0] + "   in   " + block.textContent);
   }
   // 3. Math cut off: walking up from the math, a scrolling box means a reader can reach it;
   //    a clipping box (or the column itself) that it sticks out of means it is cut.
@@ -252,7 +260,11 @@ MATH_CHECK_JS = r"""
       if (ox === "auto" || ox === "scroll") break;
       if (ox === "hidden" || ox === "clip" || a === root) {
         const b = a.getBoundingClientRect(), out = Math.max(r.right - b.right, b.left - r.left);
-        if (out > 2) { add("math-cut-off", c, `${Math.round(r.width)} px wide, ${Math.round(out)} px cut: ${texOf(c)}`); break; }
+        if (out > 2) {
+          add("math-cut-off", c,
+              `${Math.round(r.width)} px wide, ${Math.round(out)} px cut: ${texOf(c)}`);
+          break;
+        }
       }
       if (a === root) break;
     }
@@ -300,10 +312,8 @@ def fixture_server():
                 return str(mathjax / path.split("?")[0][len("/mathjax/"):])
             return super().translate_path(path)
 
-    httpd = socketserver.ThreadingTCPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(FIXTURES)))
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    url, httpd = serve(FIXTURES, Handler)
+    yield url
     httpd.shutdown()
 
 
@@ -330,7 +340,8 @@ BROKEN_FIXTURES = {  # page -> the one kind of problem the check must report on 
 def test_math_check_catches_broken_fixture(fixture_server, fixture_page, name):
     fixture_page.goto(f"{fixture_server}/{name}.html")
     problems = math_problems(fixture_page)
-    assert {p["kind"] for p in problems} == {BROKEN_FIXTURES[name]}, describe(problems) or "nothing reported"
+    kinds = {p["kind"] for p in problems}
+    assert kinds == {BROKEN_FIXTURES[name]}, describe(problems) or "nothing reported"
 
 
 @pytest.mark.browser
@@ -343,7 +354,8 @@ def test_math_check_passes_clean_fixture(fixture_server, fixture_page):
     assert fixture_page.locator("mjx-container").count() == 6
     assert fixture_page.locator("details mjx-container").count() == 2
     wide = fixture_page.locator("div.math mjx-container").first
-    assert wide.evaluate("e => e.scrollWidth > e.clientWidth + 50"), "the clean page must hold a display that scrolls"
+    assert wide.evaluate("e => e.scrollWidth > e.clientWidth + 50"), \
+        "the clean page must hold a display that scrolls"
 
 
 def test_fixtures_typeset_as_the_site_does(site):
@@ -370,11 +382,13 @@ def chapter(server, browser):
             try:
                 page.wait_for_selector("mjx-container", state="attached", timeout=20000)
                 figures = page.locator(".cell_output img")
+                widths = [figures.nth(i).evaluate("e => e.naturalWidth")
+                          for i in range(figures.count())]
                 cache[nb.stem] = {
                     "log": log,
                     "mjx": page.locator("mjx-container").count(),
                     "text": page.inner_text("article"),
-                    "figures": [figures.nth(i).evaluate("e => e.naturalWidth") for i in range(figures.count())],
+                    "figures": widths,
                     "math": math_problems(page),
                     "explorers": page.locator(".course-explorer").count(),
                     "explorer_images": page.evaluate(
@@ -407,7 +421,8 @@ def test_chapter_math_is_not_broken(chapter, nb):
     """No MathJax error, no TeX or dollar sign left in the prose, no math cut off (see
     MATH_CHECK_JS; each kind is proven caught by a broken fixture page above)."""
     problems = chapter(nb)["math"]
-    assert not problems, f"{len(problems)} broken math on the {nb.stem} page:\n" + describe(problems)
+    assert not problems, f"{len(problems)} broken math on the {nb.stem} page:\n" \
+        + describe(problems)
 
 
 @pytest.mark.browser
@@ -439,7 +454,8 @@ def test_explorer_works_without_a_kernel(server, browser):
         page.wait_for_timeout(500)
         after = visible()
         assert len(after) == 1 and after[0][0] != before[0][0]
-        assert all((alt or "").strip() for _, alt in before + after), "the frame shown has no alt text"
+        assert all((alt or "").strip() for _, alt in before + after), \
+            "the frame shown has no alt text"
         assert not unexplained(log["console"]), unexplained(log["console"])
     finally:
         page.close()
@@ -519,6 +535,7 @@ def test_self_check_answers_are_collapsed_with_typeset_math(server, browser):
         assert blocks.count() >= 1, ("no <details><summary>Answers</summary> block on the page "
                                      "(a MyST dropdown admonition is collapsed only on the site)")
         for i in range(blocks.count()):
-            check_answers_block(page, blocks.nth(i), f"site {NOTEBOOKS[0].stem}, answers block {i + 1}")
+            label = f"site {NOTEBOOKS[0].stem}, answers block {i + 1}"
+            check_answers_block(page, blocks.nth(i), label)
     finally:
         page.close()
