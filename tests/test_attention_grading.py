@@ -118,6 +118,9 @@ def test_hidden_seeds_pass_too():
     for check in (g.check_attention, g.check_attention_backward, g.check_split_heads,
                   g.check_merge_heads):
         passes(check, REFERENCES[check], seed=99)
+        assert "Hidden tests of" in passes(check, REFERENCES[check], hidden=True)
+    fails(g.check_attention, lambda q, k, v, m: g.reference_attention(q, k, v, m),
+          "Hidden tests of", DELEGATION, hidden=True)
 
 
 def _backward_from(w, dout, q, k, v):

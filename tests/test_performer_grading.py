@@ -121,6 +121,9 @@ def test_right_answers_in_other_forms_pass():
 def test_hidden_seeds_pass_too():
     for check in (g.check_positive_features, g.check_favor_attention, g.check_causal_favor):
         passes(check, REFERENCES[check], seed=606)
+        assert "Hidden tests of" in passes(check, REFERENCES[check], hidden=True)
+    fails(g.check_causal_favor, lambda q, k, v, W: P.favor_attention(q, k, v, W, causal=True),
+          "Hidden tests of", DELEGATION, hidden=True)
 
 
 # -- the catalogue -------------------------------------------------------------------------------

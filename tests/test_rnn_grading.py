@@ -112,6 +112,11 @@ def test_hidden_seeds_pass_too():
     passes(g.check_lstm_cell_forward, ref_lstm_cell, seed=12)
     passes(g.check_gru_cell_forward, ref_gru_cell, seed=13)
     passes(g.check_clip_grad_norm, ref_clip, seed=14)
+    for check in (g.check_rnn_cell_forward, g.check_rnn_bptt, g.check_lstm_cell_forward,
+                  g.check_gru_cell_forward, g.check_clip_grad_norm):
+        assert "Hidden tests of" in passes(check, CHECKS[check], hidden=True)
+    fails(g.check_rnn_cell_forward, g._rnn_cell_mistakes()["tanh is missing: apply it to the whole "
+          "pre-activation (both products and both biases)"], "Hidden tests of", hidden=True)
 
 
 def test_published_reference_is_the_formula_and_torch_agrees():

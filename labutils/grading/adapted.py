@@ -57,3 +57,8 @@ def quiet(mistakes):
                 return wrong(*args, **kwargs)
         return run
     return {hint: wrap(wrong) for hint, wrong in mistakes.items()}
+
+
+def hidden_title(fn, hidden):
+    """The title of a check run as a hidden test (None: the usual 'Checking <name>')."""
+    return f"Hidden tests of {getattr(fn, '__name__', 'your function')}" if hidden else None

@@ -17,7 +17,7 @@ import numpy as np
 from ..nn.attention import _attend_backward, causal_mask as _causal_mask, safe_softmax
 from ..nn.positional import sinusoidal_encoding as _sinusoidal
 from ..tolerances import GRADER_TIME_LIMIT
-from .adapted import check_adapted, quiet
+from .adapted import check_adapted, hidden_title, quiet
 from .core import Problem, check_function, gradient_check
 from .published import published
 
@@ -82,32 +82,37 @@ def _scores(q, k, scale):
     return q @ np.swapaxes(k, -1, -2) * scale
 
 
+def _variant(scale=None, softmax=safe_softmax, fill=-np.inf, invert=False, after=False):
+    """Attention with one typical mistake built in (scale None: 1/√d, the right one)."""
+    def attention(q, k, v, m):
+        s = _scores(q, k, q.shape[-1] ** -.5 if scale is None else scale(q.shape[-1]))
+        w = softmax(s) * ~m if after else softmax(np.where(~m if invert else m, fill, s))
+        return w @ v, w
+    return attention
+
+
 _ATTENTION_MISTAKES = {
-    "divide the scores by √d (the square root of q.shape[-1]), not by d":
-        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, 1 / q.shape[-1]))), v),
+    "divide the scores by √d (the square root of the feature size d), not by d":
+        _variant(scale=lambda d: 1 / d),
     "scale the scores by 1/√d before the softmax (√d keeps their variance near 1)":
-        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, 1.0))), v),
+        _variant(scale=lambda d: 1.0),
     "the softmax runs over the keys (the last axis), so that each query's weights sum to 1":
-        lambda q, k, v, m: _with(safe_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5)),
-                                              axis=-2), v),
-    "True in the mask means 'must not attend': put -inf where mask is True, not where it is False":
-        lambda q, k, v, m: _with(safe_softmax(np.where(~m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+        _variant(softmax=lambda s: safe_softmax(s, axis=-2)),
+    "True in the mask means 'must not attend': put -inf where mask is True, not where it is "
+    "False": _variant(invert=True),
     "mask BEFORE the softmax (scores = -inf): zeroing weights after it leaves rows that no "
-    "longer sum to 1":
-        lambda q, k, v, m: _with(_softmax(_scores(q, k, q.shape[-1] ** -.5)) * ~m, v),
+    "longer sum to 1": _variant(softmax=_softmax, after=True),
     "a fully masked row gives 0/0 = NaN in a plain softmax: make it give zeros (a 'safe' "
     "softmax: treat the row maximum -inf as 0 and divide only where the sum is > 0)":
-        lambda q, k, v, m: _with(_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+        _variant(softmax=_softmax),
     "a large negative number (-1e9) instead of -inf gives a fully masked row uniform weights; "
-    "it must give zeros":
-        lambda q, k, v, m: _with(_softmax(np.where(m, -1e9, _scores(q, k, q.shape[-1] ** -.5))), v),
+    "it must give zeros": _variant(softmax=_softmax, fill=-1e9),
     "a softmax without the row maximum subtracted overflows on large scores (inf/inf gives "
     "NaN): subtract each row's largest unmasked score before the exponential":
-        lambda q, k, v, m: _with(_raw_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5))), v),
+        _variant(softmax=lambda s: _raw_softmax(s)),
     "two things: a softmax without the row maximum subtracted overflows on large scores, and "
     "a fully masked row gives 0/0; subtract the row maximum and make masked rows give zeros":
-        lambda q, k, v, m: _with(_raw_softmax(np.where(m, -np.inf, _scores(q, k, q.shape[-1] ** -.5)),
-                                              safe=False), v),
+        _variant(softmax=lambda s: _raw_softmax(s, safe=False)),
 }
 
 
@@ -120,15 +125,12 @@ def _raw_softmax(s, safe=True):
         return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
-def _with(w, v):
-    return w @ v, w
-
-
-def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None):
-    """attention(q, k, v, mask) -> (out, weights); True in mask = must not attend."""
-    check_function(attention, _reference_attention, _attention_cases(seed),
+def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+    """attention(q, k, v, mask) -> (out, weights); True in mask = must not attend.
+    hidden=True: the hidden tests (other random cases)."""
+    check_function(attention, _reference_attention, _attention_cases(99 if hidden else seed),
                    names=["out", "weights"], mistakes=quiet(_ATTENTION_MISTAKES),
-                   time_limit_s=time_limit_s)
+                   time_limit_s=time_limit_s, title=hidden_title(attention, hidden))
 
 
 # -- its backward (gradient check) ------------------------------------------------------------
@@ -140,7 +142,8 @@ def _reference_attention_backward(dout, q, k, v, mask):
     return scale * (ds @ k), scale * (np.swapaxes(ds, -1, -2) @ q), dv
 
 
-reference_attention_backward = published(_reference_attention_backward, "reference_attention_backward")
+reference_attention_backward = published(_reference_attention_backward,
+                                         "reference_attention_backward")
 
 
 def _backward_mistake(kind):
@@ -170,9 +173,10 @@ _BACKWARD_ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.attention.
                    "labutils.nn.attention.scaled_dot_product_attention")
 
 
-def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None):
-    """attention_backward(dout, q, k, v, mask) -> (dq, dk, dv)."""
-    r = _rng(1 if seed is None else seed)
+def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None,
+                             hidden=False):
+    """attention_backward(dout, q, k, v, mask) -> (dq, dk, dv). hidden=True: other cases."""
+    r = _rng(101 if hidden else 1 if seed is None else seed)
     cases = []
     for label, (n, tq, tk, d, dv), mask in [
             ("3 queries, 3 keys, d = 4", (2, 3, 3, 4, 2), np.zeros((1, 3), bool)),
@@ -186,6 +190,7 @@ def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT,
         cases.append((label, (r.standard_normal((n, tq, dv)), q, k, v, mask)))
     report = check_function(attention_backward, _reference_attention_backward, cases,
                             names=["dq", "dk", "dv"], finish=False, allow=_BACKWARD_ALLOW,
+                            title=hidden_title(attention_backward, hidden),
                             time_limit_s=time_limit_s, mistakes=quiet({
         "softmax couples the weights of a row: w(1 - w) is only the diagonal of its Jacobian; "
         "from each dw subtract the w-weighted mean of the row's dw before multiplying by w":
@@ -286,31 +291,33 @@ def _merge(x):
     return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
 
 
-def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """split_heads(x (N, T, E), num_heads) -> (N, num_heads, T, E // num_heads)."""
-    r = _rng(5 if seed is None else seed)
+    r = _rng(105 if hidden else 5 if seed is None else seed)
     cases = [("batch of 2, 4 tokens, E = 6, 3 heads", (r.standard_normal((2, 4, 6)), 3)),
              ("one head (nothing to split)", (r.standard_normal((1, 3, 4)), 1)),
              ("batch of 1, 5 tokens, E = 8, 2 heads", (r.standard_normal((1, 5, 8)), 2)),
              ("as many heads as features", (r.standard_normal((2, 2, 4)), 4))]
-    check_function(split_heads, _split, cases, time_limit_s=time_limit_s, mistakes=quiet({
+    check_function(split_heads, _split, cases, time_limit_s=time_limit_s,
+                   title=hidden_title(split_heads, hidden), mistakes=quiet({
         "reshape to (N, T, H, d) first, then move the head axis to the second place; a "
         "direct reshape to (N, H, T, d) mixes tokens and features":
             lambda x, h: x.reshape(x.shape[0], h, x.shape[1], x.shape[2] // h),
         "the result is (N, H, T, d): after the reshape to (N, T, H, d) swap the T and H axes":
             lambda x, h: x.reshape(x.shape[0], x.shape[1], h, x.shape[2] // h),
         "head h takes the CONTIGUOUS features h*d .. (h+1)*d - 1 (as torch), not every H-th one":
-            lambda x, h: x.reshape(x.shape[0], x.shape[1], x.shape[2] // h, h).transpose(0, 3, 1, 2),
+            lambda x, h: x.reshape(*x.shape[:2], x.shape[2] // h, h).transpose(0, 3, 1, 2),
     }))
 
 
-def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """merge_heads(x (N, H, T, d)) -> (N, T, H * d)."""
-    r = _rng(6 if seed is None else seed)
+    r = _rng(106 if hidden else 6 if seed is None else seed)
     cases = [("batch of 2, 3 heads, 4 tokens, d = 2", (r.standard_normal((2, 3, 4, 2)),)),
              ("one head", (r.standard_normal((1, 1, 3, 4)),)),
              ("batch of 1, 2 heads, 5 tokens, d = 3", (r.standard_normal((1, 2, 5, 3)),))]
-    check_function(merge_heads, _merge, cases, time_limit_s=time_limit_s, mistakes=quiet({
+    check_function(merge_heads, _merge, cases, time_limit_s=time_limit_s,
+                   title=hidden_title(merge_heads, hidden), mistakes=quiet({
         "move the head axis back next to d first (to (N, T, H, d)), then reshape to "
         "(N, T, H*d); a direct reshape mixes tokens and heads":
             lambda x: x.reshape(x.shape[0], x.shape[2], -1),

@@ -19,8 +19,9 @@ import numpy as np
 
 from .. import performer as P
 from ..tolerances import GRADER_TIME_LIMIT
-from .adapted import quiet
-from .core import LineCounter, Problem, Report, call_student, check_function, memory_growth, no_python_loop
+from .adapted import hidden_title, quiet
+from .core import (LineCounter, Problem, Report, call_student, check_function, memory_growth,
+                   no_python_loop)
 from .published import published
 
 __all__ = ["check_positive_features", "check_favor_attention", "check_causal_favor",
@@ -51,9 +52,11 @@ def _long_vector_case(r):
     return x, W
 
 
-def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, seed=None):
-    """positive_features(x (..., d), W (m, d)) -> (..., m): exp(ωᵀx - |x|²/2) / √m."""
-    r = _rng(60 if seed is None else seed)
+def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, seed=None,
+                            hidden=False):
+    """positive_features(x (..., d), W (m, d)) -> (..., m): exp(ωᵀx - |x|²/2) / √m.
+    hidden=True: the hidden tests (other random cases)."""
+    r = _rng(606 if hidden else 60 if seed is None else seed)
     cases = [
         ("a batch of 5 vectors, d = 4, m = 7",
          (r.standard_normal((5, 4)), r.standard_normal((7, 4)))),
@@ -66,7 +69,7 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
         ("a very long vector |x| = 30, one feature along it", _long_vector_case(r)),
     ]
     check_function(positive_features, P.positive_features, cases, time_limit_s=time_limit_s,
-                   mistakes=quiet({
+                   title=hidden_title(positive_features, hidden), mistakes=quiet({
         "divide by √m so that φ(x)·φ(y) is an average over the m features, not a sum":
             lambda x, W: np.exp(x @ W.T - _sq(x) / 2),
         "divide by the square root of m, the number of features (the rows of W), not of d":
@@ -138,15 +141,19 @@ def _favor_scaled(q, k, v, W, sq, sk, causal=False):
 _FAVOR_ALLOW = ("labutils.performer.positive_features",)
 
 
-def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=None,
+                          hidden=False):
     """favor_attention(q (..., L, d), k (..., S, d), v (..., S, dv), W (m, d)) -> (..., L, dv),
     positive features, q and k scaled by d^(-1/4), no L×S matrix, no loop per query."""
     def reference(q, k, v, W):
         return P.favor_attention(q, k, v, W, "positive")
-    report = check_function(favor_attention, reference, _favor_cases(61 if seed is None else seed),
+    seed = 605 if hidden else 61 if seed is None else seed
+    report = check_function(favor_attention, reference, _favor_cases(seed),
+                            title=hidden_title(favor_attention, hidden),
                             time_limit_s=time_limit_s, finish=False, allow=_FAVOR_ALLOW,
                             mistakes=quiet({
-        "normalise: divide φ(Q)(φ(K)ᵀV) by φ(Q)(φ(K)ᵀ1), row by row": _unnormalised,
+        "normalise: divide each query's row by the sum of its weights (the same product with "
+        "v replaced by ones)": _unnormalised,
         "scale q and k by d^(-1/4) each (their product then carries 1/√d)":
             lambda q, k, v, W: _favor_scaled(q, k, v, W, 1, 1),
         "d^(-1/4) on each of q and k, not 1/√d on each (that gives 1/d in the product)":
@@ -189,7 +196,7 @@ def _no_loop_over_pairs(report, student, make_args, sizes=(16, 64), **watch):
         report.ok(label)
 
 
-def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None):
+def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """causal_favor(q, k (..., L, d), v (..., L, dv), W (m, d)) -> (..., L, dv), query i using
     keys j <= i, by running (prefix) sums: memory linear in L."""
     def reference(q, k, v, W):
@@ -210,7 +217,9 @@ def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None):
         A = np.triu(_phi(q * s, W) @ np.swapaxes(_phi(k * s, W), -1, -2))
         return (A @ v) / A.sum(-1, keepdims=True)
     report = check_function(causal_favor, reference,
-                            _favor_cases(62 if seed is None else seed, causal=True),
+                            _favor_cases(607 if hidden else 62 if seed is None else seed,
+                                         causal=True),
+                            title=hidden_title(causal_favor, hidden),
                             time_limit_s=time_limit_s, finish=False, allow=_FAVOR_ALLOW,
                             mistakes=quiet({
         "causal: query i may only use keys j <= i (prefix sums), not all keys":

@@ -1,6 +1,7 @@
 """Autograder checks for chapter 4 (recurrent networks). Each takes the student's function;
-``time_limit_s`` (default: the course's GRADER_TIME_LIMIT) bounds the whole exercise, and
-``seed`` picks other random cases (the hidden tests use their own).
+``time_limit_s`` (default: the course's GRADER_TIME_LIMIT) bounds the whole exercise,
+``seed`` picks other random cases, and ``hidden=True`` (the hidden-test cell) runs other random
+cases than the visible check, under the title "Hidden tests of ...".
 
 Conventions the checks use (torch's): row vectors, x (N, H_in) and h (N, H); weights
 W_ih (G H, H_in) and W_hh (G H, H) with the gate blocks stacked along rows (LSTM i, f, g, o;
@@ -17,7 +18,7 @@ cancel, on which an answer computed in float32 and cast back loses its digits.
 import numpy as np
 
 from .. import nn, tolerances
-from .adapted import check_adapted, quiet
+from .adapted import check_adapted, hidden_title, quiet
 from .core import Problem, Report, call_student, check_function, gradient_check
 from .published import published
 
@@ -32,6 +33,11 @@ def _limit(t):
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _seed(seed, hidden):
+    """hidden=True (the hidden-test cell): other random cases than the visible check's."""
+    return seed + 100 if hidden else seed
 
 
 def _sig(v):
@@ -108,10 +114,12 @@ def _rnn_cell_mistakes():
     }
 
 
-def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None):
-    """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh) -> h' (N, H)."""
-    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(seed, 1),
-                   time_limit_s=_limit(time_limit_s), mistakes=quiet(_rnn_cell_mistakes()))
+def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None, hidden=False):
+    """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh)
+    -> h' (N, H)."""
+    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(_seed(seed, hidden), 1),
+                   time_limit_s=_limit(time_limit_s), title=hidden_title(rnn_cell_forward, hidden),
+                   mistakes=quiet(_rnn_cell_mistakes()))
 
 
 # -- 2. BPTT for the vanilla RNN (with a gradient check) -----------------------------------------
@@ -180,13 +188,14 @@ def _bptt_cases(seed):
 _BPTT_NAMES = ["dx", "dh0", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 
 
-def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None):
+def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None, hidden=False):
     """rnn_bptt(x (T, N, H_in), h0 (N, H), W_ih, W_hh, b_ih, b_hh, dh (T, N, H))
     -> (dx, dh0, dW_ih, dW_hh, db_ih, db_hh), where dh[t] = dL/dh_{t+1} is what the loss sends
     to the state after step t directly (h_1 ... h_T are the states after each step)."""
-    cases = _bptt_cases(seed)
+    cases = _bptt_cases(_seed(seed, hidden))
     limit = _limit(time_limit_s)
     report = check_function(rnn_bptt, _rnn_bptt, cases, names=_BPTT_NAMES, finish=False,
+                            title=hidden_title(rnn_bptt, hidden),
                             time_limit_s=limit, mistakes=quiet({
         "the gradient reaching h_t collects two terms: what the output sends (dh[t]) and what "
         "step t+1 sends back through W_hh": _bptt_variant(carry=False),
@@ -228,11 +237,13 @@ def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=
     return lstm
 
 
-def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None):
+def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None, hidden=False):
     """lstm_cell_forward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih, b_hh)
     -> (h', c'), gates in torch's order i, f, g, o."""
-    check_function(lstm_cell_forward, _lstm_cell_forward, _cell_cases(seed, 4, lstm=True),
-                   names=["h'", "c'"], time_limit_s=_limit(time_limit_s), mistakes=quiet({
+    check_function(lstm_cell_forward, _lstm_cell_forward,
+                   _cell_cases(_seed(seed, hidden), 4, lstm=True), names=["h'", "c'"],
+                   time_limit_s=_limit(time_limit_s), title=hidden_title(lstm_cell_forward, hidden),
+                   mistakes=quiet({
         "torch's gate order is i, f, g, o (input, forget, cell candidate, output), not i, f, o, g":
             _lstm_variant(order="ifog"),
         "torch's gate order is i, f, g, o: the input gate comes first, then the forget gate":
@@ -252,7 +263,7 @@ def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None):
     }))
 
 
-# -- 4. the GRU cell forward, torch's conventions ---------------------------------------------------
+# -- 4. the GRU cell forward, torch's conventions --------------------------------------------
 
 def _gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
     return _cell(nn.GRUCell, W_ih, W_hh, b_ih, b_hh)(x, h)
@@ -274,11 +285,12 @@ def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn", sig=_sig, keep
     return gru
 
 
-def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None):
+def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None, hidden=False):
     """gru_cell_forward(x (N, H_in), h (N, H), W_ih (3H, H_in), W_hh (3H, H), b_ih, b_hh) -> h',
     gates r, z, n as in torch."""
-    check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(seed, 3),
-                   time_limit_s=_limit(time_limit_s), mistakes=quiet({
+    check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(_seed(seed, hidden), 3),
+                   time_limit_s=_limit(time_limit_s), title=hidden_title(gru_cell_forward, hidden),
+                   mistakes=quiet({
         "torch's update gate z keeps the OLD state: h' mixes (1 - z) of n with z of h (the "
         "other convention, found in some papers and tutorials, swaps z and 1 - z: the same "
         "model, but not torch's)": _gru_variant(z_keeps_old=False),
@@ -344,10 +356,10 @@ def _flat(out, n):
     return (*clipped, total)
 
 
-def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
+def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None, hidden=False):
     """clip_grad_norm(grads: list of arrays, max_norm) -> (list of clipped arrays, total_norm).
     The check uses torch's formula: coef = max_norm / (total_norm + 1e-6), applied when < 1."""
-    r = _rng(seed)
+    r = _rng(_seed(seed, hidden))
     shapes = [(3, 4), (4,), (2, 2, 2)]
     big = [3 * r.standard_normal(s) for s in shapes]
     norm = np.sqrt(sum(np.sum(b * b) for b in big))
@@ -375,7 +387,8 @@ def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None):
         ("use the max_norm given, not a fixed 1", "max_norm_1"),
     ]}
     check_adapted(clip_grad_norm, _clip_grad_norm, cases, adapt=lambda out: _flat(out, 3),
-                  names=names, mistakes=mistakes, time_limit_s=_limit(time_limit_s))
+                  names=names, mistakes=mistakes, time_limit_s=_limit(time_limit_s),
+                  title=hidden_title(clip_grad_norm, hidden))
 
 
 # -- 6. the exploding-gradient condition ----------------------------------------------------
@@ -398,7 +411,8 @@ def _explode_cases():
         ("diagonal (0.95, 0.2), tanh (γ = 1)", (np.diag([0.95, 0.2]), 1.0)),
         ("one large direction: singular values 1.5, 0.1, 0.1, 0.1 (γ = 1)",
          (Q @ np.diag([1.5, 0.1, 0.1, 0.1]) @ Q.T, 1.0)),
-        ("σ_max exactly 1/γ: [[0, 2], [0.5, 0]], γ = 1/2", (np.array([[0.0, 2.0], [0.5, 0.0]]), 0.5)),
+        ("σ_max exactly 1/γ: [[0, 2], [0.5, 0]], γ = 1/2",
+         (np.array([[0.0, 2.0], [0.5, 0.0]]), 0.5)),
     ]
 
 
@@ -437,8 +451,8 @@ def _as_bool(got):
 
 
 def check_can_explode(can_explode, time_limit_s=None):
-    """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for exploding
-    gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False means that vanishing is certain."""
+    """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for
+    exploding gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False: vanishing is certain."""
     report = Report(f"Checking {getattr(can_explode, '__name__', 'your function')}",
                     _limit(time_limit_s))
     cases, answers, problems = _explode_cases(), [], []
