@@ -4,8 +4,8 @@ own workspace.
 - Grading: the commands of the guide's steps 2 and 3, and the `regrade` line of step 4, run
   from the repository root in a temporary course folder (COURSE_DIR) on a three-exercise
   fixture chapter (tests/fixtures/workflow/mini.ipynb, standing for 01_basics) with a class of
-  five: right (alice), one exercise wrong (bob), blank (carol), right but a check cell deleted
-  (dave), right but a locked check cell edited (erin). Checked: per-cell scores read from the
+  six: right (alice), one exercise wrong (bob), blank (carol), right but a check cell deleted
+  (dave), right but a locked check cell edited (erin), one exercise deleted entirely (frank). Checked: per-cell scores read from the
   gradebook, grades.csv, the autograde log (checksum warnings), the feedback pages (hidden
   tests' verdicts, not their code), the exchange, and the grades after an exercise is edited.
 - Workspace: tools/workspace.py makes work/ from student/, refreshes unchanged copies, keeps
@@ -56,6 +56,7 @@ EXPECTED = {   # per-cell scores each student deserves
     "carol": {LF: 0, RELU: 0, CE: 0},
     "dave": {LF: 1, RELU: 1, CE: 2},
     "erin": {LF: 1, RELU: 1, CE: 2},
+    "frank": {LF: 1, RELU: 0, CE: 2},
 }
 
 
@@ -150,7 +151,9 @@ def graded(tmp_path_factory):
                              "bob": submission(released, {**ANSWERS, **WRONG_RELU}),
                              "carol": submission(released),
                              "dave": submission(released, ANSWERS, drop=[RELU]),
-                             "erin": submission(released, ANSWERS, edit={LF: "pass"})}.items():
+                             "erin": submission(released, ANSWERS, edit={LF: "pass"}),
+                             "frank": submission(released, ANSWERS, drop=["ex_relu_backward", RELU]),
+                             }.items():
                 (downloads / f"{name}.ipynb").write_text(json.dumps(nb))
         run(argv)
         done.add(tuple(argv))
@@ -207,6 +210,12 @@ def test_deleted_check_cell_is_restored_and_graded(graded):
     assert ids.index(RELU) == ids.index("ex_relu_backward") + 1     # back in its place
     assert dave[ids.index(RELU)]["outputs"], "the restored check cell did not run"
     assert graded["first"]["scores"]["dave"][RELU] == 1
+    # frank deleted the whole exercise (solution and check): nbgrader 0.9.6 itself stops with a
+    # KeyError there; the check comes back after the cell before it and fails (nothing defined).
+    frank = graded["first"]["autograded"]["frank"]
+    ids = [grade_id(c) for c in frank]
+    assert ids.index(RELU) == ids.index(LF) + 1
+    assert [o["ename"] for o in frank[ids.index(RELU)]["outputs"] if o["output_type"] == "error"] == ["NameError"]
 
 
 @pytest.mark.slow
@@ -232,7 +241,7 @@ def test_regrade_after_editing_an_exercise(graded):
     """The ReLU check now counts 3 points: stale until `regrade`, right after it."""
     assert graded["first"]["csv"]["alice"] == (4.0, 4.0)
     assert graded["after_edit"] == {"alice": (6.0, 6.0), "bob": (3.0, 6.0), "carol": (0.0, 6.0),
-                                    "dave": (6.0, 6.0), "erin": (6.0, 6.0)}
+                                    "dave": (6.0, 6.0), "erin": (6.0, 6.0), "frank": (3.0, 6.0)}
 
 
 # -- the student's workspace -----------------------------------------------------------------

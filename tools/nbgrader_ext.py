@@ -7,7 +7,13 @@ with its hidden region removed), so every submission drew a false warning per hi
 (nbgrader #1961). Here a locked cell that is exactly what the student was given, the source
 with its hidden regions removed, is restored silently; any other difference (a student who
 edited a locked cell) still warns and is restored, as before.
+
+It also puts back deleted graded cells (with OverwriteCells.add_missing_cells) where nbgrader
+0.9.6 fails: nbgrader inserts a missing cell after the cell just before it in the source and
+stops with a KeyError when that cell was deleted too (a student who deleted an exercise's
+solution and check cells); here it goes after the nearest earlier cell still present.
 """
+from nbgrader import utils
 from nbgrader.api import MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
 
@@ -40,3 +46,20 @@ class HiddenTestsOverwriteCells(OverwriteCells):
                                                    hidden.end_test_delimeter)):
                 cell.source = source.source   # put the hidden tests back, nothing to report
         return super().preprocess_cell(cell, resources, cell_index)
+
+    def add_missing_grade_cells(self, nb, resources):
+        source_nb = self.gradebook.find_notebook(self.notebook_id, self.assignment_id)
+        order = [c.name for c in source_nb.source_cells]       # the source's order
+        graded = {c.name: c for c in source_nb.grade_cells}
+        solutions = {c.name for c in source_nb.solution_cells}
+        source = dict(zip(order, source_nb.source_cells))
+        for i, name in enumerate(order):
+            present = {c["metadata"]["nbgrader"]["grade_id"]: k for k, c in enumerate(nb.cells)
+                       if utils.is_grade(c) or utils.is_solution(c)}
+            if name not in graded or name in present:
+                continue
+            self.log.warning(f"Missing grade cell {name} encountered, adding to notebook")
+            earlier = [present[n] for n in order[:i] if n in present]
+            nb.cells.insert(earlier[-1] + 1 if earlier else 0, self.missing_cell_transform(
+                source[name], graded[name].max_score, is_solution=name in solutions))
+        return nb, resources
