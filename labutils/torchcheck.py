@@ -50,7 +50,7 @@ def parity_report(outputs=None, grads=None):
     ``floor = sqrt(n) * S``: n its number of entries, S the root-mean-square entry of the
     reference arrays of its group (all ``outputs``, or all ``grads``). An array that is
     rounding noise against an exact zero then compares as close, while one that is small
-    and wrong does not unless its error is below PARITY_RTOL * S (see tolerances.py).
+    and wrong does not unless its error is below PARITY_RTOL * floor (see tolerances.py).
     Shapes must agree: a mismatch is an infinite error.
     """
     report = ParityReport()
