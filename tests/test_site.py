@@ -390,6 +390,7 @@ def chapter(server, browser):
                     "text": page.inner_text("article"),
                     "figures": widths,
                     "math": math_problems(page),
+                    "answers": page.evaluate(ANSWERS_JS),
                     "explorers": page.locator(".course-explorer").count(),
                     "explorer_images": page.evaluate(
                         "() => [...document.querySelectorAll('.course-explorer img')]"
@@ -423,6 +424,30 @@ def test_chapter_math_is_not_broken(chapter, nb):
     problems = chapter(nb)["math"]
     assert not problems, f"{len(problems)} broken math on the {nb.stem} page:\n" \
         + describe(problems)
+
+
+# The self-check answer blocks of a page: HTML <details> (collapsed everywhere a student meets
+# the notebook) and MyST dropdown admonitions (collapsed on the site only).
+ANSWERS_JS = """() => ({
+  details: [...document.querySelectorAll("article.bd-article details")]
+    .filter((d) => /answer/i.test((d.querySelector(":scope > summary") || {}).textContent || ""))
+    .map((d) => ({open: d.open, math: d.querySelectorAll("mjx-container").length})),
+  dropdowns: [...document.querySelectorAll("article.bd-article .admonition.dropdown")]
+    .filter((a) => /answer/i.test((a.querySelector(".admonition-title") || {}).textContent || ""))
+    .length,
+})"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_self_check_answers_are_details_blocks(chapter, nb):
+    """Every chapter's answers are in a closed <details> block, not a MyST dropdown (which
+    JupyterLab, Binder and Colab show in plain sight). Chapter 1's block is opened below."""
+    answers = chapter(nb)["answers"]
+    assert not answers["dropdowns"], \
+        "answers in a MyST dropdown: use <details><summary>Answers</summary>"
+    assert answers["details"], "no <details><summary>Answers</summary> block on the page"
+    assert not any(d["open"] for d in answers["details"]), "an answers block is open by default"
 
 
 @pytest.mark.browser
