@@ -27,6 +27,7 @@ class Report:
 
     def __init__(self, title, time_limit_s=GRADER_TIME_LIMIT):
         self.title, self.entries, self.hints, self.failed = title, [], [], 0
+        self._last = None        # the previous failure's message: repeated as "the same"
         self.budget = Budget(time_limit_s)
 
     def ok(self, case, detail="ok"):
@@ -35,7 +36,9 @@ class Report:
     def fail(self, case, message, hint=None):
         self.failed += 1
         kind = "not run" if str(message).startswith("not run") else "fail"
-        self.entries.append((kind, f"  [FAIL] {case}: {message}"))
+        shown = "the same" if str(message) == self._last else message
+        self._last = str(message)
+        self.entries.append((kind, f"  [FAIL] {case}: {shown}"))
         if hint:
             self.hint(hint)
 
