@@ -152,6 +152,7 @@ def _jacobian_softmax_backward(dy, y):
     (lambda dy, y: y * (dy - (dy * y).sum(axis=0, keepdims=True)), ["not over the batch"]),
     (lambda dy, y: y * (dy - dy.sum(axis=-1, keepdims=True)), ["of dy weighted by y"]),
     (lambda dy, y: dy - (dy * y).sum(axis=-1, keepdims=True), ["multiplied by y at the end"]),
+    (lambda dy, y: y * (dy - (dy * y).sum(axis=-1)), ["keep their axis"]),
     (_jacobian_softmax_backward, ["peak memory grows like n^", "jacobian per row"]),
 ])
 def test_softmax_backward_mistakes(fn, phrases):
@@ -191,6 +192,14 @@ def test_every_numeric_form_of_the_loss_passes(form):
     assert "[FAIL]" not in out
     if type(form(np.float64(1.0))) is float:
         assert "a Python float, read as a number" in out      # what was converted is said
+
+
+def test_row_maxima_kept_as_a_column_still_give_the_right_mean():
+    """(N, 1) + (N,) broadcasts to N x N, but the mean of that table is the right loss: not a
+    mistake, so the check must accept it."""
+    passes(g.check_cross_entropy, lambda lg, t: np.mean(
+        lg.max(1, keepdims=True) + np.log(np.exp(lg - lg.max(1, keepdims=True)).sum(1))
+        - lg[np.arange(len(t)), t]))
 
 
 def test_a_list_where_an_array_is_natural_passes():

@@ -118,7 +118,8 @@ def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT):
     r = _rng(3)
     cases = [(label, (r.standard_normal(s), _softmax(r.standard_normal(s))))
              for label, s in [("batch of 3, 5 classes", (3, 5)), ("one row", (1, 4)),
-                              ("leading dims (2, 3, 4)", (2, 3, 4))]]
+                              ("leading dims (2, 3, 4)", (2, 3, 4)),
+                              ("as many rows as classes (4, 4)", (4, 4))]]
     report = check_function(softmax_backward, _softmax_backward, cases, finish=False,
                             time_limit_s=time_limit_s, mistakes={
         "softmax couples its outputs: y (1 - y) is only the diagonal of the Jacobian; every "
@@ -128,6 +129,9 @@ def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT):
             lambda dy, y: y * (dy - (dy * y).sum(axis=0, keepdims=True)),
         "the sum subtracted is of dy weighted by y, not of dy alone":
             lambda dy, y: y * (dy - dy.sum(axis=-1, keepdims=True)),
+        "the row sums must keep their axis (one column per row) to broadcast against each "
+        "row; without it they line up with the classes instead":
+            lambda dy, y: y * (dy - (dy * y).sum(axis=-1)),
         "the result is multiplied by y at the end: the Jacobian is diag(y) - y yᵀ":
             lambda dy, y: dy - (dy * y).sum(axis=-1, keepdims=True),
     })
