@@ -23,7 +23,7 @@ FOLDER = os.environ.get("COURSE_NBGRADER_FOLDER") or HERE
 EXCHANGE = os.path.join(FOLDER, "exchange")
 
 c.CourseDirectory.course_id = COURSE_ID
-c.CourseDirectory.root = FOLDER          # one assignment per chapter: source/01_basics/01_basics.ipynb
+c.CourseDirectory.root = FOLDER   # one assignment per chapter: source/01_basics/01_basics.ipynb
 c.Exchange.root = EXCHANGE
 
 # -- Running the notebooks ----------------------------------------------------------------------
@@ -33,7 +33,8 @@ c.ExecutePreprocessor.timeout = 120
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 
 # -- Grading ------------------------------------------------------------------------------------
-_spec = importlib.util.spec_from_file_location("course_nbgrader_ext", os.path.join(HERE, "tools", "nbgrader_ext.py"))
+_spec = importlib.util.spec_from_file_location("course_nbgrader_ext",
+                                               os.path.join(HERE, "tools", "nbgrader_ext.py"))
 _ext = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_ext)
 # A hidden-test cell as the student got it is restored without a false "checksum has

@@ -5,9 +5,10 @@ own workspace.
   from the repository root in a temporary course folder (COURSE_DIR) on a three-exercise
   fixture chapter (tests/fixtures/workflow/mini.ipynb, standing for 01_basics) with a class of
   six: right (alice), one exercise wrong (bob), blank (carol), right but a check cell deleted
-  (dave), right but a locked check cell edited (erin), one exercise deleted entirely (frank). Checked: per-cell scores read from the
-  gradebook, grades.csv, the autograde log (checksum warnings), the feedback pages (hidden
-  tests' verdicts, not their code), the exchange, and the grades after an exercise is edited.
+  (dave), right but a locked check cell edited (erin), one exercise deleted entirely (frank).
+  Checked: per-cell scores read from the gradebook, grades.csv, the autograde log (checksum
+  warnings), the feedback pages (hidden tests' verdicts, not their code), the exchange, and the
+  grades after an exercise is edited.
 - Workspace: tools/workspace.py makes work/ from student/, refreshes unchanged copies, keeps
   changed ones and puts the new version beside them; `./course release` writes only student/.
 - The course script in a copy of the repository, on a PATH without Node.js: `./course start`
@@ -152,14 +153,17 @@ def graded(tmp_path_factory):
                              "carol": submission(released),
                              "dave": submission(released, ANSWERS, drop=[RELU]),
                              "erin": submission(released, ANSWERS, edit={LF: "pass"}),
-                             "frank": submission(released, ANSWERS, drop=["ex_relu_backward", RELU]),
+                             "frank": submission(released, ANSWERS,
+                                                 drop=["ex_relu_backward", RELU]),
                              }.items():
                 (downloads / f"{name}.ipynb").write_text(json.dumps(nb))
         run(argv)
         done.add(tuple(argv))
     first = {"scores": gradebook_scores(cdir), "csv": grades_csv(cdir), "log": out["autograde"],
-             "feedback": {s: page_text(cdir / "feedback" / s / "mini" / "mini.html") for s in EXPECTED},
-             "autograded": {s: cells(cdir / "autograded" / s / "mini" / "mini.ipynb") for s in EXPECTED}}
+             "feedback": {s: page_text(cdir / "feedback" / s / "mini" / "mini.html")
+                          for s in EXPECTED},
+             "autograded": {s: cells(cdir / "autograded" / s / "mini" / "mini.ipynb")
+                            for s in EXPECTED}}
 
     # Step 4: the instructor gives the ReLU check 3 points instead of 1, then regrades.
     nb = json.loads((nbs / "mini.ipynb").read_text())
@@ -193,7 +197,8 @@ def test_exchange_gets_the_student_version(graded):
 def test_no_false_checksum_warning_and_an_edited_locked_cell_still_warns(graded):
     blocks = per_student(graded["first"]["log"])
     assert sorted(blocks) == sorted(EXPECTED)
-    warned = {s: re.findall(r"Attribute 'checksum' for cell (\w+) has changed", b) for s, b in blocks.items()}
+    warned = {s: re.findall(r"Attribute 'checksum' for cell (\w+) has changed", b)
+              for s, b in blocks.items()}
     # Every submission has the hidden-test cell without its hidden region: no warning for it.
     # erin replaced the locked linear-forward check by `pass`: warned, restored, graded.
     assert warned == {**{s: [] for s in EXPECTED}, "erin": [LF]}
@@ -215,7 +220,8 @@ def test_deleted_check_cell_is_restored_and_graded(graded):
     frank = graded["first"]["autograded"]["frank"]
     ids = [grade_id(c) for c in frank]
     assert ids.index(RELU) == ids.index(LF) + 1
-    assert [o["ename"] for o in frank[ids.index(RELU)]["outputs"] if o["output_type"] == "error"] == ["NameError"]
+    errors = [o["ename"] for o in frank[ids.index(RELU)]["outputs"] if o["output_type"] == "error"]
+    assert errors == ["NameError"]
 
 
 @pytest.mark.slow
@@ -343,14 +349,16 @@ def repo_copy(tmp_path):
 
 def test_start_without_node_skips_the_site_and_opens_jupyterlab(repo_copy):
     repo, env = repo_copy
-    r = subprocess.run([str(repo / "course"), "start"], cwd=repo, env={**env, "COURSE_DRY_RUN": "1"},
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120)
+    r = subprocess.run([str(repo / "course"), "start"], cwd=repo,
+                       env={**env, "COURSE_DRY_RUN": "1"}, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=120)
     assert r.returncode == 0, r.stdout
     assert "the site is skipped" in r.stdout
     [launch] = [line for line in r.stdout.splitlines() if line.startswith("dry run:")]
     assert f"--notebook-dir={repo / 'work'}" in launch and "jupyter-lab" in launch
     assert f"JUPYTER_CONFIG_PATH={repo / 'tools' / 'student_jupyter'}" in launch
-    assert (repo / "work" / "mini.ipynb").read_bytes() == (repo / "student" / "mini.ipynb").read_bytes()
+    copy, original = repo / "work" / "mini.ipynb", repo / "student" / "mini.ipynb"
+    assert copy.read_bytes() == original.read_bytes()
     assert not (repo / "_build").exists()
 
 
@@ -398,7 +406,9 @@ def jupyterlab(repo, env, verb, log):
     with open(log, "w") as out:
         proc = subprocess.Popen([str(repo / "course"), verb], cwd=repo, env=env, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    url = lambda path: f"http://127.0.0.1:{port}{path}{'&' if '?' in path else '?'}token={token}"  # noqa: E731
+
+    def url(path):
+        return f"http://127.0.0.1:{port}{path}{'&' if '?' in path else '?'}token={token}"
     try:
         deadline = time.time() + 120
         while True:
@@ -407,10 +417,12 @@ def jupyterlab(repo, env, verb, log):
                     page = r.read().decode()
                 break
             except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, f"JupyterLab stopped:\n{Path(log).read_text()[-3000:]}"
-                assert time.time() < deadline, f"JupyterLab did not answer:\n{Path(log).read_text()[-3000:]}"
+                said = Path(log).read_text()[-3000:]
+                assert proc.poll() is None, f"JupyterLab stopped:\n{said}"
+                assert time.time() < deadline, f"JupyterLab did not answer:\n{said}"
                 time.sleep(0.5)
-        data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
+        data = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                         page, re.S)
         yield json.loads(data.group(1)), url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)     # the server's own process group, started above
@@ -444,7 +456,8 @@ def test_student_jupyterlab_hides_the_instructor_tools(repo_copy, tmp_path):
 def test_instructor_jupyterlab_shows_them(repo_copy, tmp_path):
     repo, env = repo_copy
     cdir = tmp_path / "course"
-    with jupyterlab(repo, {**env, "COURSE_DIR": str(cdir)}, "instructor", tmp_path / "lab.log") as (config, url):
+    env = {**env, "COURSE_DIR": str(cdir)}
+    with jupyterlab(repo, env, "instructor", tmp_path / "lab.log") as (config, url):
         assert not INSTRUCTOR_PLUGINS & set(config["disabledExtensions"])
         assert status(url("/formgrader")) == 200
         assert config.get("serverRoot", str(cdir)) == str(cdir)

@@ -1,12 +1,13 @@
 """The instructor's grading steps, one verb each (book/instructor.md; `./course VERB` runs them).
 
     python tools/grade.py assign CH          notebooks/CH.ipynb -> source/CH/, generate_assignment
-    python tools/grade.py collect CH FOLDER  FOLDER/<student>.ipynb -> submitted/<student>/CH/CH.ipynb
+    python tools/grade.py collect CH FOLDER  FOLDER/<student>.ipynb -> submitted/<student>/CH/
     python tools/grade.py autograde CH [STUDENT ...]
-    python tools/grade.py feedback CH        feedback/<student>/CH/CH.html (hidden tests' code left out)
+    python tools/grade.py feedback CH        feedback/<student>/CH/CH.html, no hidden-test code
     python tools/grade.py export             grades.csv
-    python tools/grade.py regrade CH         after editing an exercise: assign, autograde, feedback, export
+    python tools/grade.py regrade CH         after an edit: assign, autograde, feedback, export
     python tools/grade.py nbgrader ARGS...   any nbgrader command, in the course folder
+    python tools/grade.py folder             print the course folder (made if missing)
 
 The course folder is $COURSE_DIR, or the repository root when it is unset; the chapters are
 read from $COURSE_NOTEBOOKS, or notebooks/. nbgrader runs with this Python's bin folder first on
@@ -64,7 +65,8 @@ def nbgrader(*args):
     print("$ nbgrader " + " ".join(args), flush=True)
     r = subprocess.run(cmd, cwd=course_dir(), env=venv_env())
     if r.returncode:
-        sys.exit(f"nbgrader {' '.join(args[:1])} failed (exit code {r.returncode}); see its messages above.")
+        sys.exit(f"nbgrader {' '.join(args[:1])} failed (exit code {r.returncode}); "
+                 f"see its messages above.")
 
 
 def assign(chapter):
@@ -92,7 +94,8 @@ def collect(chapter, folder):
             if len(nbs) == 1:
                 found[p.name] = nbs[0]
             elif nbs:
-                print(f"skipped {p}: several notebooks, keep only the submitted one", file=sys.stderr)
+                print(f"skipped {p}: several notebooks, keep only the submitted one",
+                      file=sys.stderr)
     if not found:
         sys.exit(f"no submissions in {folder} (expected <student>.ipynb files)")
     for student, nb in found.items():
@@ -122,8 +125,12 @@ def regrade(chapter):
     export()
 
 
+def folder():
+    print(course_dir())
+
+
 VERBS = {"assign": assign, "collect": collect, "autograde": autograde, "feedback": feedback,
-         "export": export, "regrade": regrade, "nbgrader": nbgrader}
+         "export": export, "regrade": regrade, "nbgrader": nbgrader, "folder": folder}
 
 
 def main(argv):

@@ -37,13 +37,14 @@ class HiddenTestsOverwriteCells(OverwriteCells):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         if grade_id is not None:
             try:
-                source = self.gradebook.find_source_cell(grade_id, self.notebook_id, self.assignment_id)
+                source = self.gradebook.find_source_cell(grade_id, self.notebook_id,
+                                                         self.assignment_id)
             except MissingEntry:
                 source = None
             hidden = ClearHiddenTests(parent=self)
-            if (source is not None and source.locked and hidden.begin_test_delimeter in source.source
-                    and cell.source == as_released(source.source, hidden.begin_test_delimeter,
-                                                   hidden.end_test_delimeter)):
+            begin, end = hidden.begin_test_delimeter, hidden.end_test_delimeter
+            if (source is not None and source.locked and begin in source.source
+                    and cell.source == as_released(source.source, begin, end)):
                 cell.source = source.source   # put the hidden tests back, nothing to report
         return super().preprocess_cell(cell, resources, cell_index)
 
