@@ -10,6 +10,7 @@ Example::
                   mistakes={"in words": wrong_function})
 """
 import copy
+import re
 import warnings
 
 import numpy as np
@@ -62,3 +63,20 @@ def quiet(mistakes):
 def hidden_title(fn, hidden):
     """The title of a check run as a hidden test (None: the usual 'Checking <name>')."""
     return f"Hidden tests of {getattr(fn, '__name__', 'your function')}" if hidden else None
+
+
+def precision_hint(report, case):
+    """When ``case`` (built to lose digits in float32) fails by a small relative error and every
+    other failure is also small or an overflow, say so: an observation, not a guess."""
+    failed = [text for kind, text in report.entries if kind != "pass"]
+    small = [t for t in failed if _small_error(t)]
+    if (any(f"[FAIL] {case}:" in t for t in small)
+            and all(t in small or " contains inf" in t for t in failed)):
+        report.hint("the failures are small relative errors, largest where rounding matters "
+                    "most: something was computed in float32 (or another short type); compute "
+                    "in float64 throughout")
+
+
+def _small_error(text):
+    found = re.search(r"relative error ([0-9.e+-]+) \(allowed", text)
+    return found is not None and float(found.group(1)) < 1e-3

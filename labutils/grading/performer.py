@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import performer as P
 from ..tolerances import GRADER_TIME_LIMIT
-from .adapted import hidden_title, quiet
+from .adapted import hidden_title, precision_hint, quiet
 from .core import (LineCounter, Problem, Report, call_student, check_function, memory_growth,
                    no_python_loop)
 from .published import published
@@ -37,6 +37,9 @@ def _sq(x):
 
 
 # -- 1. positive features ----------------------------------------------------------------
+
+_LONG = "long vectors |x| = 10 (exponents near -50: float32 loses digits)"
+
 
 def _unit(x):
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
@@ -64,12 +67,13 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
         ("leading dimensions (2, 3, d)", (r.standard_normal((2, 3, 4)), r.standard_normal((5, 4)))),
         ("one feature (m = 1)", (r.standard_normal((3, 4)), r.standard_normal((1, 4)))),
         ("a long vector |x| = 3", (3 * np.eye(4)[:1], r.standard_normal((8, 4)))),
-        ("long vectors |x| = 10 (exponents near -50: float32 loses digits)",
+        (_LONG,
          (10 * _unit(r.standard_normal((3, 4))), r.standard_normal((7, 4)))),
         ("a very long vector |x| = 30, one feature along it", _long_vector_case(r)),
     ]
-    check_function(positive_features, P.positive_features, cases, time_limit_s=time_limit_s,
-                   title=hidden_title(positive_features, hidden), mistakes=quiet({
+    report = check_function(positive_features, P.positive_features, cases, finish=False,
+                            time_limit_s=time_limit_s, title=hidden_title(positive_features, hidden),
+                            mistakes=quiet({
         "divide by √m so that φ(x)·φ(y) is an average over the m features, not a sum":
             lambda x, W: np.exp(x @ W.T - _sq(x) / 2),
         "divide by the square root of m, the number of features (the rows of W), not of d":
@@ -92,6 +96,8 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
         "vectors; take one exponential of the difference":
             lambda x, W: np.exp(x @ W.T) * np.exp(-_sq(x) / 2) / math.sqrt(len(W)),
     }))
+    precision_hint(report, _LONG)
+    report.finish()
 
 
 # -- 2. FAVOR+ bidirectional -------------------------------------------------------------

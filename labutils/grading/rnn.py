@@ -18,7 +18,7 @@ cancel, on which an answer computed in float32 and cast back loses its digits.
 import numpy as np
 
 from .. import nn, tolerances
-from .adapted import check_adapted, hidden_title, quiet
+from .adapted import check_adapted, hidden_title, precision_hint, quiet
 from .core import Problem, Report, call_student, check_function, gradient_check
 from .published import published
 
@@ -64,6 +64,9 @@ def _cell(cls, W_ih, W_hh, b_ih, b_hh, **kw):
     return m
 
 
+_CANCEL = "two large biases that cancel (+500 and -500)"
+
+
 def _cell_cases(seed, gates, lstm=False):
     """(label, args) with args (x, h, [c,] W_ih, W_hh, b_ih, b_hh)."""
     r = _rng(seed)
@@ -71,7 +74,7 @@ def _cell_cases(seed, gates, lstm=False):
     for label, (n, d, h) in [("batch of 3, 4 -> 5 features", (3, 4, 5)), ("batch of 1", (1, 3, 2)),
                              ("square weights (4 -> 4)", (2, 4, 4)),
                              ("large pre-activations (a third of the units near +800)", (3, 3, 4)),
-                             ("two large biases that cancel (+500 and -500)", (2, 3, 4))]:
+                             (_CANCEL, (2, 3, 4))]:
         args = [r.standard_normal((n, d)), r.standard_normal((n, h))]
         if lstm:
             args.append(r.standard_normal((n, h)))
@@ -117,9 +120,13 @@ def _rnn_cell_mistakes():
 def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None, hidden=False):
     """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh)
     -> h' (N, H)."""
-    check_function(rnn_cell_forward, _rnn_cell_forward, _cell_cases(_seed(seed, hidden), 1),
-                   time_limit_s=_limit(time_limit_s), title=hidden_title(rnn_cell_forward, hidden),
-                   mistakes=quiet(_rnn_cell_mistakes()))
+    report = check_function(rnn_cell_forward, _rnn_cell_forward,
+                            _cell_cases(_seed(seed, hidden), 1), finish=False,
+                            time_limit_s=_limit(time_limit_s),
+                            title=hidden_title(rnn_cell_forward, hidden),
+                            mistakes=quiet(_rnn_cell_mistakes()))
+    precision_hint(report, _CANCEL)
+    report.finish()
 
 
 # -- 2. BPTT for the vanilla RNN (with a gradient check) -----------------------------------------
@@ -240,8 +247,9 @@ def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=
 def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None, hidden=False):
     """lstm_cell_forward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih, b_hh)
     -> (h', c'), gates in torch's order i, f, g, o."""
-    check_function(lstm_cell_forward, _lstm_cell_forward,
-                   _cell_cases(_seed(seed, hidden), 4, lstm=True), names=["h'", "c'"],
+    report = check_function(
+        lstm_cell_forward, _lstm_cell_forward, _cell_cases(_seed(seed, hidden), 4, lstm=True),
+        names=["h'", "c'"], finish=False,
                    time_limit_s=_limit(time_limit_s), title=hidden_title(lstm_cell_forward, hidden),
                    mistakes=quiet({
         "torch's gate order is i, f, g, o (input, forget, cell candidate, output), not i, f, o, g":
@@ -261,6 +269,8 @@ def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None, hidden
         _SIG_RAW: _lstm_variant(sig=_raw_sig),
         _TANH_RAW: _lstm_variant(g_act=_raw_tanh),
     }))
+    precision_hint(report, _CANCEL)
+    report.finish()
 
 
 # -- 4. the GRU cell forward, torch's conventions --------------------------------------------
@@ -288,8 +298,8 @@ def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn", sig=_sig, keep
 def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None, hidden=False):
     """gru_cell_forward(x (N, H_in), h (N, H), W_ih (3H, H_in), W_hh (3H, H), b_ih, b_hh) -> h',
     gates r, z, n as in torch."""
-    check_function(gru_cell_forward, _gru_cell_forward, _cell_cases(_seed(seed, hidden), 3),
-                   time_limit_s=_limit(time_limit_s), title=hidden_title(gru_cell_forward, hidden),
+    report = check_function(gru_cell_forward, _gru_cell_forward,
+                            _cell_cases(_seed(seed, hidden), 3), finish=False, time_limit_s=_limit(time_limit_s), title=hidden_title(gru_cell_forward, hidden),
                    mistakes=quiet({
         "torch's update gate z keeps the OLD state: h' mixes (1 - z) of n with z of h (the "
         "other convention, found in some papers and tutorials, swaps z and 1 - z: the same "
@@ -301,6 +311,8 @@ def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None, hidden=F
             _gru_variant(keep_h=False),
         _SIG_RAW: _gru_variant(sig=_raw_sig),
     }))
+    precision_hint(report, _CANCEL)
+    report.finish()
 
 
 # -- 5. clipping by global norm ----------------------------------------------------------------
