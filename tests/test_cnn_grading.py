@@ -371,3 +371,8 @@ def test_hidden_tests_run_through_the_same_engine():
 def spins_forever(*args, **kwargs):
     while True:
         pass
+
+
+def test_dilation_times_k_is_diagnosed():
+    fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
+          (n + 2 * padding - dilation * k) // stride + 1, "not d·k")

@@ -313,3 +313,18 @@ def test_group_norm_mistakes(wrong, phrase):
 @pytest.mark.parametrize("check,answer", CHECKS)
 def test_graders_survive_what_student_code_does(check, answer):
     assert_survives(check, answer)
+
+
+@pytest.mark.parametrize("check,wrong,phrase", [
+    (g.check_layer_norm, lambda x, gm, b, eps=1e-5: layer_norm(x, gm, b), "the eps argument is ignored"),
+    (g.check_layer_norm, lambda x, gm, b, eps=1e-5: layer_norm(x, gm, b, 0.0), "eps is missing"),
+    (g.check_group_norm, lambda x, G, gm, b, eps=1e-5: group_norm(x, G, gm, b), "the eps argument is ignored"),
+    (g.check_batchnorm_train, lambda x, gm, b, rm, rv, momentum=0.1, eps=1e-5:
+     batchnorm_train(x, gm, b, rm, rv, 0.1, eps), "the momentum argument is ignored"),
+    (g.check_batchnorm_train, lambda x, gm, b, rm, rv, momentum=0.1, eps=1e-5:
+     (batchnorm_train(x, gm, b, rm, rv, momentum, eps)[0], rm, rv), "returned unchanged"),
+    (g.check_batchnorm_eval, lambda x, gm, b, rm, rv, eps=1e-5: gm * (x - rm) / np.sqrt(rv) + b,
+     "eps is missing"),
+])
+def test_an_argument_that_must_be_used_is_ignored(check, wrong, phrase):
+    fails(check, wrong, phrase)

@@ -230,6 +230,8 @@ def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT):
             lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride,
         "the dilation is ignored: a dilated kernel spans d·(k − 1) + 1 inputs":
             lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - k) // stride + 1,
+        "a dilated kernel spans d·(k − 1) + 1 inputs, not d·k":
+            lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * k) // stride + 1,
         "round down (floor), not up: a window that does not fit is dropped":
             lambda n, k, stride=1, padding=0, dilation=1: -(-(n + 2 * padding - dilation * (k - 1) - 1) // stride) + 1,
         "the result is a whole number of windows (an int): the division by the stride rounds "

@@ -35,6 +35,8 @@ _MOMENTS = ("the variance computed as the mean of the squares minus the square o
             "loses its digits when the mean is large compared with the spread (here 1e6 ± 1): "
             "average the squared deviations from the mean instead")
 _EPS = "eps is added to the variance, inside the square root, not to the standard deviation"
+_NO_EPS = "eps is missing: add it to the variance before the square root"
+_EPS_ARG = "the eps argument is ignored: use the eps you are given (a case passes another value)"
 
 
 def _bcast(v, ndim):
@@ -104,6 +106,8 @@ def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
         "the learned scale gamma and shift beta are not applied after normalising":
             _ln_wrong(_trailing, affine=False),
         _MOMENTS: _ln_wrong(_trailing, moments=True),
+        _EPS_ARG: lambda x, gamma, beta, eps=1e-5: _layer_norm(x, gamma, beta),
+        _NO_EPS: lambda x, gamma, beta, eps=1e-5: _layer_norm(x, gamma, beta, 0.0),
     })
 
 
@@ -164,6 +168,13 @@ def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT):
         "sample's over its features (axis 1, that is layer norm)": _bn_train_wrong(axis=1),
         _EPS: _bn_train_wrong(eps_out=True),
         _MOMENTS: _bn_train_wrong(moments=True),
+        _EPS_ARG: lambda x, g, b, rm, rv, momentum=0.1, eps=1e-5:
+            _batchnorm_train(x, g, b, rm, rv, momentum),
+        "the momentum argument is ignored: use the momentum you are given (a case passes 0.5)":
+            lambda x, g, b, rm, rv, momentum=0.1, eps=1e-5: _batchnorm_train(x, g, b, rm, rv, 0.1, eps),
+        "the running statistics are returned unchanged: move them towards the batch's":
+            lambda x, g, b, rm, rv, momentum=0.1, eps=1e-5:
+            (_batchnorm_train(x, g, b, rm, rv, momentum, eps)[0], rm, rv),
     })
 
 
@@ -193,6 +204,9 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
         "forgot the running statistics: in eval, normalise with running_mean and running_var, "
         "not the batch's own mean and variance": batch_stats,
         _EPS: lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (np.sqrt(rv) + eps) + b,
+        _EPS_ARG: lambda x, g, b, rm, rv, eps=1e-5: _batchnorm_eval(x, g, b, rm, rv),
+        "eps is missing: divide by the square root of running_var PLUS eps":
+            lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / np.sqrt(rv) + b,
         "running_var is a variance: divide by the standard deviation (its square root, after "
         "adding eps)":
             lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (rv + eps) + b,
@@ -323,4 +337,6 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
         "apply gamma and beta per channel, after the normalised groups are put back in the "
         "shape of x": _gn_wrong("no affine"),
         _MOMENTS: _gn_wrong("moments"),
+        _EPS_ARG: lambda x, num_groups, gamma, beta, eps=1e-5: _group_norm(x, num_groups, gamma, beta),
+        _NO_EPS: lambda x, num_groups, gamma, beta, eps=1e-5: _group_norm(x, num_groups, gamma, beta, 0.0),
     })
