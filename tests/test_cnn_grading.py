@@ -376,3 +376,25 @@ def spins_forever(*args, **kwargs):
 def test_dilation_times_k_is_diagnosed():
     fails(g.check_conv_output_size, lambda n, k, stride=1, padding=0, dilation=1:
           (n + 2 * padding - dilation * k) // stride + 1, "not d·k")
+
+
+def test_more_conv_backward_and_pool_mistakes():
+    def swapped(dy, x, w, stride=1, padding=0):
+        dx, dw, db = conv2d_backward(dy, x, w, stride, padding)
+        return dx, dw.transpose(1, 0, 2, 3), db
+    fails(g.check_conv2d_backward, swapped, "first two axes are swapped")
+
+    def overwrites(dy, x, w, stride=1, padding=0):
+        n, c, h, wd = x.shape
+        ho, wo = dy.shape[2:]
+        dx, dw, db = conv2d_backward(dy, x, w, stride, padding)
+        dxp = np.zeros((n, c, h + 2 * padding, wd + 2 * padding))
+        for a in range(w.shape[2]):
+            for bb in range(w.shape[3]):
+                sl = (slice(None), slice(None), slice(a, a + stride * ho, stride),
+                      slice(bb, bb + stride * wo, stride))
+                dxp[sl] = np.einsum("nfhw,fc->nchw", dy, w[:, :, a, bb])     # = instead of +=
+        return dxp[:, :, padding:padding + h, padding:padding + wd], dw, db
+    fails(g.check_conv2d_backward, overwrites, "add the contributions to dx")
+    fails(g.check_maxpool2d_backward, lambda dy, x, kernel_size=2, stride=None:
+          maxpool2d_backward(dy, x, kernel_size, stride or 1), "stride=None means stride = kernel_size")

@@ -105,8 +105,26 @@ def _wrong_backward(**change):
             dx = _conv2d_backward(dy, xp, w, stride, 0)[0]
         if "zero-padded" in change:
             dx = np.pad(dx, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+        if "swapped" in change:
+            dw = dw.transpose(1, 0, 2, 3)
+        if "overwrite" in change:
+            dx = _overwriting_dx(dy, x, w, stride, padding)
         return dx, dw, db
     return wrong
+
+
+def _overwriting_dx(dy, x, w, stride, padding):
+    """dx by kernel offsets with = instead of +=: where windows overlap, the last offset wins."""
+    n, c, h, wd = x.shape
+    _, _, kh, kw = w.shape
+    ho, wo = dy.shape[2:]
+    dxp = np.zeros((n, c, h + 2 * padding, wd + 2 * padding))
+    for a in range(kh):
+        for b in range(kw):
+            sl = (slice(None), slice(None), slice(a, a + stride * ho, stride),
+                  slice(b, b + stride * wo, stride))
+            dxp[sl] = np.einsum("nfhw,fc->nchw", dy, w[:, :, a, b])
+    return dxp[:, :, padding:padding + h, padding:padding + wd]
 
 
 def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
@@ -119,6 +137,10 @@ def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
         "dw is a sum over the batch, not a mean": _wrong_backward(mean=True),
         "db must also be summed over the batch": _wrong_backward(db_batch=True),
         "db must also be summed over all output positions": _wrong_backward(db_pos=True),
+        "dw has the kernel's layout (out channels, in channels, kh, kw): its first two axes "
+        "are swapped": _wrong_backward(swapped=True),
+        "where windows overlap, ADD the contributions to dx (one input is in several "
+        "windows): an assignment keeps only the last one": _wrong_backward(overwrite=True),
         "dx still has the padding: it is the gradient of the padded input; cut the padding "
         "rows and columns off each side":
             [_wrong_backward(uncropped=True), _wrong_backward(**{"zero-padded": True})],
@@ -185,17 +207,22 @@ def _pool_all_ties(dy, x, kernel_size=2, stride=None):
     return dx
 
 
-def _pool_last_max(dy, x, kernel_size=2, stride=None):
-    """Ties resolved to the LAST maximum of each window (>= where > is right)."""
-    s, k = (kernel_size if stride is None else stride), kernel_size
+def _pool_routed(dy, x, k, s, last=False):
+    """Route dy[i, j] to the first (or last) maximum of the window at (s·i, s·j), for the
+    windows dy has, whatever the stride: how a student's loop over dy's positions works."""
     n, c, h, w = dy.shape
     win = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))[:, :, ::s, ::s]
     flat = win[:, :, :h, :w].reshape(n, c, h, w, -1)
-    a = k * k - 1 - flat[..., ::-1].argmax(-1)
+    a = k * k - 1 - flat[..., ::-1].argmax(-1) if last else flat.argmax(-1)
     i, j = np.arange(h)[:, None] * s + a // k, np.arange(w) * s + a % k
     dx = np.zeros_like(x)
     np.add.at(dx, (np.arange(n)[:, None, None, None], np.arange(c)[:, None, None], i, j), dy)
     return dx
+
+
+def _pool_last_max(dy, x, kernel_size=2, stride=None):
+    """Ties resolved to the LAST maximum of each window (>= where > is right)."""
+    return _pool_routed(dy, x, kernel_size, kernel_size if stride is None else stride, last=True)
 
 
 def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT):
@@ -208,6 +235,8 @@ def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT)
         "several windows": _pool_overwrite,
         "with ties, send the gradient to ONE position (torch: the first maximum in row-major "
         "order), not to every entry equal to the maximum": _pool_all_ties,
+        "stride=None means stride = kernel_size (windows side by side), not stride 1":
+            lambda dy, x, kernel_size=2, stride=None: _pool_routed(dy, x, kernel_size, stride or 1),
         "with ties, the gradient goes to the FIRST maximum of the window (row-major order), not "
         "the last: the comparison that updates the maximum must be strict": _pool_last_max,
     })
