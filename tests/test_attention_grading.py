@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from labutils.grading import attention as g
-from labutils.nn.attention import (causal_mask, safe_softmax, scaled_dot_product_attention,
+from labutils.nn.attention import (causal_mask, safe_softmax, safe_softmax_backward,
+                                   scaled_dot_product_attention,
                                    scaled_dot_product_attention_backward)
 from labutils.nn.positional import sinusoidal_encoding
 
@@ -256,6 +257,12 @@ def bwd_mistake(kind):
     return f
 
 
+def _backward_with(softmax_backward, dout, q, k, v, m):
+    _, w = attention(q, k, v, m)
+    ds = softmax_backward(w, dout @ np.swapaxes(v, -1, -2)) / math.sqrt(q.shape[-1])
+    return ds @ k, np.swapaxes(ds, -1, -2) @ q, np.swapaxes(w, -1, -2) @ dout
+
+
 def _backward_with_autograd(dout, q, k, v, m):
     tq, tk, tv = (torch.tensor(a, requires_grad=True) for a in (q, k, v))
     s = (tq @ tk.transpose(-1, -2) / math.sqrt(q.shape[-1])).masked_fill(torch.tensor(m), -math.inf)
@@ -283,6 +290,8 @@ def _backward_numerically(dout, q, k, v, m):
     (lambda dout, q, k, v, m: scaled_dot_product_attention_backward(dout, q, k, v, attn_mask=~m),
      ["called scaled_dot_product_attention_backward", DELEGATION]),
     (lambda *a: g.reference_attention_backward(*a), [DELEGATION]),
+    (lambda dout, q, k, v, m: _backward_with(safe_softmax_backward, dout, q, k, v, m),
+     ["called safe_softmax_backward", DELEGATION]),
     (_backward_with_autograd, ["(torch)", DELEGATION]),
     (_backward_numerically, ["numerical_gradient (labutils.gradcheck)", DELEGATION]),
     (lambda dout, q, k, v, m: attention_backward(dout, q, k, v, m) + (None,), ["expected 3 results"]),

@@ -334,6 +334,7 @@ def scaled_kernel(features, x, y, m, n_draws, rng):
     (global_generator, ["the same seed gave two different answers", "rng argument"]),
     (own_seed, ["two different seeds gave the same answer", "rng argument"]),
     (lambda *a: -unbiasedness_z(*a), ["wrong sign"]),
+    (lambda *a: abs(unbiasedness_z(*a)), ["[FAIL] features 10 % too small", "wrong sign", "z is signed"]),
     (scaled_kernel, ["|z| >= 4 for an unbiased estimator"]),
     (lambda *a: "z", ["expected a number, got str"]),
     (lambda *a: np.array([unbiasedness_z(*a)]), ["expected a number, got ndarray of shape (1,)"]),

@@ -299,6 +299,9 @@ def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT):
 
     def ten_percent_high(x, W):
         return P.positive_features(x, W) * math.sqrt(1.10)
+
+    def ten_percent_low(x, W):
+        return P.positive_features(x, W) * math.sqrt(0.90)
     # (label, feature map, m, requirement on z, hint when it fails, seed)
     cases = [
         ("positive features, m = 16 (unbiased)", P.positive_features, 16, "small", None, 0),
@@ -310,6 +313,9 @@ def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT):
         ("features 10 % too large (subtly biased)", ten_percent_high, 16, "large+",
          "with n_draws = 3000 a 10 % bias is many standard errors: divide by the standard "
          "deviation over √n_draws", 4),
+        ("features 10 % too small (biased low)", ten_percent_low, 16, "large-",
+         "with n_draws = 3000 a 10 % bias is many standard errors: divide by the standard "
+         "deviation over √n_draws", 5),
     ]
     n_draws = 3000
     report = Report("Checking unbiasedness_z", time_limit_s)
@@ -338,11 +344,14 @@ def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT):
             continue
         if want == "small" and abs(z) < 4:
             report.ok(label, "|z| < 4: consistent with an unbiased estimator")
-        elif want == "large+" and z > 6:
-            report.ok(label, "z > 6: the bias is detected")
-        elif want == "large+" and z < -6:
-            report.fail(label, "z has the wrong sign for an estimator that is too large",
-                        "z is the mean of the estimates MINUS exp(x·y), over the standard error")
+        elif (want == "large+" and z > 6) or (want == "large-" and z < -6):
+            report.ok(label, f"z {'>' if want == 'large+' else '<'} "
+                             f"{'' if want == 'large+' else '-'}6: the bias is detected")
+        elif abs(z) > 6:
+            report.fail(label, f"z has the wrong sign for an estimator that is too "
+                               f"{'large' if want == 'large+' else 'small'}",
+                        "z is signed: the mean of the estimates MINUS exp(x·y), over the "
+                        "standard error")
         elif want == "small":
             report.fail(label, "|z| >= 4 for an unbiased estimator",
                         "compare with exp(x·y) (not exp(x·y/√d)), use the sample standard "
