@@ -12,6 +12,14 @@ the mistake that agrees with the answer on every case, and a short report withou
 (``report``). Complexity checks (``complexity.no_python_loop``, ``memory_growth``) and gradient
 checks (``gradient_check``) add lines to the Report that ``check_function(..., finish=False)``
 returns; call ``report.finish()`` after them.
+
+Always forbidden while the student's function runs: anything in ``labutils``, ``torch`` and
+``scipy.special``; ``forbid`` adds notebook functions by name (``"naive_conv2d"``) or modules
+(``"scipy.signal"``), ``allow`` exempts helpers (``"conv_output_size"``). A hidden-test cell
+calls the same check with ``hidden=True`` (other cases, same engine): see
+``basics.check_linear_backward``. Mistakes are written as functions and described in words,
+never as code to paste; the grader's own computations run outside the watch, quietly
+(``quiet``).
 """
 import contextlib
 import copy
@@ -27,10 +35,10 @@ from .report import CheckFailed, Report
 from .run import Budget, GraderTimeout, Problem, call_student, memory_cap, time_limit
 from .watch import Watch
 
-__all__ = ["quiet", "Budget", "CheckFailed", "GraderTimeout", "LineCounter", "PeakMemory", "Problem",
+__all__ = ["Budget", "CheckFailed", "GraderTimeout", "LineCounter", "PeakMemory", "Problem",
            "Report", "Watch", "call_student", "check_function", "compare", "diagnose",
            "diagnose_cases", "gradient_check", "memory_cap", "memory_growth", "no_python_loop",
-           "numeric_check", "time_limit"]
+           "numeric_check", "quiet", "time_limit"]
 
 _DIAGNOSABLE = ("value", "shape", "nan", "type")
 
