@@ -73,7 +73,7 @@ def attention_explorer(model, src, bos, blocks=("encoder self-attention, layer 0
                          alt="Attention weights of the trained toy sorting transformer: a heat "
                              "map of queries by keys with the chosen query outlined, and that "
                              "query's weights over the input tokens.",
-                         figsize=(8.5, 3.4))
+                         figsize=(8, 3.3))
 
 
 # -- positional encodings ---------------------------------------------------------------------
@@ -115,8 +115,9 @@ def draw_positional(fig, t, k, pair, num_positions=64, d_model=32):
            "cos ωt (dim 2i+1)", "sin ωt (dim 2i)", legend=False)
 
 
-def positional_explorer(ts=(0, 24), ks=(2, 8, 24), pairs=(0, 6)):
-    """Explorer over position t, distance k and frequency pair (2 x 3 x 2 = 12 frames)."""
+def positional_explorer(ts=(0, 24), ks=(2, 24), pairs=(0, 6)):
+    """Explorer over position t, distance k and frequency pair (2 x 2 x 2 = 8 frames: each
+    frame is stored in the notebook)."""
     return FrameExplorer(draw_positional, {"t": list(ts), "k": list(ks), "pair": list(pairs)},
                          labels={"t": "position t", "k": "distance k", "pair": "frequency i"},
                          alt="Sinusoidal positional encoding: a heat map of positions by "
