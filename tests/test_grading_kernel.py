@@ -101,3 +101,21 @@ check_relu_backward(relu_backward)
     assert status == "error" and ename == "CheckFailed" and "ran out of memory" in out
     status, out, _ = run(kernel, "import numpy as np; print(np.ones(10**7).sum())")
     assert status == "ok" and out.strip() == "10000000.0"
+
+
+def test_an_endless_loop_costs_one_time_limit_per_exercise_in_a_kernel(kernel):
+    code = """
+import time
+from labutils.grading.basics import check_relu_backward
+def relu_backward(dy, x):
+    while True:
+        pass
+_t0 = time.perf_counter()
+try:
+    check_relu_backward(relu_backward, time_limit_s=1.0)
+finally:
+    print(f"elapsed below 3 s: {time.perf_counter() - _t0 < 3}")
+"""
+    status, out, ename = run(kernel, code)
+    assert status == "error" and ename == "CheckFailed"
+    assert "2 more cases not run" in out and "elapsed below 3 s: True" in out
