@@ -187,6 +187,8 @@ def test_a_python_loop_per_row_fails_and_array_code_passes():
             out[i] = x[i].sum()
         return out
     fails(_loop_check, explicit, "a python loop per row")
+    fails(_loop_check, lambda x: np.apply_along_axis(np.sum, 1, x), "a python loop per row")
+    fails(_loop_check, lambda x: np.array(list(map(np.sum, x))), "a python loop per row")
 
 
 def _jacobian_check(fn):

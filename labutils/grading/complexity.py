@@ -1,8 +1,8 @@
 """Complexity without wall-clock time: measure the student's function at two sizes.
 
 - ``LineCounter``: Python ``line`` events executed in the student's own file (the notebook cell:
-  the function, its helpers, lambdas and comprehensions). A per-row loop adds lines per row; an
-  array expression does not.
+  the function, its helpers, lambdas and comprehensions) plus Python calls anywhere. A per-row
+  loop adds lines or calls per row; an array expression does not.
 - ``PeakMemory``: the ``tracemalloc`` peak during the call (NumPy reports its buffers to it).
 
 ``no_python_loop`` and ``memory_growth`` add one line to a Report; both run the student's function
@@ -23,13 +23,16 @@ from .run import Problem, call_student
 
 
 class LineCounter:
-    """Context manager counting the line events of code in ``fn``'s file (``self.count``)."""
+    """Context manager counting Python work (``self.count``): the line events of code in
+    ``fn``'s file, plus every Python function call anywhere (so that a loop hidden in a
+    library, such as ``np.apply_along_axis`` calling a NumPy function per row, counts too)."""
 
     def __init__(self, fn):
         self.filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
         self.count = 0
 
     def _global(self, frame, event, arg):
+        self.count += 1
         return self._local if frame.f_code.co_filename == self.filename else None
 
     def _local(self, frame, event, arg):
@@ -86,7 +89,7 @@ def no_python_loop(report, student, make_args, sizes=(8, 64), per="row", label=N
         return
     n1, n2 = sizes
     if c2 - c1 >= 0.5 * (n2 - n1):
-        report.fail(label, f"your code runs a Python loop per {per}: {c1} Python lines ran "
+        report.fail(label, f"your code runs a Python loop per {per}: {c1} Python steps ran "
                            f"for {n1} {per}s, {c2} for {n2}; the exercise asks for array "
                            f"operations on all {per}s at once")
     else:
