@@ -29,7 +29,8 @@ from .checks import check_array
 __all__ = ["iid_gaussian_matrix", "orthogonal_gaussian_matrix", "trig_features",
            "positive_features", "hyperbolic_features", "softmax_kernel",
            "softmax_kernel_mse", "favor_attention", "favor_attention_backward",
-           "exact_attention", "sample_matrices", "kernel_estimates", "torch_twin", "KINDS"]
+           "exact_attention", "sample_matrices", "kernel_estimates", "torch_twin", "KINDS",
+           "cost_table"]
 
 KINDS = ("positive", "trig", "hyperbolic")
 FEATURES_PER_DRAW = {"positive": 1, "trig": 2, "hyperbolic": 2}
@@ -407,3 +408,51 @@ def torch_twin(module):
             return self.out_proj(o.transpose(1, 2).reshape(query.shape[0], query.shape[1], E)), None
 
     return FavorMHA(module.embed_dim, module.num_heads, bias=module.has_bias, batch_first=True)
+
+
+# -- measuring cost (chapter 6's small scaling run; benchmarks/bench_performer.py is the full one)
+def cost_table(Ls=(256, 512, 1024, 2048), d=64, m=256, repeats=5, threads=1, seed=0):
+    """Time and peak traced memory (``tracemalloc``) of exact attention and bidirectional FAVOR+
+    (positive orthogonal features) for each length L, measured in a fresh Python process whose
+    BLAS uses ``threads`` threads: several BLAS threads competing with other work for the cores
+    make small products erratically slow. Each time is the median of ``repeats`` runs after one
+    untimed warm-up run. Returns [{"L", "exact_ms", "favor_ms", "exact_mb", "favor_mb"}, ...]."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ("import json; from labutils.performer import _cost_rows; "
+            f"print(json.dumps(_cost_rows({tuple(Ls)!r}, {d}, {m}, {repeats}, {seed})))")
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),
+               MKL_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(f"cost_table: the measuring process failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _cost_rows(Ls, d, m, repeats, seed):
+    import statistics
+    import time
+    import tracemalloc
+    rng = np.random.default_rng(seed)
+    W = orthogonal_gaussian_matrix(m, d, rng)
+    rows = []
+    for L in Ls:
+        q, k, v = (rng.standard_normal((L, d)) * 0.3 for _ in range(3))
+        row = {"L": L}
+        for name, fn in (("exact", lambda: exact_attention(q, k, v)),
+                         ("favor", lambda: favor_attention(q, k, v, W))):
+            fn()                                             # warm-up, not timed
+            times = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - t0)
+            tracemalloc.start()
+            fn()
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            row[f"{name}_ms"], row[f"{name}_mb"] = 1e3 * statistics.median(times), peak / 2 ** 20
+        rows.append(row)
+    return rows

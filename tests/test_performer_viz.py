@@ -119,3 +119,12 @@ def test_scale_regime():
     np.testing.assert_allclose(lines[2].get_ydata(), u.mean(0))
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == [c.get_label() for c in ax.containers] and len(set(labels)) == 3
+
+
+def test_cost_table_measures_in_a_fresh_process():
+    rows = P.cost_table(Ls=(64, 512), d=16, m=32, repeats=1)
+    assert [r["L"] for r in rows] == [64, 512]
+    for r in rows:
+        assert all(r[key] > 0 for key in ("exact_ms", "favor_ms", "exact_mb", "favor_mb"))
+    # the (L, L) score array: 512² float64 is 2 MB; FAVOR+ never holds it
+    assert rows[1]["exact_mb"] > 2 > rows[1]["favor_mb"]
