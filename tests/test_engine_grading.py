@@ -227,7 +227,13 @@ def test_the_budget_is_shared_by_the_cases():
         time.sleep(0.12)
         return 2 * x
     cases = [(f"case {i}", (np.ones(2),)) for i in range(6)]
-    fails(lambda fn: check_function(fn, ref, cases, time_limit_s=0.3), slow, "not run")
+    out = fails(lambda fn: check_function(fn, ref, cases, time_limit_s=0.3), slow, "not run")
+    assert "within -" not in out
+
+
+def test_a_forbidden_call_is_reported_before_the_error_it_led_to():
+    import torch
+    fails(check, lambda x: torch.from_numpy(x).numpy()[:, 99], "called from_numpy (torch")
 
 
 # -- nothing on stderr ------------------------------------------------------------------------

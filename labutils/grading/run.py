@@ -131,7 +131,7 @@ def _changed(orig, seen):
 
 
 def _where(exc, fn):
-    """' (line N of your code: `...`)' for the deepest frame of the student's file."""
+    """' (in f, at `the line`)': the deepest frame of the student's file in the traceback."""
     filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
     if not frames or "labutils" in (filename or ""):
@@ -156,6 +156,9 @@ def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=Non
     if budget.exhausted:
         raise Problem("not run: the time limit of this exercise was used up above", "not run")
     limit = budget.remaining(time_limit_s)
+    if limit is not None and limit <= 0.01:
+        budget.exhausted = True
+        raise Problem("not run: the time limit of this exercise was used up above", "not run")
     given = copy.deepcopy(args), copy.deepcopy(kwargs)
     watch = Watch(fn, forbid, allow, (args, kwargs))
     start = time.perf_counter()
@@ -179,6 +182,8 @@ def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=Non
                       f"{GRADER_MEMORY_LIMIT / 2**30:g} GB a check allows): an array far "
                       f"larger than needed?", "memory", e) from None
     except Exception as e:  # the student's code may raise anything
+        if watch.called:       # a forbidden call is the first thing to fix
+            raise Problem(watch.message(name), "delegation") from None
         if isinstance(e, RuntimeError) and "alloc" in str(e).lower():
             raise Problem(f"{name} ran out of memory (torch could not allocate): an array far "
                           f"larger than needed?", "memory", e) from None
