@@ -250,6 +250,19 @@ def test_regrade_after_editing_an_exercise(graded):
                                     "dave": (6.0, 6.0), "erin": (6.0, 6.0), "frank": (3.0, 6.0)}
 
 
+@pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
+                    reason="not a git checkout")
+def test_grading_outputs_and_the_workspace_are_ignored_by_git():
+    paths = ["source/01_basics/01_basics.ipynb", "release/01_basics/01_basics.ipynb",
+             "submitted/alice/01_basics/01_basics.ipynb",
+             "autograded/alice/01_basics/01_basics.ipynb", "feedback/alice/01_basics/01_basics.html",
+             "exchange/deep-learning-blocks/inbound/x", "gradebook.db", "grades.csv", ".nbgrader.log", "work/01_basics.ipynb",
+             "work/.course-manifest.json"]
+    r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
+                       capture_output=True, text=True)
+    assert sorted(r.stdout.split()) == sorted(paths)
+
+
 # -- the student's workspace -----------------------------------------------------------------
 
 def notebook(text):
