@@ -70,3 +70,19 @@ def test_frames_are_256_colour_pngs_of_the_drawing():
     full = np.asarray(Image.open(buf).convert("RGB"), dtype=float)
     quant = np.asarray(img.convert("RGB"), dtype=float)
     assert full.shape == quant.shape and np.abs(full - quant).mean() < 2.0
+
+
+def test_inline_figures_are_sent_at_twice_their_shown_size():
+    """use_style's PNG formatter: a palette PNG at 2x, with the 1x size in its metadata."""
+    import io
+
+    from PIL import Image
+
+    from labutils.viz.style import new_figure, retina_png
+    fig = new_figure((4.0, 3.0))
+    draw(fig, 0, 1)
+    png, meta = retina_png(fig)
+    img = Image.open(io.BytesIO(png))
+    assert img.mode == "P"
+    assert (meta["width"], meta["height"]) == (img.width // 2, img.height // 2)
+    assert abs(meta["width"] - 4.0 * DISPLAY_DPI) < 0.1 * 4.0 * DISPLAY_DPI   # tight bbox trims a little

@@ -1,6 +1,8 @@
 """One plotting style for the course: colour-blind-safe colours (Okabe-Ito), perceptually
 uniform colormaps, white figure backgrounds that stay readable in the site's dark mode,
 and helpers that every chapter's figures use."""
+import io
+
 import matplotlib
 import matplotlib.pyplot as plt
 from cycler import cycler
@@ -34,14 +36,29 @@ STYLE = {
 def use_style():
     """Apply the course style to matplotlib (notebooks call this once). In a notebook, inline
     figures are also sent at double resolution, shown at their nominal size ("retina")."""
-    matplotlib.rcParams.update(STYLE)
     try:
         from IPython import get_ipython
-        if get_ipython() is not None:
-            from matplotlib_inline.backend_inline import set_matplotlib_formats
-            set_matplotlib_formats("retina")
+        shell = get_ipython()
     except ImportError:
-        pass
+        shell = None
+    if shell is not None and "inline" in matplotlib.get_backend(auto_select=False):
+        # Set up the inline backend now (importing it does), not at the first figure, where it
+        # would register its own PNG formatter over ours.
+        import matplotlib_inline.backend_inline  # noqa: F401
+        from matplotlib.figure import Figure
+        shell.display_formatter.formatters["image/png"].for_type(Figure, retina_png)
+    matplotlib.rcParams.update(STYLE)
+
+
+def retina_png(fig):
+    """An inline figure as a 256-colour PNG at twice its size, shown at its size (the PNG's
+    width and height in the output's metadata), so it is sharp and small in the notebook."""
+    from .explorer import palette_png
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=2 * fig.dpi, bbox_inches="tight")
+    png = palette_png(buf.getvalue())
+    w, h = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    return png, {"width": w // 2, "height": h // 2}
 
 
 def new_figure(figsize=(6.4, 3.6)):
