@@ -255,9 +255,10 @@ def test_regrade_after_editing_an_exercise(graded):
 def test_grading_outputs_and_the_workspace_are_ignored_by_git():
     paths = ["source/01_basics/01_basics.ipynb", "release/01_basics/01_basics.ipynb",
              "submitted/alice/01_basics/01_basics.ipynb",
-             "autograded/alice/01_basics/01_basics.ipynb", "feedback/alice/01_basics/01_basics.html",
-             "exchange/deep-learning-blocks/inbound/x", "gradebook.db", "grades.csv", ".nbgrader.log", "work/01_basics.ipynb",
-             "work/.course-manifest.json"]
+             "autograded/alice/01_basics/01_basics.ipynb",
+             "feedback/alice/01_basics/01_basics.html",
+             "exchange/deep-learning-blocks/inbound/x", "gradebook.db", "grades.csv",
+             ".nbgrader.log", "work/01_basics.ipynb", "work/.course-manifest.json"]
     r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
                        capture_output=True, text=True)
     assert sorted(r.stdout.split()) == sorted(paths)
