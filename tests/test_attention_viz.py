@@ -61,6 +61,10 @@ def test_positional_explorer_frames_follow_the_controls():
     assert len(ex.frames) == 4
     ex.set(t=5, k=3)
     assert ex.current_index() == ex.combos.index((5, 3, 0))
+    pe = sinusoidal_encoding(64, 32)
+    assert "t + k = 8 marked" in ex.alts[ex.current_index()]
+    assert f"{pe[5] @ pe[8]:.2f} at j = 3" in ex.alts[ex.current_index()]
+    assert len(set(ex.alts)) == len(ex.alts)
     assert ex.pngs[0][:4] == b"\x89PNG"
 
 
@@ -76,3 +80,8 @@ def test_attention_explorer_on_the_toy_model():
     assert len(ex.frames) == 2 * 2
     ex.set(head=1, query=6)
     assert ex.current_index() == ex.combos.index(("decoder cross-attention, layer 0", 1, 6))
+    w = maps["decoder cross-attention, layer 0"][1, 6]
+    alt = ex.alts[ex.current_index()]
+    top = int(np.argmax(w))
+    assert f"query 6 (token {tgt_labels[6]})" in alt and "head 1" in alt
+    assert f"{w[top]:.2f} on key {top} (token {src_labels[top]})" in alt

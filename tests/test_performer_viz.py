@@ -59,6 +59,12 @@ def test_explorer_controls_pick_the_right_frame():
     assert e.pngs[i] == render_png(vp.draw_estimator, dict(zip(e.names, e.combos[i])))
     pngs = list(e.pngs)
     assert len(set(pngs)) == len(pngs)
+    # every frame's alt text says what that frame shows
+    assert len(set(e.alts)) == len(e.alts)
+    alt = e.alts[e.combos.index((0.5, 1.0, 0, 4, "positive"))]
+    rel = math.sqrt(P.softmax_kernel_mse(*vp.pair(0.5, 1.0, 0), 4, "positive")) / math.exp(0.5)
+    assert "positive features, m = 4, |x| = 0.5, |y| = 1.0, angle 0°" in alt and f"{rel:.2g}" in alt
+    assert "exact" in vp.estimator_alt(1.0, 1.0, 0, 4, "trig")      # trig at x = y: no error
 
 
 def test_default_grid_is_small():

@@ -67,12 +67,21 @@ def attention_explorer(model, src, bos, blocks=("encoder self-attention, layer 0
         k_labels = tgt_labels if "decoder self" in block else src_labels
         draw_attention_map(fig, w, min(query, w.shape[0] - 1), q_labels, k_labels,
                            f"{block}, head {head}")
+    def alt(block, head, query):
+        w = maps[block][head]
+        q = min(query, w.shape[0] - 1)
+        q_labels = src_labels if block.startswith("encoder") else tgt_labels
+        k_labels = tgt_labels if "decoder self" in block else src_labels
+        top = int(np.argmax(w[q]))
+        return (f"Attention weights of the trained toy sorting transformer, {block}, head "
+                f"{head}: a heat map of queries by keys with query {q} (token {q_labels[q]}) "
+                f"outlined, and a bar chart of that query's weights over the keys, the largest "
+                f"{w[q, top]:.2f} on key {top} (token {k_labels[top]}).")
+
     return FrameExplorer(draw, {"block": list(blocks), "head": list(range(H)),
                                 "query": list(queries)},
                          labels={"block": "attention", "head": "head", "query": "query"},
-                         alt="Attention weights of the trained toy sorting transformer: a heat "
-                             "map of queries by keys with the chosen query outlined, and that "
-                             "query's weights over the input tokens.",
+                         alt=alt,
                          figsize=(8, 3.3))
 
 
@@ -120,10 +129,19 @@ def positional_explorer(ts=(0, 24), ks=(2, 24), pairs=(0, 6)):
     frame is stored in the notebook)."""
     return FrameExplorer(draw_positional, {"t": list(ts), "k": list(ks), "pair": list(pairs)},
                          labels={"t": "position t", "k": "distance k", "pair": "frequency i"},
-                         alt="Sinusoidal positional encoding: a heat map of positions by "
-                             "dimensions with two positions marked, the dot product of two "
-                             "encodings against their distance, and one sine-cosine pair as a "
-                             "point turning on a circle.", figsize=(10, 3.8))
+                         alt=positional_alt, figsize=(10, 3.8))
+
+
+def positional_alt(t, k, pair, num_positions=64, d_model=32):
+    """The alt text of one positional-explorer frame (what ``draw_positional`` shows)."""
+    pe = sinusoidal_encoding(num_positions, d_model)
+    omega = 10000.0 ** (-2 * pair / d_model)
+    return (f"Sinusoidal positional encoding: a heat map of {num_positions} positions by "
+            f"{d_model} dimensions with rows t = {t} and t + k = {t + k} marked; the dot product "
+            f"PE({t})·PE({t}+j) against the distance j, the same curve as PE(0)·PE(j), with its "
+            f"value {pe[t] @ pe[t + k]:.2f} at j = {k} marked; and frequency pair {pair} "
+            f"(ω = {omega:.3g}) as points on a circle, positions t and t + k drawn as two radii "
+            f"an angle ωk = {omega * k:.2f} rad apart.")
 
 
 # -- sparse patterns ---------------------------------------------------------------------------
