@@ -35,6 +35,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
+import grade  # noqa: E402
 import workspace  # noqa: E402
 
 GUIDE = ROOT / "book" / "instructor.md"
@@ -248,6 +249,17 @@ def test_regrade_after_editing_an_exercise(graded):
     assert graded["first"]["csv"]["alice"] == (4.0, 4.0)
     assert graded["after_edit"] == {"alice": (6.0, 6.0), "bob": (3.0, 6.0), "carol": (0.0, 6.0),
                                     "dave": (6.0, 6.0), "erin": (6.0, 6.0), "frank": (3.0, 6.0)}
+
+
+def test_autograde_some_students_one_call_each(monkeypatch):
+    """nbgrader takes one --student per call: `./course autograde CH alice bob` makes two."""
+    calls = []
+    monkeypatch.setattr(grade, "nbgrader", lambda *args: calls.append(args))
+    grade.autograde("01_basics", "alice", "bob")
+    grade.autograde("01_basics")
+    assert calls == [("autograde", "01_basics", "--force", "--student=alice"),
+                     ("autograde", "01_basics", "--force", "--student=bob"),
+                     ("autograde", "01_basics", "--force")]
 
 
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),

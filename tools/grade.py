@@ -106,7 +106,10 @@ def collect(chapter, folder):
 
 
 def autograde(chapter, *students):
-    nbgrader("autograde", chapter, "--force", *[f"--student={s}" for s in students])
+    """Every submission of the chapter, or only those students' (one nbgrader call each:
+    nbgrader takes one student per call)."""
+    for student in students or [None]:
+        nbgrader("autograde", chapter, "--force", *([f"--student={student}"] if student else []))
 
 
 def feedback(chapter):
