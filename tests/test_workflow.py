@@ -262,6 +262,23 @@ def test_autograde_some_students_one_call_each(monkeypatch):
                      ("autograde", "01_basics", "--force")]
 
 
+def test_collect_takes_one_notebook_per_student(tmp_path, monkeypatch, capsys):
+    downloads, cdir = tmp_path / "downloads", tmp_path / "course"
+    (downloads / "bob").mkdir(parents=True)
+    (downloads / ".ipynb_checkpoints").mkdir()
+    (downloads / "alice.ipynb").write_text(notebook("alice's"))
+    (downloads / "bob" / "whatever.ipynb").write_text(notebook("bob's"))
+    (downloads / ".ipynb_checkpoints" / "alice-checkpoint.ipynb").write_text(notebook("old"))
+    monkeypatch.setenv("COURSE_DIR", str(cdir))
+    grade.collect("01_basics", str(downloads))
+    got = {p.relative_to(cdir / "submitted").as_posix(): p.read_text()
+           for p in (cdir / "submitted").rglob("*.ipynb")}
+    assert got == {"alice/01_basics/01_basics.ipynb": notebook("alice's"),
+                   "bob/01_basics/01_basics.ipynb": notebook("bob's")}
+    assert "2 submissions" in capsys.readouterr().out
+    assert "load_subconfig" in (cdir / "nbgrader_config.py").read_text()
+
+
 @pytest.mark.skipif(shutil.which("git") is None or not (ROOT / ".git").exists(),
                     reason="not a git checkout")
 def test_grading_outputs_and_the_workspace_are_ignored_by_git():

@@ -87,10 +87,12 @@ def collect(chapter, folder):
     folder = Path(folder).expanduser()
     found = {}
     for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):          # .ipynb_checkpoints, .DS_Store
+            continue
         if p.suffix == ".ipynb":
             found[p.stem] = p
         elif p.is_dir():
-            nbs = [n for n in p.glob("*.ipynb") if ".ipynb_checkpoints" not in n.parts]
+            nbs = list(p.glob("*.ipynb"))
             if len(nbs) == 1:
                 found[p.name] = nbs[0]
             elif nbs:
