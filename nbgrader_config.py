@@ -8,8 +8,8 @@ itself in COURSE_NBGRADER_FOLDER and loads this file."""
 import importlib.util
 import os
 
-from nbgrader.preprocessors import (CheckCellMetadata, ClearHiddenTests, ClearOutput,
-                                    DeduplicateIds, GetGrades, OverwriteKernelspec)
+from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds, GetGrades,
+                                    OverwriteKernelspec)
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -44,4 +44,5 @@ c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKern
 # A graded cell the student deleted is put back and graded, never a silent 0.
 c.OverwriteCells.add_missing_cells = True
 # Feedback shows each hidden test's verdict (its output), not its code.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.preprocessors = [GetGrades, _ext.FeedbackClearHiddenTests,
+                                    CSSHTMLHeaderPreprocessor]

@@ -161,6 +161,7 @@ def graded(tmp_path_factory):
         run(argv)
         done.add(tuple(argv))
     first = {"scores": gradebook_scores(cdir), "csv": grades_csv(cdir), "log": out["autograde"],
+             "feedback_log": out["feedback"],
              "feedback": {s: page_text(cdir / "feedback" / s / "mini" / "mini.html")
                           for s in EXPECTED},
              "autograded": {s: cells(cdir / "autograded" / s / "mini" / "mini.ipynb")
@@ -231,6 +232,7 @@ def test_feedback_shows_hidden_verdicts_not_hidden_code(graded):
     hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", src, re.S).group(1)
     hidden_lines = [line.strip() for line in hidden.splitlines() if line.strip()]
     assert hidden_lines
+    assert "not recognized" not in graded["first"]["feedback_log"]     # no config warning either
     for student, page in graded["first"]["feedback"].items():
         assert "graded by hidden tests only" in page          # the cell is there, its code is not
         for line in hidden_lines:

@@ -12,10 +12,14 @@ It also puts back deleted graded cells (with OverwriteCells.add_missing_cells) w
 0.9.6 fails: nbgrader inserts a missing cell after the cell just before it in the source and
 stops with a KeyError when that cell was deleted too (a student who deleted an exercise's
 solution and check cells); here it goes after the nearest earlier cell still present.
+
+FeedbackClearHiddenTests is ClearHiddenTests for the feedback pages, which accepts the HTML
+exporter's display_data_priority setting (nbgrader's own warns "not recognized" on each run).
 """
 from nbgrader import utils
 from nbgrader.api import MissingEntry
-from nbgrader.preprocessors import ClearHiddenTests, OverwriteCells
+from nbgrader.preprocessors import ClearHiddenTests, GetGrades, OverwriteCells
+from traitlets import List
 
 
 def as_released(source, begin="BEGIN HIDDEN TESTS", end="END HIDDEN TESTS"):
@@ -64,3 +68,7 @@ class HiddenTestsOverwriteCells(OverwriteCells):
             nb.cells.insert(earlier[-1] + 1 if earlier else 0, self.missing_cell_transform(
                 source[name], graded[name].max_score, is_solution=name in solutions))
         return nb, resources
+
+
+class FeedbackClearHiddenTests(ClearHiddenTests):
+    display_data_priority = List(GetGrades.display_data_priority.default_value, config=True)
