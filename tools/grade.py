@@ -43,7 +43,8 @@ def write_course_config(cdir):
     text = ("# Made by the course's grading verbs: the settings live in the repository's file.\n"
             "import os\n"
             "os.environ['COURSE_NBGRADER_FOLDER'] = os.path.dirname(os.path.abspath(__file__))\n"
-            f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})  # noqa: F821\n")
+            f"load_subconfig({str(ROOT / 'nbgrader_config.py')!r})  # noqa: F821\n"
+            "del os.environ['COURSE_NBGRADER_FOLDER']   # not passed on to kernels or commands\n")
     path = cdir / "nbgrader_config.py"
     if not path.exists() or path.read_text() != text:
         path.write_text(text)
