@@ -357,6 +357,41 @@ def test_new_versions_never_overwrite_a_changed_copy(tmp_path):
     assert (work / "b.ipynb").read_text() == notebook("b v2")
 
 
+def worked_on(text):
+    nb = json.loads(notebook(text))
+    nb["cells"].append({"cell_type": "code", "execution_count": 1, "metadata": {},
+                        "outputs": [{"name": "stdout", "output_type": "stream", "text": "3\n"}],
+                        "source": "1 + 2"})
+    return json.dumps(nb)
+
+
+@pytest.mark.parametrize("how", ["outputs", "git"])
+def test_work_done_in_student_before_the_workspace_is_kept(tmp_path, how):
+    """A student who worked in student/ itself (before work/ existed): the first start copies
+    their notebook, and a later version is offered beside it, never put in its place."""
+    student, work = tmp_path / "student", tmp_path / "work"
+    student.mkdir()
+    if how == "outputs":
+        (student / "a.ipynb").write_text(worked_on("a v1"))
+    else:
+        if shutil.which("git") is None:
+            pytest.skip("no git")
+        (student / "a.ipynb").write_text(notebook("a v1"))
+        git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+        for cmd in (["init", "-q"], ["add", "a.ipynb"], ["commit", "-qm", "release"]):
+            subprocess.run(git + cmd, cwd=student, check=True, capture_output=True)
+        (student / "a.ipynb").write_text(notebook("a v1 with answers typed, never run"))
+    mine = (student / "a.ipynb").read_text()
+    workspace.sync(student, work)
+    assert (work / "a.ipynb").read_text() == mine
+    assert workspace.sync(student, work) == []
+    (student / "a.ipynb").write_text(notebook("a v2"))                 # git checkout + pull
+    messages = workspace.sync(student, work, today="2026-01-03")
+    assert (work / "a.ipynb").read_text() == mine
+    assert (work / "a.updated-2026-01-03.ipynb").read_text() == notebook("a v2")
+    assert len(messages) == 1
+
+
 def test_refresh_refuses_a_copy_saved_in_the_meantime(tmp_path):
     src, mine = tmp_path / "new.ipynb", tmp_path / "mine.ipynb"
     src.write_text(notebook("new"))

@@ -12,6 +12,9 @@ command overwrites once they have been changed.
   is and the new version arrives beside it, as 01_basics.updated-<date>.ipynb, with a message.
 work/.course-manifest.json records, for each chapter, the hash of the student version the copy
 was made from, and of the last version offered beside it (so each version is offered once).
+Before work/ existed students worked in student/ itself: a notebook of student/ that looks
+worked on (it has outputs, which a release never has, or git sees it changed) is copied as the
+student's own work, so a later version is offered beside it, never put in its place.
 """
 import argparse
 import datetime
@@ -19,6 +22,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +31,23 @@ MANIFEST = ".course-manifest.json"
 
 def digest(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def looks_edited(path):
+    """Whether a notebook of student/ was worked on in place."""
+    path = Path(path)
+    try:
+        cells = json.loads(path.read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return True
+    if any(c.get("outputs") or c.get("execution_count") for c in cells):
+        return True
+    try:
+        r = subprocess.run(["git", "status", "--porcelain", "--", path.name], cwd=path.parent,
+                           capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return False                      # no git: a notebook without outputs counts as released
+    return r.returncode == 0 and bool(r.stdout.strip())
 
 
 def _copy_new(src, dest):
@@ -75,13 +96,14 @@ def sync(student, work, today=None):
         mine = work / name
         if not mine.exists():
             _copy_new(src, mine)
-            entry.update({"from": new, "offered": None})
+            entry.update({"from": None if looks_edited(src) else new, "offered": None})
             if not first:
                 messages.append(f"{mine}: copied from {src} (it was not in your workspace).")
             continue
         current = digest(mine)
         if current == new:
-            entry["from"] = new
+            if entry["from"] != new and not looks_edited(src):
+                entry["from"] = new
             continue
         if new in (entry["from"], entry["offered"]):
             continue
