@@ -24,7 +24,7 @@ import math
 
 import numpy as np
 
-from .checks import check_array
+from . import validate
 
 __all__ = ["iid_gaussian_matrix", "orthogonal_gaussian_matrix", "trig_features",
            "positive_features", "hyperbolic_features", "softmax_kernel",
@@ -111,11 +111,11 @@ def kernel_estimates(x, y, Ws, kind):
 
 # -- feature maps ---------------------------------------------------------------------------
 def _check_xw(x, W, owner):
-    check_array(W, owner, "W", ndim=2)
+    validate.array(W, owner, "W", ndim=2)
     if W.shape[0] < 1:
         raise ValueError(f"{owner}: W must have at least one row (m >= 1 random features), "
                          f"got shape {W.shape}")
-    check_array(x, owner, "x", min_ndim=1)
+    validate.array(x, owner, "x", min_ndim=1)
     if x.shape[-1] != W.shape[1]:
         raise ValueError(f"{owner}: x has last dimension {x.shape[-1]} but W has shape "
                          f"{W.shape}: W must be (m, d) with d = x.shape[-1]")
@@ -227,9 +227,9 @@ def _feature_vjp(x, W, kind, phi, u, scale, dphi):
 def _check_favor(q, k, v, W, kind, causal, owner="favor_attention"):
     if kind not in KINDS:
         raise ValueError(f"{owner}: kind must be one of {KINDS}, got {kind!r}")
-    check_array(q, owner, "q", min_ndim=2)
-    check_array(k, owner, "k", min_ndim=2, shape=(q.shape[-1],))
-    check_array(v, owner, "v", min_ndim=2)
+    validate.array(q, owner, "q", min_ndim=2)
+    validate.array(k, owner, "k", min_ndim=2, shape=(q.shape[-1],))
+    validate.array(v, owner, "v", min_ndim=2)
     if k.shape[:-1] != v.shape[:-1]:
         raise ValueError(f"{owner}: k and v must share (..., S), got {k.shape} and {v.shape}")
     if q.shape[:-2] != k.shape[:-2]:

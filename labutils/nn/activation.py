@@ -13,7 +13,7 @@ import math
 import numpy as np
 from scipy.special import erf, expit
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 
@@ -21,13 +21,13 @@ class _Elementwise(Module):
     """Subclasses define ``f(x) -> y`` and ``df(x, y) -> f'(x)``."""
 
     def forward(self, x):
-        check_array(x, type(self).__name__, "input")
+        validate.array(x, type(self).__name__, "input")
         self._x, self._y = x, self.f(x)
         return self._y
 
     def backward(self, dy):
-        x = check_forward_called(type(self).__name__, getattr(self, "_x", None))
-        check_grad(dy, x.shape, type(self).__name__)
+        x = validate.forward_called(type(self).__name__, getattr(self, "_x", None))
+        validate.grad(dy, x.shape, type(self).__name__)
         return dy * self.df(x, self._y)
 
 
@@ -153,7 +153,7 @@ class _AlongDim(Module):
         self.dim = dim
 
     def _check(self, x):
-        check_array(x, type(self).__name__, "input", min_ndim=1)
+        validate.array(x, type(self).__name__, "input", min_ndim=1)
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"{type(self).__name__}: dim={self.dim} is out of range for input "
                              f"of shape {x.shape}")
@@ -167,8 +167,8 @@ class Softmax(_AlongDim):
         return self._y
 
     def backward(self, dy):
-        y = check_forward_called("Softmax", getattr(self, "_y", None))
-        check_grad(dy, y.shape, "Softmax")
+        y = validate.forward_called("Softmax", getattr(self, "_y", None))
+        validate.grad(dy, y.shape, "Softmax")
         return y * (dy - (dy * y).sum(axis=self.dim, keepdims=True))
 
 
@@ -180,6 +180,6 @@ class LogSoftmax(_AlongDim):
         return self._y
 
     def backward(self, dy):
-        y = check_forward_called("LogSoftmax", getattr(self, "_y", None))
-        check_grad(dy, y.shape, "LogSoftmax")
+        y = validate.forward_called("LogSoftmax", getattr(self, "_y", None))
+        validate.grad(dy, y.shape, "LogSoftmax")
         return dy - np.exp(y) * dy.sum(axis=self.dim, keepdims=True)

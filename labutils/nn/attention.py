@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 from .dropout import Dropout
 from .linear import Linear
@@ -165,9 +165,9 @@ def _sdpa_bias(query, key, attn_mask, is_causal):
 
 def _sdpa_check(query, key, value):
     owner = "scaled_dot_product_attention"
-    check_array(query, owner, "query", min_ndim=2)
-    check_array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
-    check_array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
+    validate.array(query, owner, "query", min_ndim=2)
+    validate.array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
+    validate.array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
     try:
         np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
     except ValueError:
@@ -210,7 +210,7 @@ def scaled_dot_product_attention_backward(dout, query, key, value, attn_mask=Non
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     out, w = scaled_dot_product_attention(query, key, value, attn_mask, 0.0, is_causal, scale,
                                           return_weights=True)
-    check_grad(dout, out.shape, "scaled_dot_product_attention", "dout")
+    validate.grad(dout, out.shape, "scaled_dot_product_attention", "dout")
     ds, dv = _attend_backward(dout, dweights, w, value)
     dq = scale * (ds @ key)
     dk = scale * (np.swapaxes(ds, -1, -2) @ query)
@@ -232,9 +232,9 @@ class _ScoredAttention(Module):
 
     def _check_inputs(self, query, key, value, query_dim=None, key_dim=None):
         n = self._name
-        check_array(query, n, "query", ndim=3, shape=(query_dim,) if query_dim else None)
-        check_array(key, n, "key", ndim=3, shape=(key_dim,) if key_dim else None)
-        check_array(value, n, "value", ndim=3)
+        validate.array(query, n, "query", ndim=3, shape=(query_dim,) if query_dim else None)
+        validate.array(key, n, "key", ndim=3, shape=(key_dim,) if key_dim else None)
+        validate.array(value, n, "value", ndim=3)
         if key.shape[:2] != value.shape[:2]:
             raise ValueError(f"{n}: key and value must have the same (N, Tk), got key "
                              f"{key.shape} and value {value.shape}")
@@ -272,10 +272,10 @@ class _ScoredAttention(Module):
 
     def backward(self, dcontext, dweights=None):
         """-> (dquery, dkey, dvalue); parameter gradients are added to self.grads."""
-        w, value = check_forward_called(self._name, self._cache)
-        check_grad(dcontext, w.shape[:2] + value.shape[2:], self._name, "dcontext")
+        w, value = validate.forward_called(self._name, self._cache)
+        validate.grad(dcontext, w.shape[:2] + value.shape[2:], self._name, "dcontext")
         if dweights is not None:
-            check_grad(dweights, w.shape, self._name, "dweights")
+            validate.grad(dweights, w.shape, self._name, "dweights")
         ds, dvalue = _attend_backward(dcontext, dweights, w, value)
         dquery, dkey = self._scores_backward(ds)
         return dquery, dkey, dvalue
@@ -368,7 +368,7 @@ class DotProductAttention(_ScoredAttention):
         self.scale = scale
 
     def forward(self, query, key, value, key_padding_mask=None, attn_mask=None):
-        check_array(query, self._name, "query", ndim=3)
+        validate.array(query, self._name, "query", ndim=3)
         self._check_inputs(query, key, value, None, query.shape[-1])
         return super().forward(query, key, value, key_padding_mask, attn_mask)
 
@@ -482,9 +482,9 @@ class MultiheadAttention(Module):
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True,
                 attn_mask=None, average_attn_weights=True, is_causal=False):
         name, E = "MultiheadAttention", self.embed_dim
-        check_array(query, name, "query", ndim=3, shape=(E,))
-        check_array(key, name, "key", ndim=3, shape=(E,))
-        check_array(value, name, "value", ndim=3, shape=(E,))
+        validate.array(query, name, "query", ndim=3, shape=(E,))
+        validate.array(key, name, "key", ndim=3, shape=(E,))
+        validate.array(value, name, "value", ndim=3, shape=(E,))
         if not self.batch_first:
             query, key, value = (x.swapaxes(0, 1) for x in (query, key, value))
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
@@ -514,18 +514,18 @@ class MultiheadAttention(Module):
 
     def backward(self, dout, dweights=None):
         name, E = "MultiheadAttention", self.embed_dim
-        query, key, value, q, k, v, a, a_drop, scale, avg, need = check_forward_called(
+        query, key, value, q, k, v, a, a_drop, scale, avg, need = validate.forward_called(
             name, self._cache)
         if not self.batch_first:
-            check_grad(dout, query.swapaxes(0, 1).shape, name, "dout")
+            validate.grad(dout, query.swapaxes(0, 1).shape, name, "dout")
             dout = dout.swapaxes(0, 1)
-        check_grad(dout, query.shape, name, "dout")
+        validate.grad(dout, query.shape, name, "dout")
         do = self.split_heads(self.out_proj.backward(dout))           # (N, H, Tq, d)
         da_drop = do @ v.swapaxes(-1, -2)
         dv = a_drop.swapaxes(-1, -2) @ do
         if dweights is not None and need:
             shape = (a.shape[0],) + a.shape[2:] if avg else a.shape
-            check_grad(dweights, shape, name, "dweights")
+            validate.grad(dweights, shape, name, "dweights")
             da_drop = da_drop + (dweights[:, None] / self.num_heads if avg else dweights)
         da = self.dropout.backward(da_drop)
         ds = safe_softmax_backward(a, da)

@@ -18,7 +18,7 @@ Backward of a block is the chain of its children's backwards; where a tensor is 
 """
 import numpy as np
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module, ModuleList, Sequential
 from .activation import ReLU
 from .conv import Conv2d
@@ -118,7 +118,7 @@ class Bottleneck(Module):
                             self.conv3, self.bn3) if m is not None]
 
     def forward(self, x):
-        check_array(x, type(self).__name__, "input", ndim=4, shape=(self.in_channels, None, None))
+        validate.array(x, type(self).__name__, "input", ndim=4, shape=(self.in_channels, None, None))
         h = x
         for m in self._main():
             h = m(h)
@@ -175,7 +175,7 @@ class DenseBlock(Module):
         self._shape = None
 
     def forward(self, x):
-        check_array(x, "DenseBlock", "input", ndim=4, shape=(self.in_channels, None, None))
+        validate.array(x, "DenseBlock", "input", ndim=4, shape=(self.in_channels, None, None))
         feats = x
         for layer in self.layers:
             feats = np.concatenate([feats, layer(feats)], axis=1)
@@ -183,8 +183,8 @@ class DenseBlock(Module):
         return feats
 
     def backward(self, dy):
-        shape = check_forward_called("DenseBlock", self._shape)
-        check_grad(dy, shape, "DenseBlock")
+        shape = validate.forward_called("DenseBlock", self._shape)
+        validate.grad(dy, shape, "DenseBlock")
         g = dy.copy()                         # d(block output) / d(concatenation so far)
         c = shape[1]
         for layer in reversed(list(self.layers)):

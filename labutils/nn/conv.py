@@ -28,7 +28,7 @@ import math
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -248,7 +248,7 @@ class _ConvNd(Module):
 
     def forward(self, x):
         name = type(self).__name__
-        check_array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
+        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
                     shape=(self.in_channels,) + (None,) * self.nd)
         unbatched = x.ndim == self.nd + 1          # (C, *S): a batch of one, as torch
         x = x[None] if unbatched else x
@@ -260,8 +260,8 @@ class _ConvNd(Module):
 
     def backward(self, dy):
         name = type(self).__name__
-        x_shape, cols, y_shape, unbatched = check_forward_called(name, self._cache)
-        check_grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        x_shape, cols, y_shape, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
         dx, dw, db = conv_backward(dy[None] if unbatched else dy, x_shape, self.params["weight"],
                                    cols, self.stride, self._pads, self.dilation, self.groups,
                                    owner=name)
@@ -339,7 +339,7 @@ class _ConvTransposeNd(Module):
 
     def forward(self, x):
         name = type(self).__name__
-        check_array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
+        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
                     shape=(self.in_channels,) + (None,) * self.nd)
         unbatched = x.ndim == self.nd + 1          # (C, *L): a batch of one, as torch
         x = x[None] if unbatched else x
@@ -352,8 +352,8 @@ class _ConvTransposeNd(Module):
 
     def backward(self, dy):
         name = type(self).__name__
-        x, y_shape, unbatched = check_forward_called(name, self._cache)
-        check_grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        x, y_shape, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
         dy = dy[None] if unbatched else dy
         # x is the "output" of a convolution whose input is dy: dx = conv(dy, W). Pad dy by p
         # and drop the output_padding tail, which no window of x reaches.

@@ -7,7 +7,7 @@ eval:     y = x, dx = dy
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 
@@ -22,7 +22,7 @@ class Dropout(Module):
         self.p, self.rng, self.next_keep, self._mask = p, init.get_rng(rng), None, None
 
     def forward(self, x):
-        check_array(x, "Dropout", "input")
+        validate.array(x, "Dropout", "input")
         if not self.training or self.p == 0:
             self._mask = np.ones((), dtype=x.dtype)
             return x
@@ -35,7 +35,7 @@ class Dropout(Module):
         return x * self._mask
 
     def backward(self, dy):
-        mask = check_forward_called("Dropout", self._mask)
+        mask = validate.forward_called("Dropout", self._mask)
         return dy * mask
 
     def extra_repr(self):

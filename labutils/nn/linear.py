@@ -8,7 +8,7 @@ backward  dx = dy W                         dx: (*, in_features)
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 
@@ -23,14 +23,14 @@ class Linear(Module):
         self._x = None
 
     def forward(self, x):
-        check_array(x, "Linear", "input", min_ndim=1, shape=(self.in_features,))
+        validate.array(x, "Linear", "input", min_ndim=1, shape=(self.in_features,))
         self._x = x
         y = x @ self.params["weight"].T
         return y + self.params["bias"] if self.has_bias else y
 
     def backward(self, dy):
-        x = check_forward_called("Linear", self._x)
-        check_grad(dy, x.shape[:-1] + (self.out_features,), "Linear")
+        x = validate.forward_called("Linear", self._x)
+        validate.grad(dy, x.shape[:-1] + (self.out_features,), "Linear")
         x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
         self.grads["weight"] += dy2.T @ x2
         if self.has_bias:

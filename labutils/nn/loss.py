@@ -6,7 +6,7 @@ CrossEntropyLoss  L = mean_i [log Σ_c e^{x_ic} − x_{i,t_i}]      (logits x, c
 """
 import numpy as np
 
-from ..checks import check_array, check_forward_called
+from .. import validate
 from ..module import Module
 
 
@@ -24,8 +24,8 @@ class MSELoss(Module):
         self.reduction = _reduction("MSELoss", reduction)
 
     def forward(self, input, target):
-        check_array(input, "MSELoss", "input")
-        check_array(target, "MSELoss", "target")
+        validate.array(input, "MSELoss", "input")
+        validate.array(target, "MSELoss", "target")
         if input.shape != target.shape:
             raise ValueError(f"MSELoss: target must have the input's shape {input.shape}, "
                              f"got {target.shape}")
@@ -34,7 +34,7 @@ class MSELoss(Module):
         return np.asarray(total / input.size if self.reduction == "mean" else total)
 
     def backward(self, dy=1.0):
-        diff = check_forward_called("MSELoss", getattr(self, "_diff", None))
+        diff = validate.forward_called("MSELoss", getattr(self, "_diff", None))
         scale = 2.0 / diff.size if self.reduction == "mean" else 2.0
         dx = np.asarray(dy) * scale * diff
         return dx, -dx
@@ -51,8 +51,8 @@ class CrossEntropyLoss(Module):
         self.reduction = _reduction("CrossEntropyLoss", reduction)
 
     def forward(self, input, target):
-        check_array(input, "CrossEntropyLoss", "input", ndim=(1, 2))
-        check_array(target, "CrossEntropyLoss", "target", ndim=input.ndim - 1, dtype="int")
+        validate.array(input, "CrossEntropyLoss", "input", ndim=(1, 2))
+        validate.array(target, "CrossEntropyLoss", "target", ndim=input.ndim - 1, dtype="int")
         x, t = np.atleast_2d(input), np.atleast_1d(target)
         if t.shape[0] != x.shape[0]:
             raise ValueError(f"CrossEntropyLoss: target must have shape ({x.shape[0]},) to match "
@@ -68,7 +68,7 @@ class CrossEntropyLoss(Module):
         return np.asarray(losses.mean() if self.reduction == "mean" else losses.sum())
 
     def backward(self, dy=1.0):
-        p, t, shape = check_forward_called("CrossEntropyLoss", getattr(self, "_cache", None))
+        p, t, shape = validate.forward_called("CrossEntropyLoss", getattr(self, "_cache", None))
         dx = p.copy()
         dx[np.arange(len(t)), t] -= 1
         if self.reduction == "mean":

@@ -27,7 +27,7 @@ import warnings
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 __all__ = ["normalize", "normalize_backward", "BatchNorm1d", "BatchNorm2d", "LayerNorm",
@@ -106,8 +106,8 @@ class _NormBase(Module):
         return (x - self._buffers["running_mean"].reshape(s)) * inv_std, inv_std
 
     def backward(self, dy):
-        x_hat, inv_std, axes, batch_stats = check_forward_called(self.name, self._cache)
-        check_grad(dy, x_hat.shape, self.name)
+        x_hat, inv_std, axes, batch_stats = validate.forward_called(self.name, self._cache)
+        validate.grad(dy, x_hat.shape, self.name)
         if self.affine:
             others = (0,) + tuple(range(2, x_hat.ndim))
             self.grads["weight"] += (dy * x_hat).sum(axis=others)
@@ -169,7 +169,7 @@ class BatchNorm1d(_BatchNorm):
     name = "BatchNorm1d"
 
     def _check(self, x):
-        check_array(x, self.name, "input", ndim=(2, 3))
+        validate.array(x, self.name, "input", ndim=(2, 3))
         if x.shape[1] != self.num_features:
             raise ValueError(f"{self.name}: input must have {self.num_features} channels on axis 1 "
                              f"(shape (N, {self.num_features}) or (N, {self.num_features}, L)), "
@@ -181,7 +181,7 @@ class BatchNorm2d(_BatchNorm):
     name = "BatchNorm2d"
 
     def _check(self, x):
-        check_array(x, self.name, "input", ndim=4)
+        validate.array(x, self.name, "input", ndim=4)
         if x.shape[1] != self.num_features:
             raise ValueError(f"{self.name}: input must have shape (N, {self.num_features}, H, W), "
                              f"got {x.shape}")
@@ -208,7 +208,7 @@ class _InstanceNorm(_NormBase):
 
     def forward(self, x):
         batched = self.spatial + 2
-        check_array(x, self.name, "input", ndim=(batched - 1, batched))
+        validate.array(x, self.name, "input", ndim=(batched - 1, batched))
         if x.shape[-self.spatial - 1] != self.num_features:
             msg = (f"{self.name}: expected input's size at dim={x.ndim - self.spatial - 1} to match "
                    f"num_features ({self.num_features}), got shape {x.shape}")
@@ -238,9 +238,9 @@ class _InstanceNorm(_NormBase):
         return y[0] if self._unbatched else y
 
     def backward(self, dy):
-        check_forward_called(self.name, self._cache)
+        validate.forward_called(self.name, self._cache)
         if self._unbatched:
-            check_grad(dy, self._cache[0].shape[1:], self.name)
+            validate.grad(dy, self._cache[0].shape[1:], self.name)
             return super().backward(dy[None])[0]
         return super().backward(dy)
 
@@ -279,7 +279,7 @@ class LayerNorm(Module):
         self._cache = None
 
     def forward(self, x):
-        check_array(x, "LayerNorm", "input", min_ndim=len(self.normalized_shape),
+        validate.array(x, "LayerNorm", "input", min_ndim=len(self.normalized_shape),
                     shape=self.normalized_shape)
         axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))
         x_hat, inv_std = normalize(x, axes, self.eps)
@@ -290,8 +290,8 @@ class LayerNorm(Module):
         return y + self.params["bias"] if self.has_bias else y
 
     def backward(self, dy):
-        x_hat, inv_std, axes = check_forward_called("LayerNorm", self._cache)
-        check_grad(dy, x_hat.shape, "LayerNorm")
+        x_hat, inv_std, axes = validate.forward_called("LayerNorm", self._cache)
+        validate.grad(dy, x_hat.shape, "LayerNorm")
         lead = tuple(range(x_hat.ndim - len(axes)))
         if self.elementwise_affine:
             self.grads["weight"] += (dy * x_hat).sum(axis=lead)
@@ -325,7 +325,7 @@ class GroupNorm(Module):
         self._cache = None
 
     def forward(self, x):
-        check_array(x, "GroupNorm", "input", min_ndim=2)
+        validate.array(x, "GroupNorm", "input", min_ndim=2)
         if x.shape[1] != self.num_channels:
             raise ValueError(f"GroupNorm: input must have shape (N, {self.num_channels}, *), "
                              f"got {x.shape}")
@@ -339,8 +339,8 @@ class GroupNorm(Module):
         return x_hat * self.params["weight"].reshape(s) + self.params["bias"].reshape(s)
 
     def backward(self, dy):
-        x_hat, inv_std, shape = check_forward_called("GroupNorm", self._cache)
-        check_grad(dy, shape, "GroupNorm")
+        x_hat, inv_std, shape = validate.forward_called("GroupNorm", self._cache)
+        validate.grad(dy, shape, "GroupNorm")
         if self.affine:
             others = (0,) + tuple(range(2, len(shape)))
             self.grads["weight"] += (dy * x_hat.reshape(shape)).sum(axis=others)
@@ -395,15 +395,15 @@ class WeightNormLinear(Module):
         return {self._TORCH_NAMES.get(k, k): v for k, v in state.items()}
 
     def forward(self, x):
-        check_array(x, "WeightNormLinear", "input", min_ndim=1, shape=(self.in_features,))
+        validate.array(x, "WeightNormLinear", "input", min_ndim=1, shape=(self.in_features,))
         w = self.weight
         self._cache = (x, w)
         y = x @ w.T
         return y + self.params["bias"] if self.has_bias else y
 
     def backward(self, dy):
-        x, w = check_forward_called("WeightNormLinear", self._cache)
-        check_grad(dy, x.shape[:-1] + (self.out_features,), "WeightNormLinear")
+        x, w = validate.forward_called("WeightNormLinear", self._cache)
+        validate.grad(dy, x.shape[:-1] + (self.out_features,), "WeightNormLinear")
         x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
         dW = dy2.T @ x2
         v, g = self.params["weight_v"], self.params["weight_g"]

@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 from ..performer import (KINDS, favor_attention, favor_attention_backward, iid_gaussian_matrix,
                          orthogonal_gaussian_matrix)
@@ -97,9 +97,9 @@ class PerformerAttention(Module):
 
     def forward(self, query, key, value):
         E = self.embed_dim
-        check_array(query, "PerformerAttention", "query", ndim=3, shape=(E,))
-        check_array(key, "PerformerAttention", "key", ndim=3, shape=(E,))
-        check_array(value, "PerformerAttention", "value", ndim=3, shape=(E,))
+        validate.array(query, "PerformerAttention", "query", ndim=3, shape=(E,))
+        validate.array(key, "PerformerAttention", "key", ndim=3, shape=(E,))
+        validate.array(value, "PerformerAttention", "value", ndim=3, shape=(E,))
         if key.shape != value.shape or key.shape[0] != query.shape[0]:
             raise ValueError(f"PerformerAttention: key and value must be (N, S, E) with the "
                              f"query's N, got query {query.shape}, key {key.shape}, "
@@ -113,8 +113,8 @@ class PerformerAttention(Module):
         return self.out_proj(self._merge(o)), None
 
     def backward(self, d_output, d_weights=None):
-        query, key, value, q, k, v = check_forward_called("PerformerAttention", self._cache)
-        check_grad(d_output, query.shape, "PerformerAttention", "d_output")
+        query, key, value, q, k, v = validate.forward_called("PerformerAttention", self._cache)
+        validate.grad(d_output, query.shape, "PerformerAttention", "d_output")
         do = self._split(self.out_proj.backward(d_output))
         grads = favor_attention_backward(q, k, v, self.feature_matrix, do, self.kind, self.causal)
         E, out = self.embed_dim, []

@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 from .conv import _tuple, col2im
 
@@ -70,7 +70,7 @@ class _PoolNd(Module):
     def _geometry(self, x):
         """Output shape and the (lo, hi) padding that covers every window."""
         name = type(self).__name__
-        check_array(x, name, "input", ndim=(self.nd + 1, self.nd + 2))
+        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2))
         out, pads = [], []
         for ax, (n, k, s, p, d) in enumerate(zip(x.shape[-self.nd:], self.kernel_size,
                                                  self.stride, self.padding, self.dilation)):
@@ -109,8 +109,8 @@ class _MaxPoolNd(_PoolNd):
 
     def backward(self, dy):
         name = type(self).__name__
-        x_shape, x4_shape, xp_shape, arg, out, unbatched = check_forward_called(name, self._cache)
-        check_grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
+        x_shape, x4_shape, xp_shape, arg, out, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
         dy4 = dy[None] if unbatched else dy
         # flat index in xp of each window's argmax: window origin + kernel offset
         kidx = np.unravel_index(arg, self.kernel_size)
@@ -176,8 +176,8 @@ class _AvgPoolNd(_PoolNd):
 
     def backward(self, dy):
         name = type(self).__name__
-        x_shape, x4_shape, xp_shape, out, div, unbatched = check_forward_called(name, self._cache)
-        check_grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
+        x_shape, x4_shape, xp_shape, out, div, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
         g = (dy[None] if unbatched else dy) / div
         # every kernel offset receives g: col2im of g broadcast over the kernel axes
         cols = np.broadcast_to(np.moveaxis(g, 0, 1)[None, :, *(None,) * self.nd],
@@ -239,7 +239,7 @@ class AdaptiveAvgPool2d(Module):
         self._cache = None
 
     def forward(self, x):
-        check_array(x, "AdaptiveAvgPool2d", "input", ndim=(3, 4))
+        validate.array(x, "AdaptiveAvgPool2d", "input", ndim=(3, 4))
         h, w = x.shape[-2:]
         oh, ow = (h if self.output_size[0] is None else self.output_size[0],
                   w if self.output_size[1] is None else self.output_size[1])
@@ -248,8 +248,8 @@ class AdaptiveAvgPool2d(Module):
         return np.einsum("ih,...hw,jw->...ij", a_h, x, a_w, optimize=True)
 
     def backward(self, dy):
-        x_shape, a_h, a_w = check_forward_called("AdaptiveAvgPool2d", self._cache)
-        check_grad(dy, (*x_shape[:-2], a_h.shape[0], a_w.shape[0]), "AdaptiveAvgPool2d")
+        x_shape, a_h, a_w = validate.forward_called("AdaptiveAvgPool2d", self._cache)
+        validate.grad(dy, (*x_shape[:-2], a_h.shape[0], a_w.shape[0]), "AdaptiveAvgPool2d")
         return np.einsum("ih,...ij,jw->...hw", a_h, dy, a_w, optimize=True)
 
     def extra_repr(self):

@@ -17,7 +17,7 @@ attention scores (as in T5 and Shaw et al.; here without T5's logarithmic bucket
 import numpy as np
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 __all__ = ["sinusoidal_encoding", "rotation_matrix", "SinusoidalPositionalEncoding", "Embedding",
@@ -64,7 +64,7 @@ class SinusoidalPositionalEncoding(Module):
         self._shape = None
 
     def forward(self, x, offset=0):
-        check_array(x, "SinusoidalPositionalEncoding", "input", ndim=3, shape=(self.d_model,))
+        validate.array(x, "SinusoidalPositionalEncoding", "input", ndim=3, shape=(self.d_model,))
         T = x.shape[1]
         if offset + T > self.max_len:
             raise ValueError(f"SinusoidalPositionalEncoding: positions up to {offset + T} "
@@ -73,8 +73,8 @@ class SinusoidalPositionalEncoding(Module):
         return x + self.buffers["pe"][offset:offset + T].astype(x.dtype)
 
     def backward(self, dy):
-        shape = check_forward_called("SinusoidalPositionalEncoding", self._shape)
-        return check_grad(dy, shape, "SinusoidalPositionalEncoding")
+        shape = validate.forward_called("SinusoidalPositionalEncoding", self._shape)
+        return validate.grad(dy, shape, "SinusoidalPositionalEncoding")
 
     def extra_repr(self):
         return f"d_model={self.d_model}, max_len={self.max_len}"
@@ -101,7 +101,7 @@ class Embedding(Module):
         self._idx = None
 
     def forward(self, indices):
-        check_array(indices, "Embedding", "indices", dtype="int")
+        validate.array(indices, "Embedding", "indices", dtype="int")
         if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
             raise ValueError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
                              f"values from {indices.min()} to {indices.max()}")
@@ -109,8 +109,8 @@ class Embedding(Module):
         return self.params["weight"][indices]
 
     def backward(self, dy):
-        idx = check_forward_called("Embedding", self._idx)
-        check_grad(dy, idx.shape + (self.embedding_dim,), "Embedding")
+        idx = validate.forward_called("Embedding", self._idx)
+        validate.grad(dy, idx.shape + (self.embedding_dim,), "Embedding")
         g = np.zeros_like(self.grads["weight"])
         np.add.at(g, idx.reshape(-1), dy.reshape(-1, self.embedding_dim))
         if self.padding_idx is not None:
@@ -134,7 +134,7 @@ class LearnedPositionalEmbedding(Module):
         self._shape = None
 
     def forward(self, x, offset=0):
-        check_array(x, "LearnedPositionalEmbedding", "input", ndim=3, shape=(self.d_model,))
+        validate.array(x, "LearnedPositionalEmbedding", "input", ndim=3, shape=(self.d_model,))
         if offset + x.shape[1] > self.max_len:
             raise ValueError(f"LearnedPositionalEmbedding: positions up to {offset + x.shape[1]}"
                              f" exceed max_len={self.max_len} (a learned table cannot "
@@ -144,8 +144,8 @@ class LearnedPositionalEmbedding(Module):
         return x + self.embedding(pos)[None]
 
     def backward(self, dy):
-        shape = check_forward_called("LearnedPositionalEmbedding", self._shape)
-        check_grad(dy, shape, "LearnedPositionalEmbedding")
+        shape = validate.forward_called("LearnedPositionalEmbedding", self._shape)
+        validate.grad(dy, shape, "LearnedPositionalEmbedding")
         self.embedding.backward(dy.sum(axis=0))
         return dy
 
@@ -185,8 +185,8 @@ class RelativePositionBias(Module):
         return np.moveaxis(self.params["weight"][self._idx], -1, 0)
 
     def backward(self, dbias):
-        idx = check_forward_called("RelativePositionBias", self._idx)
-        check_grad(dbias, (self.num_heads,) + idx.shape, "RelativePositionBias", "dbias")
+        idx = validate.forward_called("RelativePositionBias", self._idx)
+        validate.grad(dbias, (self.num_heads,) + idx.shape, "RelativePositionBias", "dbias")
         np.add.at(self.grads["weight"], idx.reshape(-1),
                   np.moveaxis(dbias, 0, -1).reshape(-1, self.num_heads))
         return None

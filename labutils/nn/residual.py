@@ -4,7 +4,7 @@ same formula written in torch and differentiated by autograd.
 """
 import numpy as np
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module, ModuleList
 from .activation import ReLU, Sigmoid
 from .linear import Linear
@@ -44,15 +44,15 @@ class Highway(Module):
         self.gate.params["bias"][...] = gate_bias
 
     def forward(self, x):
-        check_array(x, "Highway", "input", min_ndim=1, shape=(self.gate.in_features,))
+        validate.array(x, "Highway", "input", min_ndim=1, shape=(self.gate.in_features,))
         h = self.act(self.transform(x))
         t = self.sigmoid(self.gate(x))
         self._cache = (x, h, t)
         return t * h + (1 - t) * x
 
     def backward(self, dy):
-        x, h, t = check_forward_called("Highway", getattr(self, "_cache", None))
-        check_grad(dy, x.shape, "Highway")
+        x, h, t = validate.forward_called("Highway", getattr(self, "_cache", None))
+        validate.grad(dy, x.shape, "Highway")
         dx_h = self.transform.backward(self.act.backward(dy * t))
         dx_t = self.gate.backward(self.sigmoid.backward(dy * (h - x)))
         return dy * (1 - t) + dx_h + dx_t
@@ -78,15 +78,15 @@ class SpatialGatingUnit(Module):
         self.proj.params["bias"][...] = 1.0
 
     def forward(self, z):
-        check_array(z, "SpatialGatingUnit", "input", ndim=3, shape=(self.seq_len, self.d_ffn))
+        validate.array(z, "SpatialGatingUnit", "input", ndim=3, shape=(self.seq_len, self.d_ffn))
         u, v = np.split(z, 2, axis=-1)
         gate = self.proj(self.norm(v).swapaxes(1, 2)).swapaxes(1, 2)   # mix along positions
         self._cache = (u, gate)
         return u * gate
 
     def backward(self, dy):
-        u, gate = check_forward_called("SpatialGatingUnit", getattr(self, "_cache", None))
-        check_grad(dy, u.shape, "SpatialGatingUnit")
+        u, gate = validate.forward_called("SpatialGatingUnit", getattr(self, "_cache", None))
+        validate.grad(dy, u.shape, "SpatialGatingUnit")
         dv = self.norm.backward(self.proj.backward((dy * u).swapaxes(1, 2)).swapaxes(1, 2))
         return np.concatenate([dy * gate, dv], axis=-1)
 
@@ -125,7 +125,7 @@ class MixtureOfExperts(Module):
         return g
 
     def forward(self, x):
-        check_array(x, "MixtureOfExperts", "input", min_ndim=1, shape=(self.in_features,))
+        validate.array(x, "MixtureOfExperts", "input", min_ndim=1, shape=(self.in_features,))
         x2 = x.reshape(-1, self.in_features)
         g = self.route(x2)
         y = np.zeros((len(x2), self.out_features), dtype=np.result_type(x2, g))
@@ -139,8 +139,8 @@ class MixtureOfExperts(Module):
         return y.reshape(*x.shape[:-1], self.out_features)
 
     def backward(self, dy):
-        shape, g, outs = check_forward_called("MixtureOfExperts", getattr(self, "_cache", None))
-        check_grad(dy, shape[:-1] + (self.out_features,), "MixtureOfExperts")
+        shape, g, outs = validate.forward_called("MixtureOfExperts", getattr(self, "_cache", None))
+        validate.grad(dy, shape[:-1] + (self.out_features,), "MixtureOfExperts")
         dy2 = dy.reshape(-1, self.out_features)
         dx = np.zeros((len(dy2), self.in_features), dtype=dy2.dtype)
         dg = np.zeros_like(g)

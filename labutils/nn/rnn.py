@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import expit
 
 from .. import init
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM", "AttentionEncoderDecoder"]
@@ -144,7 +144,7 @@ def _sequence_backward(mode, dout, dh_n, dc_n, cache, w_ih, w_hh, grads, names, 
 def _check_state(s, owner, arg, expected, axes):
     """A state array of shape ``expected`` whose axes are called ``axes``; the message names
     the axis that contradicts the input or the module."""
-    check_array(s, owner, arg)
+    validate.array(s, owner, arg)
     if s.shape == tuple(expected):
         return s
     layout = "(" + ", ".join(axes) + (",)" if len(axes) == 1 else ")")
@@ -204,7 +204,7 @@ class _RNNBase(Module):
 
     def forward(self, input, hx=None):
         name, H = type(self).__name__, self.hidden_size
-        check_array(input, name, "input", ndim=(2, 3), shape=(self.input_size,))
+        validate.array(input, name, "input", ndim=(2, 3), shape=(self.input_size,))
         batched = input.ndim == 3
         x = input if batched else input[:, None, :]
         if batched and self.batch_first:
@@ -259,7 +259,7 @@ class _RNNBase(Module):
         either may be None), or None when the final state does not reach the loss.
         Returns (dinput, dh_0) -- for LSTM (dinput, (dh_0, dc_0))."""
         name, H, D = type(self).__name__, self.hidden_size, self.num_directions
-        caches, batched, in_shape = check_forward_called(name, self._cache)
+        caches, batched, in_shape = validate.forward_called(name, self._cache)
         L = caches[0][0].shape[0]
         N = caches[0][0].shape[1]
         LD = self.num_layers * D
@@ -273,7 +273,7 @@ class _RNNBase(Module):
         def prepare(g, shape, arg, seq=False):
             if g is None:
                 return None if seq else np.zeros((LD, N, H), dtype=dtype)
-            check_grad(g, shape, name, arg)
+            validate.grad(g, shape, name, arg)
             if not batched:
                 return g[:, None, :]
             return g.transpose(1, 0, 2) if (seq and self.batch_first) else g
@@ -371,7 +371,7 @@ class _CellBase(Module):
 
     def forward(self, input, hx=None):
         name, H = type(self).__name__, self.hidden_size
-        check_array(input, name, "input", ndim=(1, 2), shape=(self.input_size,))
+        validate.array(input, name, "input", ndim=(1, 2), shape=(self.input_size,))
         batched = input.ndim == 2
         x = input if batched else input[None]
         want = (x.shape[0], H) if batched else (H,)
@@ -403,13 +403,13 @@ class _CellBase(Module):
         """dh (and dc for LSTMCell): like the outputs, or None.
         Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
         name = type(self).__name__
-        x, h, cache, batched = check_forward_called(name, self._cache)
+        x, h, cache, batched = validate.forward_called(name, self._cache)
         shape = h.shape if batched else h.shape[1:]
 
         def prepare(g, arg):
             if g is None:
                 return np.zeros_like(h)
-            check_grad(g, shape, name, arg)
+            validate.grad(g, shape, name, arg)
             return g if batched else g[None]
         dh = prepare(dh, "grad of h'")
         dc = prepare(dc, "grad of c'") if self.mode == "LSTM" else None
@@ -493,11 +493,11 @@ class AttentionEncoderDecoder(Module):
         self.out = Linear(3 * hidden_size, vocab_size, rng=rng, dtype=dtype)
 
     def encode(self, src):
-        check_array(src, "AttentionEncoderDecoder", "src", ndim=3, shape=(self.vocab_size,))
+        validate.array(src, "AttentionEncoderDecoder", "src", ndim=3, shape=(self.vocab_size,))
         return self.encoder(self.enc_embed(src))[0]
 
     def forward(self, src, tgt_in):
-        check_array(tgt_in, "AttentionEncoderDecoder", "tgt_in", ndim=3, shape=(self.vocab_size,))
+        validate.array(tgt_in, "AttentionEncoderDecoder", "tgt_in", ndim=3, shape=(self.vocab_size,))
         keys = self.encode(src)
         q, _ = self.decoder(self.dec_embed(tgt_in))
         context, weights = self.attention(q, keys, keys)

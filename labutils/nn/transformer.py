@@ -18,7 +18,7 @@ import copy
 
 import numpy as np
 
-from ..checks import check_array, check_forward_called, check_grad
+from .. import validate
 from ..module import Module, ModuleList
 from .attention import MultiheadAttention, causal_mask
 from .dropout import Dropout
@@ -70,7 +70,7 @@ class TransformerEncoderLayer(Module):
         return sum(self.self_attn.backward(self.dropout1.backward(d)))
 
     def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal=False):
-        check_array(src, "TransformerEncoderLayer", "src", ndim=3, shape=(self.d_model,))
+        validate.array(src, "TransformerEncoderLayer", "src", ndim=3, shape=(self.d_model,))
         x = src
         if self.norm_first:
             h = x + self._sa(self.norm1(x), src_mask, src_key_padding_mask, is_causal)
@@ -82,8 +82,8 @@ class TransformerEncoderLayer(Module):
         return y
 
     def backward(self, dy):
-        shape = check_forward_called("TransformerEncoderLayer", self._done or None)
-        check_grad(dy, shape, "TransformerEncoderLayer")
+        shape = validate.forward_called("TransformerEncoderLayer", self._done or None)
+        validate.grad(dy, shape, "TransformerEncoderLayer")
         if self.norm_first:
             dh = dy + self.norm2.backward(self._ff.backward(self.dropout2.backward(dy)))
             return dh + self.norm1.backward(self._sa_backward(dh))
@@ -128,8 +128,8 @@ class TransformerDecoderLayer(Module):
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
-        check_array(tgt, "TransformerDecoderLayer", "tgt", ndim=3, shape=(self.d_model,))
-        check_array(memory, "TransformerDecoderLayer", "memory", ndim=3, shape=(self.d_model,))
+        validate.array(tgt, "TransformerDecoderLayer", "tgt", ndim=3, shape=(self.d_model,))
+        validate.array(memory, "TransformerDecoderLayer", "memory", ndim=3, shape=(self.d_model,))
         x = tgt
         if self.norm_first:
             h1 = x + self._sa(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
@@ -143,8 +143,8 @@ class TransformerDecoderLayer(Module):
         return y
 
     def backward(self, dy):
-        shape = check_forward_called("TransformerDecoderLayer", self._done or None)
-        check_grad(dy, shape, "TransformerDecoderLayer")
+        shape = validate.forward_called("TransformerDecoderLayer", self._done or None)
+        validate.grad(dy, shape, "TransformerDecoderLayer")
         if self.norm_first:
             dh2 = dy + self.norm3.backward(self._ff.backward(self.dropout3.backward(dy)))
             dq, dk, dv = self.multihead_attn.backward(self.dropout2.backward(dh2))
@@ -243,11 +243,11 @@ class Seq2SeqTransformer(Module):
         self._cache = None
 
     def encode(self, src):
-        check_array(src, "Seq2SeqTransformer", "src", ndim=2, dtype="int")
+        validate.array(src, "Seq2SeqTransformer", "src", ndim=2, dtype="int")
         return self.encoder(self.src_embed(src) + self.pe[:src.shape[1]])
 
     def decode(self, tgt_in, memory):
-        check_array(tgt_in, "Seq2SeqTransformer", "tgt_in", ndim=2, dtype="int")
+        validate.array(tgt_in, "Seq2SeqTransformer", "tgt_in", ndim=2, dtype="int")
         T = tgt_in.shape[1]
         y = self.decoder(self.tgt_embed(tgt_in) + self.pe[:T], memory, tgt_mask=causal_mask(T))
         return self.generator(y)
@@ -258,7 +258,7 @@ class Seq2SeqTransformer(Module):
         return logits
 
     def backward(self, dlogits):
-        check_forward_called("Seq2SeqTransformer", self._cache)
+        validate.forward_called("Seq2SeqTransformer", self._cache)
         dy, dmemory = self.decoder.backward(self.generator.backward(dlogits))
         self.tgt_embed.backward(dy)
         self.src_embed.backward(self.encoder.backward(dmemory))

@@ -1,9 +1,17 @@
 """Input validation with messages that name the module, the argument, what was expected and
-what came. Every module calls ``check_array`` on what it receives."""
+what came, in one form: ``Owner: what was expected, got what came``. Every module calls
+``validate.array`` on what it receives and ``validate.positive_int`` on its sizes.
+"""
+from __future__ import annotations
+
+import numbers
+
 import numpy as np
 
 
-def check_array(x, owner, arg="input", ndim=None, min_ndim=None, shape=None, dtype="float"):
+def array(x, owner: str, arg: str = "input", ndim: int | tuple[int, ...] | None = None,
+          min_ndim: int | None = None, shape: tuple | None = None,
+          dtype: str | None = "float") -> np.ndarray:
     """Check ``x`` and return it; raise TypeError/ValueError with a clear message otherwise.
 
     ndim      -- an int or a tuple of allowed ranks
@@ -40,16 +48,28 @@ def check_array(x, owner, arg="input", ndim=None, min_ndim=None, shape=None, dty
     return x
 
 
-def check_grad(dy, expected_shape, owner, arg="grad_output"):
+def grad(dy, expected_shape: tuple, owner: str, arg: str = "grad_output") -> np.ndarray:
     """Check an upstream gradient against the shape of the output it belongs to."""
-    check_array(dy, owner, arg)
+    array(dy, owner, arg)
     if dy.shape != tuple(expected_shape):
         raise ValueError(f"{owner}: {arg} must have the output's shape {tuple(expected_shape)}, "
                          f"got {dy.shape}")
     return dy
 
 
-def check_forward_called(owner, cache):
+def forward_called(owner: str, cache):
     if cache is None:
         raise RuntimeError(f"{owner}: backward called before forward (nothing cached)")
     return cache
+
+
+def positive_int(value, owner: str, arg: str, minimum: int = 1) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (1 unless said), else a ValueError or
+    TypeError in the course's form (``Linear: in_features must be a positive int, got 0``)."""
+    want = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{owner}: {arg} must be {want}, got {value!r} "
+                        f"({type(value).__name__})")
+    if value < minimum:
+        raise ValueError(f"{owner}: {arg} must be {want}, got {value}")
+    return int(value)
