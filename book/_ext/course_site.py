@@ -10,7 +10,7 @@
 3. Offline: MathJax, require.js and the widget manager are copied from node_modules into
    _static (no CDN). require.js gets _static/ as its base URL, so the widget manager finds
    its icon fonts there; a small shim answers the MathJax 2 call that the widget controls make
-   while the book loads MathJax 3.
+   while the book loads MathJax 3 (both in book/assets/widget_fixes.js).
 """
 import json
 import re
@@ -31,30 +31,6 @@ ASSETS = {  # destination under _static -> source under node_modules
     "@jupyter-widgets/html-manager/dist": "@jupyter-widgets/html-manager/dist",
 }
 
-WIDGET_FIXES = """
-// require.js configuration (read when require.js loads, after this script): resolve module
-// paths such as @jupyter-widgets/html-manager/dist/... under _static, where the extension
-// copied them, not under the page's folder. The widget manager's icon fonts follow it.
-var require = { baseUrl: (document.documentElement.dataset.content_root || "") + "_static/" };
-// @jupyter-widgets/controls calls MathJax 2's MathJax.Hub.Queue; the book loads MathJax 3.
-(function () {
-  function shim() {
-    var mj = window.MathJax;
-    if (!mj || mj.Hub) return;
-    mj.Hub = { Queue: function (cmd) {
-      var el = cmd && cmd[2];
-      var run = function () {
-        if (window.MathJax && window.MathJax.typesetPromise) window.MathJax.typesetPromise(el ? [el] : undefined);
-      };
-      if (window.MathJax.startup && window.MathJax.startup.promise) window.MathJax.startup.promise.then(run);
-      else setTimeout(run, 500);
-    } };
-  }
-  shim();
-  document.addEventListener("DOMContentLoaded", shim);
-  window.addEventListener("load", shim);
-})();
-"""
 
 
 def stub_solution(source):
@@ -138,6 +114,6 @@ def setup(app):
     app.connect("source-read", on_source_read)
     app.connect("builder-inited", copy_assets)
     app.connect("build-finished", on_build_finished)
-    app.add_js_file(None, body=WIDGET_FIXES, priority=100)
+    app.add_js_file("widget_fixes.js", priority=100)   # before require.js reads its config
     app.add_css_file("course.css")
     return {"parallel_read_safe": True, "parallel_write_safe": True}
