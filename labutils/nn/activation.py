@@ -1,14 +1,29 @@
-"""Activation functions. Element-wise ones keep x (or y) and multiply dy by the derivative:
+"""Activation functions. An element-wise one keeps x (or y) and multiplies dy by the derivative:
 
-    x: (*) -> y: (*)        dx = dy * f'(x)
+    x: (*) -> y: (*)        dx = dy ⊙ f'(x)
 
-Softmax and LogSoftmax act along ``dim``; their backward is a Jacobian-vector product that
+    relu        y = max(x, 0)                          f' = 1 for x > 0, else 0 (torch: 0 at 0)
+    leaky_relu  y = x for x > 0, else a x              f' = 1 or a
+    elu         y = x for x > 0, else α (e^x − 1)      f' = 1 or α e^x = y + α
+    selu        y = λ elu_α(x)  (Klambauer et al. 2017's constants)   f' = λ or y + λα
+    gelu        y = x Φ(x)                             f' = Φ(x) + x φ(x)
+                tanh form: y = ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³)
+                           f' = ½(1 + t) + ½x(1 − t²) √(2/π)(1 + 3·0.044715x²)
+    sigmoid     y = 1 / (1 + e^−x)                     f' = y (1 − y)
+    tanh        y = tanh x                             f' = 1 − y²
+    softplus    y = log(1 + e^{βx}) / β, and x where βx > threshold (as torch)
+                                                       f' = sigmoid(βx), and 1 above the threshold
+
+Softmax and log-softmax act along ``dim``; their backward is a Jacobian-vector product that
 never forms the (n x n) Jacobian:
 
     softmax      y = e^x / Σ e^x       dx = y ⊙ (dy − Σ_dim dy ⊙ y)
     log_softmax  y = x − log Σ e^x     dx = dy − e^y Σ_dim dy
 """
+from __future__ import annotations
+
 import math
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import erf, expit
@@ -16,170 +31,255 @@ from scipy.special import erf, expit
 from .. import validate
 from ..module import Module
 
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+_GELU_C = math.sqrt(2 / math.pi)
 
-class _Elementwise(Module):
-    """Subclasses define ``f(x) -> y`` and ``df(x, y) -> f'(x)``."""
 
-    def forward(self, x):
+class ActivationCache(NamedTuple):
+    """What an activation's backward needs: its input, its output and its constants."""
+    x: np.ndarray
+    y: np.ndarray
+    slope: float = 0.0          # leaky_relu's negative_slope, elu's alpha, softplus's beta
+    threshold: float = 0.0      # softplus's threshold
+    approximate: str = "none"   # gelu's form
+
+
+# -- the element-wise pairs: (y, cache) forward, dx backward ------------------------------
+
+def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    y = np.maximum(x, 0)
+    return y, ActivationCache(x, y)
+
+
+def relu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    return dy * (cache.x > 0).astype(cache.x.dtype)
+
+
+def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01
+                       ) -> tuple[np.ndarray, ActivationCache]:
+    y = np.where(x > 0, x, negative_slope * x)
+    return y, ActivationCache(x, y, slope=negative_slope)
+
+
+def leaky_relu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    return dy * np.where(cache.x > 0, 1.0, cache.slope).astype(cache.x.dtype)
+
+
+def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, ActivationCache]:
+    y = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
+    return y, ActivationCache(x, y, slope=alpha)
+
+
+def elu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    return dy * np.where(cache.x > 0, 1.0, cache.y + cache.slope).astype(cache.x.dtype)
+
+
+def selu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    y = SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))
+    return y, ActivationCache(x, y)
+
+
+def selu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    x, y = cache.x, cache.y
+    return dy * np.where(x > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA).astype(x.dtype)
+
+
+def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, ActivationCache]:
+    if approximate == "tanh":
+        y = 0.5 * x * (1 + np.tanh(_GELU_C * (x + 0.044715 * x ** 3)))
+    else:
+        y = 0.5 * x * (1 + erf(x / math.sqrt(2)))
+    return y, ActivationCache(x, y, approximate=approximate)
+
+
+def gelu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    x = cache.x
+    if cache.approximate == "tanh":
+        t = np.tanh(_GELU_C * (x + 0.044715 * x ** 3))
+        return dy * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * _GELU_C * (1 + 3 * 0.044715 * x * x))
+    phi = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    return dy * (0.5 * (1 + erf(x / math.sqrt(2))) + x * phi)
+
+
+def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    y = expit(x)
+    return y, ActivationCache(x, y)
+
+
+def sigmoid_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    return dy * (cache.y * (1 - cache.y))
+
+
+def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
+    y = np.tanh(x)
+    return y, ActivationCache(x, y)
+
+
+def tanh_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    return dy * (1 - cache.y * cache.y)
+
+
+def softplus_forward(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0
+                     ) -> tuple[np.ndarray, ActivationCache]:
+    bx = beta * x
+    y = np.where(bx > threshold, x, np.logaddexp(0, bx) / beta)
+    return y, ActivationCache(x, y, slope=beta, threshold=threshold)
+
+
+def softplus_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
+    bx = cache.slope * cache.x
+    return dy * np.where(bx > cache.threshold, 1.0, expit(bx)).astype(cache.x.dtype)
+
+
+# -- along one axis ---------------------------------------------------------------------
+
+class SoftmaxCache(NamedTuple):
+    y: np.ndarray
+    dim: int
+
+
+def softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
+    """x: (*) -> y: (*), each slice along ``dim`` positive and summing to 1."""
+    e = np.exp(x - x.max(axis=dim, keepdims=True))
+    y = e / e.sum(axis=dim, keepdims=True)
+    return y, SoftmaxCache(y, dim)
+
+
+def softmax_backward(dy: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
+    y, dim = cache
+    return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
+
+
+def log_softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
+    """x: (*) -> y: (*), log-probabilities along ``dim`` (stable: x − max first)."""
+    shifted = x - x.max(axis=dim, keepdims=True)
+    y = shifted - np.log(np.exp(shifted).sum(axis=dim, keepdims=True))
+    return y, SoftmaxCache(y, dim)
+
+
+def log_softmax_backward(dy: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
+    y, dim = cache
+    return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)
+
+
+# -- the modules: validation, then the pair -------------------------------------------------
+
+class _Activation(Module):
+    """Subclasses set ``pair = (forward, backward)`` and ``options()`` (the forward's keywords)."""
+
+    pair: tuple = ()
+
+    def options(self) -> dict:
+        return {}
+
+    def _check(self, x: np.ndarray) -> None:
         validate.array(x, type(self).__name__, "input")
-        self._x, self._y = x, self.f(x)
-        return self._y
 
-    def backward(self, dy):
-        x = validate.forward_called(type(self).__name__, getattr(self, "_x", None))
-        validate.grad(dy, x.shape, type(self).__name__)
-        return dy * self.df(x, self._y)
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check(x)
+        y, self._cache = type(self).pair[0](x, **self.options())
+        return y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = validate.forward_called(type(self).__name__, getattr(self, "_cache", None))
+        validate.grad(dy, cache.y.shape, type(self).__name__)
+        return type(self).pair[1](dy, cache)
 
 
-class ReLU(_Elementwise):
+class ReLU(_Activation):
     """max(x, 0); derivative 1 for x > 0, else 0 (torch takes 0 at x = 0)."""
-
-    def f(self, x):
-        return np.maximum(x, 0)
-
-    def df(self, x, y):
-        return (x > 0).astype(x.dtype)
+    pair = (relu_forward, relu_backward)
 
 
-class LeakyReLU(_Elementwise):
+class LeakyReLU(_Activation):
     """x for x > 0, negative_slope * x otherwise."""
+    pair = (leaky_relu_forward, leaky_relu_backward)
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         self.negative_slope = negative_slope
 
-    def f(self, x):
-        return np.where(x > 0, x, self.negative_slope * x)
-
-    def df(self, x, y):
-        return np.where(x > 0, 1.0, self.negative_slope).astype(x.dtype)
+    def options(self) -> dict:
+        return {"negative_slope": self.negative_slope}
 
 
-class ELU(_Elementwise):
+class ELU(_Activation):
     """x for x > 0, alpha (e^x − 1) otherwise; derivative alpha e^x = y + alpha there."""
+    pair = (elu_forward, elu_backward)
 
-    def __init__(self, alpha=1.0):
+    def __init__(self, alpha: float = 1.0):
         super().__init__()
         self.alpha = alpha
 
-    def f(self, x):
-        return np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
-
-    def df(self, x, y):
-        return np.where(x > 0, 1.0, y + self.alpha).astype(x.dtype)
+    def options(self) -> dict:
+        return {"alpha": self.alpha}
 
 
-class SELU(_Elementwise):
+class SELU(_Activation):
     """scale * ELU_alpha(x) with the self-normalising constants of Klambauer et al. (2017)."""
-    alpha = 1.6732632423543772848170429916717
-    scale = 1.0507009873554804934193349852946
-
-    def f(self, x):
-        return self.scale * np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0)))
-
-    def df(self, x, y):
-        return np.where(x > 0, self.scale, y + self.scale * self.alpha).astype(x.dtype)
+    pair = (selu_forward, selu_backward)
+    alpha, scale = SELU_ALPHA, SELU_SCALE
 
 
-class GELU(_Elementwise):
-    """x Φ(x) (approximate='none') or its tanh approximation (approximate='tanh').
+class GELU(_Activation):
+    """x Φ(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
+    pair = (gelu_forward, gelu_backward)
 
-    exact: f' = Φ(x) + x φ(x)
-    tanh:  f = ½x(1 + t), t = tanh(u), u = √(2/π)(x + 0.044715x³)
-           f' = ½(1 + t) + ½x(1 − t²) √(2/π)(1 + 3·0.044715x²)
-    """
-    _c = math.sqrt(2 / math.pi)
-
-    def __init__(self, approximate="none"):
+    def __init__(self, approximate: str = "none"):
         super().__init__()
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
 
-    def f(self, x):
-        if self.approximate == "tanh":
-            return 0.5 * x * (1 + np.tanh(self._c * (x + 0.044715 * x ** 3)))
-        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
-
-    def df(self, x, y):
-        if self.approximate == "tanh":
-            t = np.tanh(self._c * (x + 0.044715 * x ** 3))
-            return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * self._c * (1 + 3 * 0.044715 * x * x)
-        return 0.5 * (1 + erf(x / math.sqrt(2))) + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+    def options(self) -> dict:
+        return {"approximate": self.approximate}
 
 
-class Sigmoid(_Elementwise):
+class Sigmoid(_Activation):
     """1 / (1 + e^−x); derivative y (1 − y)."""
-
-    def f(self, x):
-        return expit(x)
-
-    def df(self, x, y):
-        return y * (1 - y)
+    pair = (sigmoid_forward, sigmoid_backward)
 
 
-class Tanh(_Elementwise):
+class Tanh(_Activation):
     """tanh x; derivative 1 − y²."""
-
-    def f(self, x):
-        return np.tanh(x)
-
-    def df(self, x, y):
-        return 1 - y * y
+    pair = (tanh_forward, tanh_backward)
 
 
-class Softplus(_Elementwise):
-    """(1/beta) log(1 + e^(beta x)), and x itself where beta x > threshold (as torch);
-    derivative sigmoid(beta x), and 1 above the threshold."""
+class Softplus(_Activation):
+    """(1/beta) log(1 + e^(beta x)), and x itself where beta x > threshold (as torch)."""
+    pair = (softplus_forward, softplus_backward)
 
-    def __init__(self, beta=1.0, threshold=20.0):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
-    def f(self, x):
-        bx = self.beta * x
-        return np.where(bx > self.threshold, x, np.logaddexp(0, bx) / self.beta)
-
-    def df(self, x, y):
-        bx = self.beta * x
-        return np.where(bx > self.threshold, 1.0, expit(bx)).astype(x.dtype)
+    def options(self) -> dict:
+        return {"beta": self.beta, "threshold": self.threshold}
 
 
-class _AlongDim(Module):
-    def __init__(self, dim):
+class _AlongDim(_Activation):
+    def __init__(self, dim: int):
         super().__init__()
         if not isinstance(dim, int):
             raise TypeError(f"{type(self).__name__}: dim must be an int, got {dim!r}")
         self.dim = dim
 
-    def _check(self, x):
+    def options(self) -> dict:
+        return {"dim": self.dim}
+
+    def _check(self, x: np.ndarray) -> None:
         validate.array(x, type(self).__name__, "input", min_ndim=1)
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"{type(self).__name__}: dim={self.dim} is out of range for input "
-                             f"of shape {x.shape}")
+                             f"of shape {x.shape}, expected dim in [{-x.ndim}, {x.ndim})")
 
 
 class Softmax(_AlongDim):
-    def forward(self, x):
-        self._check(x)
-        e = np.exp(x - x.max(axis=self.dim, keepdims=True))
-        self._y = e / e.sum(axis=self.dim, keepdims=True)
-        return self._y
-
-    def backward(self, dy):
-        y = validate.forward_called("Softmax", getattr(self, "_y", None))
-        validate.grad(dy, y.shape, "Softmax")
-        return y * (dy - (dy * y).sum(axis=self.dim, keepdims=True))
+    """softmax along ``dim``: x: (*) -> y: (*)."""
+    pair = (softmax_forward, softmax_backward)
 
 
 class LogSoftmax(_AlongDim):
-    def forward(self, x):
-        self._check(x)
-        shifted = x - x.max(axis=self.dim, keepdims=True)
-        self._y = shifted - np.log(np.exp(shifted).sum(axis=self.dim, keepdims=True))
-        return self._y
-
-    def backward(self, dy):
-        y = validate.forward_called("LogSoftmax", getattr(self, "_y", None))
-        validate.grad(dy, y.shape, "LogSoftmax")
-        return dy - np.exp(y) * dy.sum(axis=self.dim, keepdims=True)
+    """log-softmax along ``dim``: x: (*) -> y: (*)."""
+    pair = (log_softmax_forward, log_softmax_backward)

@@ -4,6 +4,10 @@ training: keep each entry with probability 1 − p, scale kept entries by 1/(1 �
           y = x ⊙ m,  m = keep / (1 − p)    so that E[y] = x;   dx = dy ⊙ m (the same mask)
 eval:     y = x, dx = dy
 """
+from __future__ import annotations
+
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import init
@@ -11,32 +15,48 @@ from .. import validate
 from ..module import Module
 
 
+class DropoutCache(NamedTuple):
+    mask: np.ndarray     # keep / (1 − p), the input's shape (a 0-d 1 when nothing is dropped)
+
+
+def dropout_forward(x: np.ndarray, p: float, keep: np.ndarray | None
+                    ) -> tuple[np.ndarray, DropoutCache]:
+    """x: (*) -> y: (*). ``keep``: boolean (*) mask of the entries kept, or None (nothing
+    dropped: eval, or p = 0)."""
+    if keep is None:
+        return x, DropoutCache(np.ones((), dtype=x.dtype))
+    mask = (keep / (1 - p)).astype(x.dtype) if p < 1 else np.zeros_like(x)
+    return x * mask, DropoutCache(mask)
+
+
+def dropout_backward(dy: np.ndarray, cache: DropoutCache) -> np.ndarray:
+    return dy * cache.mask
+
+
 class Dropout(Module):
     """x: (*) -> y: (*). Its own generator ``rng``; ``next_keep`` (a boolean array) injects
     the keep-mask of the next training forward, to reproduce another framework's draw."""
 
-    def __init__(self, p=0.5, rng=None):
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")
-        self.p, self.rng, self.next_keep, self._mask = p, init.get_rng(rng), None, None
+        self.p, self.rng, self.next_keep, self._cache = p, init.get_rng(rng), None, None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "Dropout", "input")
-        if not self.training or self.p == 0:
-            self._mask = np.ones((), dtype=x.dtype)
-            return x
-        keep = self.next_keep if self.next_keep is not None else self.rng.random(x.shape) >= self.p
-        if keep.shape != x.shape:
-            raise ValueError(f"Dropout: injected mask must have the input's shape {x.shape}, "
-                             f"got {keep.shape}")
-        self.next_keep = None
-        self._mask = (keep / (1 - self.p)).astype(x.dtype) if self.p < 1 else np.zeros_like(x)
-        return x * self._mask
+        keep = None
+        if self.training and self.p != 0:
+            keep = self.next_keep if self.next_keep is not None else self.rng.random(x.shape) >= self.p
+            if keep.shape != x.shape:
+                raise ValueError(f"Dropout: injected mask must have the input's shape {x.shape}, "
+                                 f"got {keep.shape}")
+            self.next_keep = None
+        y, self._cache = dropout_forward(x, self.p, keep)
+        return y
 
-    def backward(self, dy):
-        mask = validate.forward_called("Dropout", self._mask)
-        return dy * mask
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return dropout_backward(dy, validate.forward_called("Dropout", self._cache))
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"p={self.p}"

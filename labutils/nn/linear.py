@@ -2,9 +2,13 @@
 
 forward   y  = x Wᵀ + b                    x: (*, in_features) -> y: (*, out_features)
 backward  dx = dy W                         dx: (*, in_features)
-          dW += dyᵀ x   (summed over every leading position)    dW: (out_features, in_features)
-          db += Σ dy    (likewise)                               db: (out_features,)
+          dW = dyᵀ x   (summed over every leading position)    dW: (out_features, in_features)
+          db = Σ dy    (likewise)                               db: (out_features,)
 """
+from __future__ import annotations
+
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import init
@@ -12,40 +16,68 @@ from .. import validate
 from ..module import Module
 
 
+class LinearCache(NamedTuple):
+    x: np.ndarray
+    weight: np.ndarray
+    has_bias: bool
+
+
+def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, LinearCache]:
+    """x: (*, in), weight: (out, in), bias: (out,) or None -> y: (*, out)."""
+    y = x @ weight.T
+    return (y if bias is None else y + bias), LinearCache(x, weight, bias is not None)
+
+
+def linear_backward(dy: np.ndarray, cache: LinearCache) -> dict[str, np.ndarray]:
+    """dy: (*, out) -> {"x": (*, in), "weight": (out, in), "bias": (out,) if there is one}."""
+    x, weight, has_bias = cache
+    x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
+    grads = {"x": dy @ weight, "weight": dy2.T @ x2}
+    if has_bias:
+        grads["bias"] = dy2.sum(axis=0)
+    return grads
+
+
 class Linear(Module):
-    def __init__(self, in_features, out_features, bias=True, rng=None, dtype=np.float64):
+    """y = x Wᵀ + b (torch.nn.Linear). x: (*, in_features) -> y: (*, out_features)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype: type = np.float64):
         super().__init__()
-        self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
+        self.in_features = validate.positive_int(in_features, "Linear", "in_features")
+        self.out_features = validate.positive_int(out_features, "Linear", "out_features")
+        self.has_bias = bias
         w, b = init.torch_default((out_features, in_features), rng, dtype, bias)
         self.add_param("weight", w)
         if bias:
             self.add_param("bias", b)
-        self._x = None
+        self._cache = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "Linear", "input", min_ndim=1, shape=(self.in_features,))
-        self._x = x
-        y = x @ self.params["weight"].T
-        return y + self.params["bias"] if self.has_bias else y
+        y, self._cache = linear_forward(x, self.params["weight"],
+                                        self.params["bias"] if self.has_bias else None)
+        return y
 
-    def backward(self, dy):
-        x = validate.forward_called("Linear", self._x)
-        validate.grad(dy, x.shape[:-1] + (self.out_features,), "Linear")
-        x2, dy2 = x.reshape(-1, self.in_features), dy.reshape(-1, self.out_features)
-        self.grads["weight"] += dy2.T @ x2
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache = validate.forward_called("Linear", self._cache)
+        validate.grad(dy, cache.x.shape[:-1] + (self.out_features,), "Linear")
+        grads = linear_backward(dy, cache)
+        self.grads["weight"] += grads["weight"]
         if self.has_bias:
-            self.grads["bias"] += dy2.sum(axis=0)
-        return dy @ self.params["weight"]
+            self.grads["bias"] += grads["bias"]
+        return grads["x"]
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.has_bias}"
 
 
 class Identity(Module):
     """y = x (torch.nn.Identity)."""
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return x
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return dy
