@@ -241,7 +241,7 @@ def conv2d_forward(x, w, b, stride=1, padding=0):
 
 
 def conv2d_forward_via_labutils(x, w, b, stride=1, padding=0):
-    return conv_forward(x, w, b, stride, padding)
+    return conv_forward(x, w, b, stride, padding)[0]
 
 
 def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
@@ -283,8 +283,8 @@ def _autograd_backward(dy, x, w, stride=1, padding=0):
 
 
 def _labutils_backward(dy, x, w, stride=1, padding=0):
-    _, cols = conv_forward(x, w, None, stride, padding, keep_cols=True)
-    return conv_backward(dy, x.shape, w, cols, stride, padding)
+    _, cache = conv_forward(x, w, None, stride, padding)
+    return conv_backward(dy, cache)
 
 
 def _module_pool_backward(dy, x, kernel_size=2, stride=None):

@@ -83,10 +83,10 @@ def test_conv_transpose_is_the_adjoint_of_conv(seed):
     rng = np.random.default_rng(seed)
     w = rng.standard_normal((4, 3, 3, 2))
     x = rng.standard_normal((2, 3, 9, 8))
-    y = conv_forward(x, w, None, stride=2, padding=1, dilation=(1, 2))
+    y, _ = conv_forward(x, w, None, stride=2, padding=1, dilation=(1, 2))
     v = rng.standard_normal(y.shape)
     op = tuple((n + 2 - dd * (k - 1) - 1) % 2 for n, k, dd in zip(x.shape[2:], w.shape[2:], (1, 2)))
-    xt = conv_transpose_forward(v, w, None, stride=2, padding=1, dilation=(1, 2), output_padding=op)
+    xt, _ = conv_transpose_forward(v, w, None, stride=2, padding=1, dilation=(1, 2), output_padding=op)
     assert xt.shape == x.shape
     assert abs(np.sum(y * v) - np.sum(x * xt)) <= 1e-10 * np.abs(y * v).sum()
 

@@ -23,7 +23,7 @@ def _rng(seed):
 
 # -- conv2d forward --------------------------------------------------------------------------
 def _conv2d_forward(x, w, b, stride=1, padding=0):
-    return conv_forward(x, w, b, stride, padding)
+    return conv_forward(x, w, b, stride, padding)[0]
 
 
 def _conv_cases(seed):
@@ -59,22 +59,22 @@ def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=
                    mistakes={
         "the kernel is flipped (that is the textbook convolution): deep-learning layers compute "
         "the cross-correlation, which slides the kernel as it is":
-            lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1], b, stride, padding),
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1], b, stride, padding)[0],
         "the bias is missing (add b[f] to every position of output channel f)":
-            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, None, stride, padding),
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, None, stride, padding)[0],
         "the stride is ignored (a window must start every `stride` pixels)":
-            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, 1, padding),
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, 1, padding)[0],
         "the padding is ignored (pad p zeros on each side of both spatial axes)":
-            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, 0),
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, 0)[0],
         "padding on one side only: the zeros go before AND after, along each spatial axis":
-            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, ((padding, 0), (padding, 0))),
+            lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, ((padding, 0), (padding, 0)))[0],
     })
 
 
 # -- conv2d backward (gradient check) -----------------------------------------------------------
 def _conv2d_backward(dy, x, w, stride=1, padding=0):
-    _, cols = conv_forward(x, w, None, stride, padding, keep_cols=True)
-    return conv_backward(dy, x.shape, w, cols, stride, padding)
+    _, cache = conv_forward(x, w, None, stride, padding)
+    return conv_backward(dy, cache)
 
 
 def _backward_cases(seed):
@@ -84,7 +84,7 @@ def _backward_cases(seed):
                                 ("stride 2, padding 1", (2, 2, 6, 7), (2, 2, 3, 3), 2, 1),
                                 ("batch of 1, 2x3 kernel, padding 1", (1, 3, 4, 5), (2, 3, 2, 3), 1, 1)]:
         x, w = r.standard_normal(xs), r.standard_normal(ws)
-        y = conv_forward(x, w, None, s, p)
+        y = conv_forward(x, w, None, s, p)[0]
         cases.append((label, (r.standard_normal(y.shape), x, w), {"stride": s, "padding": p}))
     return cases
 
@@ -148,7 +148,7 @@ def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
     # the gradient check proper: the student's gradients against central differences
     label, (dy, x, w), kw = cases[1]
     b = np.zeros(w.shape[0])
-    gradient_check(report, conv2d_backward, (dy, x, w), lambda: np.sum(dy * conv_forward(x, w, b, **kw)),
+    gradient_check(report, conv2d_backward, (dy, x, w), lambda: np.sum(dy * conv_forward(x, w, b, **kw)[0]),
                    (x, w, b), ["dx", "dw", "db"], kw, time_limit_s, forbid=_CONV_FORBID,
                    allow=_CONV_ALLOW)    # L = <dy, y>
     report.finish()

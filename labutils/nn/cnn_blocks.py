@@ -16,6 +16,10 @@ Every block takes ``norm_layer``: a callable ``norm_layer(channels) -> Module`` 
 Backward of a block is the chain of its children's backwards; where a tensor is used twice
 (the shortcut, DenseNet's concatenation) the gradients of its uses are added.
 """
+from __future__ import annotations
+
+from typing import Callable
+
 import numpy as np
 
 from .. import validate
@@ -28,17 +32,20 @@ __all__ = ["PointwiseConv2d", "DepthwiseSeparableConv2d", "NiNBlock", "Bottlenec
            "ResNeXtBlock", "DenseLayer", "DenseBlock", "conv_params", "conv_macs"]
 
 
-def conv_params(c_in, c_out, k, groups=1, bias=False):
+def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
     """Parameters of a k x k convolution: C_out · (C_in/groups) · k² (+ C_out with bias)."""
     return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
 
 
-def conv_macs(c_in, c_out, k, h_out, w_out, groups=1):
+def conv_macs(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1) -> int:
     """Multiply-adds of a k x k convolution producing an h_out x w_out map (one sample)."""
     return conv_params(c_in, c_out, k, groups) * h_out * w_out
 
 
-def _norm(norm_layer, channels):
+NormLayer = Callable[[int], Module] | None
+
+
+def _norm(norm_layer: NormLayer, channels: int) -> Module | None:
     return None if norm_layer is None else norm_layer(channels)
 
 
@@ -46,7 +53,8 @@ class PointwiseConv2d(Conv2d):
     """1x1 convolution.  x: (N, C_in, H, W) -> y: (N, C_out, H, W);  weight (C_out, C_in, 1, 1).
     y[n, :, i, j] = W x[n, :, i, j] + b: a Linear layer applied at every pixel."""
 
-    def __init__(self, in_channels, out_channels, bias=True, rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
         super().__init__(in_channels, out_channels, 1, bias=bias, rng=rng, dtype=dtype)
 
 
@@ -54,17 +62,18 @@ class DepthwiseSeparableConv2d(Module):
     """depthwise: Conv2d(C_in, C_in, k, groups=C_in), pointwise: Conv2d(C_in, C_out, 1).
     x: (N, C_in, H, W) -> y: (N, C_out, H_out, W_out). Children ``depthwise``, ``pointwise``."""
 
-    def __init__(self, in_channels, out_channels, kernel_size=3, stride=1, padding=1, bias=True,
-                 rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
+                 padding: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
+                 dtype=np.float64) -> None:
         super().__init__()
         self.depthwise = Conv2d(in_channels, in_channels, kernel_size, stride, padding,
                                 groups=in_channels, bias=bias, rng=rng, dtype=dtype)
         self.pointwise = Conv2d(in_channels, out_channels, 1, bias=bias, rng=rng, dtype=dtype)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         return self.pointwise(self.depthwise(x))
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         return self.depthwise.backward(self.pointwise.backward(dy))
 
 
@@ -72,8 +81,9 @@ class NiNBlock(Sequential):
     """Network-in-network block: Conv2d(k) ReLU Conv2d(1) ReLU Conv2d(1) ReLU, children named
     "0" ... "5" as in ``torch.nn.Sequential``.  x: (N, C_in, H, W) -> y: (N, C_out, H', W')"""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, rng=None,
-                 dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, rng: np.random.Generator | None = None,
+                 dtype=np.float64) -> None:
         super().__init__(
             Conv2d(in_channels, out_channels, kernel_size, stride, padding, rng=rng, dtype=dtype),
             ReLU(),
@@ -93,8 +103,9 @@ class Bottleneck(Module):
     backward: dz = relu'·dy;  dx = main.backward(dz) + shortcut.backward(dz)
     """
 
-    def __init__(self, in_channels, width, out_channels, stride=1, groups=1,
-                 norm_layer=BatchNorm2d, rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int = 1,
+                 groups: int = 1, norm_layer: NormLayer = BatchNorm2d,
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
         super().__init__()
         bias = norm_layer is None
         kw = dict(rng=rng, dtype=dtype)
@@ -113,11 +124,11 @@ class Bottleneck(Module):
             self.downsample = Sequential(*parts)
         self.in_channels = in_channels
 
-    def _main(self):
+    def _main(self) -> list[Module]:
         return [m for m in (self.conv1, self.bn1, self.relu1, self.conv2, self.bn2, self.relu2,
                             self.conv3, self.bn3) if m is not None]
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, type(self).__name__, "input", ndim=4, shape=(self.in_channels, None, None))
         h = x
         for m in self._main():
@@ -125,7 +136,7 @@ class Bottleneck(Module):
         skip = x if self.downsample is None else self.downsample(x)
         return self.relu3(h + skip)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         dz = self.relu3.backward(dy)
         dx = dz
         for m in reversed(self._main()):
@@ -138,8 +149,9 @@ class ResNeXtBlock(Bottleneck):
     (the aggregated transformations Σ_i T_i(x) of Xie et al. are exactly a grouped conv
     between two 1x1 convs)."""
 
-    def __init__(self, in_channels, out_channels, cardinality=32, base_width=4, stride=1,
-                 norm_layer=BatchNorm2d, rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, cardinality: int = 32,
+                 base_width: int = 4, stride: int = 1, norm_layer: NormLayer = BatchNorm2d,
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
         super().__init__(in_channels, cardinality * base_width, out_channels, stride,
                          cardinality, norm_layer, rng, dtype)
 
@@ -148,8 +160,8 @@ class DenseLayer(Sequential):
     """One DenseNet layer: [norm] ReLU Conv2d(3x3, padding 1) -> growth_rate channels.
     Children "0", "1", ("2") as in torch.nn.Sequential."""
 
-    def __init__(self, in_channels, growth_rate, norm_layer=BatchNorm2d, rng=None,
-                 dtype=np.float64):
+    def __init__(self, in_channels: int, growth_rate: int, norm_layer: NormLayer = BatchNorm2d,
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
         parts = [] if norm_layer is None else [norm_layer(in_channels)]
         parts += [ReLU(), Conv2d(in_channels, growth_rate, 3, 1, 1, bias=norm_layer is None,
                                  rng=rng, dtype=dtype)]
@@ -166,15 +178,16 @@ class DenseBlock(Module):
     sent back through their inputs.
     """
 
-    def __init__(self, in_channels, growth_rate, num_layers, norm_layer=BatchNorm2d, rng=None,
-                 dtype=np.float64):
+    def __init__(self, in_channels: int, growth_rate: int, num_layers: int,
+                 norm_layer: NormLayer = BatchNorm2d, rng: np.random.Generator | None = None,
+                 dtype=np.float64) -> None:
         super().__init__()
         self.in_channels, self.growth_rate = in_channels, growth_rate
         self.layers = ModuleList([DenseLayer(in_channels + i * growth_rate, growth_rate,
                                              norm_layer, rng, dtype) for i in range(num_layers)])
         self._shape = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "DenseBlock", "input", ndim=4, shape=(self.in_channels, None, None))
         feats = x
         for layer in self.layers:
@@ -182,7 +195,7 @@ class DenseBlock(Module):
         self._shape = feats.shape
         return feats
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         shape = validate.forward_called("DenseBlock", self._shape)
         validate.grad(dy, shape, "DenseBlock")
         g = dy.copy()                         # d(block output) / d(concatenation so far)

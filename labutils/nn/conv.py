@@ -6,24 +6,28 @@ dilation d, kernel k, and groups G (each group maps C_in/G input channels to C_o
 
 forward   y[n, f, o] = b[f] + Σ_{c ∈ group(f)} Σ_j  W[f, c, j] · x̃[n, c, s·o + d·j]
           L_out = ⌊(L_in + p_lo + p_hi − d(k − 1) − 1) / s⌋ + 1
-backward  dW[f, c, j] += Σ_n Σ_o dy[n, f, o] · x̃[n, c, s·o + d·j]   (correlate x with dy)
-          db[f]       += Σ_n Σ_o dy[n, f, o]
+backward  dW[f, c, j] = Σ_n Σ_o dy[n, f, o] · x̃[n, c, s·o + d·j]   (correlate x with dy)
+          db[f]       = Σ_n Σ_o dy[n, f, o]
           dx̃[n, c, i] = Σ_f Σ_{o, j: s·o + d·j = i} dy[n, f, o] · W[f, c, j]
                         (a "full" convolution of the stride-dilated dy with the flipped kernel;
                         dx is dx̃ with the padding cut off)
 
-Implementation (one matrix product per call, per direction):
-  im2col  a strided *view* of x̃ with axes (G, C_in/G, *k, N, *L_out), copied once to the
-          matrix X_col of shape (G, C_in/G·Πk, N·ΠL_out);
-  forward Y = W_mat @ X_col,      W_mat: (G, C_out/G, C_in/G·Πk)
-  backward dW = dY @ X_colᵀ,      dX_col = W_matᵀ @ dY, then col2im scatters dX_col back: a loop
-          over the Πk kernel offsets (9 for a 3x3 kernel), each one vectorised slice addition;
-          there is no Python loop over pixels, channels or groups.
+As matrices (one product per direction):
+  im2col  lays every window of x̃ out as a column: X_col (G, C_in/G·Πk, N·ΠL_out), built from a
+          strided *view* of x̃ and copied once;
+  forward Y = W_mat X_col,        W_mat: (G, C_out/G, C_in/G·Πk)
+  backward dW = dY X_colᵀ,        dX_col = W_matᵀ dY, and col2im (the adjoint of im2col) adds
+          every column back into the window it came from: a loop over the Πk kernel offsets (9
+          for a 3x3 kernel), each one vectorised slice addition; no Python loop over pixels.
 
-A transposed convolution is the adjoint of a convolution with the same weight: its forward
-is the convolution's input-gradient (col2im) and its backward the convolution's forward.
+A transposed convolution is the adjoint of a convolution with the same weight: its forward is
+the convolution's input gradient (col2im of W_matᵀ x) and its backward the convolution's forward.
 """
+from __future__ import annotations
+
 import math
+import numbers
+from typing import NamedTuple
 
 import numpy as np
 
@@ -32,54 +36,65 @@ from .. import validate
 from ..module import Module
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
-           "conv_output_size", "conv_transpose_output_size", "conv_forward",
-           "conv_backward", "conv_transpose_forward", "im2col", "col2im"]
+           "conv_output_size", "conv_transpose_output_size", "conv_forward", "conv_backward",
+           "conv_transpose_forward", "conv_transpose_backward", "ConvCache",
+           "ConvTransposeCache", "im2col", "col2im"]
+
+Pads = tuple[tuple[int, int], ...]
 
 
-def conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+def conv_output_size(n: int, kernel_size: int, stride: int = 1,
+                     padding: int | tuple[int, int] = 0, dilation: int = 1) -> int:
     """⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 (``padding`` may be a (lo, hi) pair)."""
-    lo, hi = (padding, padding) if isinstance(padding, int) else padding
+    lo, hi = (padding, padding) if isinstance(padding, numbers.Integral) else padding
     return (n + lo + hi - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def conv_transpose_output_size(n, kernel_size, stride=1, padding=0, output_padding=0,
-                               dilation=1):
+def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0, dilation: int = 1) -> int:
     """(n − 1)s − 2p + d(k − 1) + output_padding + 1."""
     return (n - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
 
 
-def _tuple(value, n, owner, arg):
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return (int(value),) * n
-    if isinstance(value, (tuple, list)) and len(value) == n and all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value):
-        return tuple(int(v) for v in value)
-    raise TypeError(f"{owner}: {arg} must be an int or a tuple of {n} ints, got {value!r}")
+def spatial_ints(value, nd: int, owner: str, arg: str, minimum: int = 1) -> tuple[int, ...]:
+    """``value`` (an int, or one int per spatial axis) as a tuple of ``nd`` ints >= minimum."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return (validate.positive_int(value, owner, arg, minimum),) * nd
+    if not isinstance(value, (tuple, list)) or len(value) != nd:
+        raise TypeError(f"{owner}: {arg} must be an int or a tuple of {nd} ints, got {value!r}")
+    return tuple(validate.positive_int(v, owner, arg, minimum) for v in value)
 
 
 # -- im2col / col2im ------------------------------------------------------------------------
-def im2col(xp, kernel, stride, dilation, out, groups=1):
-    """A strided view of the padded input ``xp`` (N, C, *S) with axes
-    (G, C/G, *kernel, N, *out): entry [g, c, j, n, o] = xp[n, g·C/G + c, s·o + d·j]."""
+def im2col(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
+           dilation: tuple[int, ...], out: tuple[int, ...], groups: int = 1) -> np.ndarray:
+    """X_col (G, C/G·Πkernel, N·Πout) of the padded input xp (N, C, *S): column (n, o) of group
+    g holds the window xp[n, g·C/G + c, s·o + d·j] for every (c, j), in that order.
+
+    The windows are first a strided *view* of xp (no copy) with axes (G, C/G, *kernel, N, *out);
+    the reshape to a matrix is the one copy."""
     n, c = xp.shape[:2]
-    st = xp.strides
-    sp = st[2:]
+    st, sp = xp.strides, xp.strides[2:]
     shape = (groups, c // groups, *kernel, n, *out)
     strides = (st[1] * (c // groups), st[1], *(a * d for a, d in zip(sp, dilation)), st[0],
                *(a * s for a, s in zip(sp, stride)))
-    return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    view = np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
+    return view.reshape(groups, (c // groups) * math.prod(kernel), n * math.prod(out))
 
 
-def col2im(cols, xp_shape, kernel, stride, dilation, out):
-    """The adjoint of ``im2col``: sum ``cols`` (G, C/G, *kernel, N, *out) back into a zero
-    array of shape ``xp_shape`` (N, C, *S). One vectorised slice addition per kernel offset."""
+def col2im(cols: np.ndarray, xp_shape: tuple[int, ...], kernel: tuple[int, ...],
+           stride: tuple[int, ...], dilation: tuple[int, ...], out: tuple[int, ...],
+           groups: int = 1) -> np.ndarray:
+    """The adjoint of ``im2col``: add the columns ``cols`` (G, C/G·Πkernel, N·Πout) back into
+    the windows they came from, in a zero array of shape ``xp_shape`` (N, C, *S).
+    One vectorised slice addition per kernel offset."""
     n, c = xp_shape[:2]
-    dxp = np.zeros(xp_shape, dtype=cols.dtype)
     nd = len(kernel)
-    # (G, C/G, *k, N, *out) -> (N, G·C/G, *k, *out) as a view (G and C/G merge without a copy)
+    cols = cols.reshape(groups, c // groups, *kernel, n, *out)
+    # (G, C/G, *k, N, *out) -> (N, C, *k, *out) as a view (G and C/G merge without a copy)
     perm = (nd + 2, 0, 1, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3))
-    view = cols.transpose(perm)
-    view = view.reshape(n, c, *kernel, *out)
+    view = cols.transpose(perm).reshape(n, c, *kernel, *out)
+    dxp = np.zeros(xp_shape, dtype=cols.dtype)
     for j in np.ndindex(*kernel):
         target = (slice(None), slice(None)) + tuple(
             slice(d * jj, d * jj + s * (o - 1) + 1, s)
@@ -88,102 +103,136 @@ def col2im(cols, xp_shape, kernel, stride, dilation, out):
     return dxp
 
 
-# -- functional forms --------------------------------------------------------------------------
-def _pad(x, pads):
-    if not any(lo or hi for lo, hi in pads):
-        return x
-    return np.pad(x, ((0, 0), (0, 0), *pads))
+# -- convolution: the pair --------------------------------------------------------------------
+class ConvCache(NamedTuple):
+    """What conv_backward needs from conv_forward."""
+    x_shape: tuple[int, ...]      # (N, C_in, *S), before padding
+    weight: np.ndarray            # (C_out, C_in/G, *k)
+    cols: np.ndarray              # X_col: (G, C_in/G·Πk, N·ΠL_out)
+    stride: tuple[int, ...]
+    pads: Pads                    # (lo, hi) per spatial axis
+    dilation: tuple[int, ...]
+    groups: int
 
 
-def conv_forward(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                 owner="conv", keep_cols=False):
-    """y = conv(x, W) + b for x: (N, C_in, *S), weight: (C_out, C_in/G, *k).
-    ``padding``: an int, a tuple of ints, or a tuple of (lo, hi) pairs, one per spatial axis.
-    Returns y, or (y, X_col) with ``keep_cols``."""
+def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                 stride=1, padding=0, dilation=1, groups: int = 1,
+                 owner: str = "conv_forward") -> tuple[np.ndarray, ConvCache]:
+    """y = W ⋆ x + b as one matrix product: Y = W_mat X_col.
+
+    x: (N, C_in, *S)   weight: (C_out, C_in/G, *k)   bias: (C_out,) or None
+    -> y: (N, C_out, *L_out), and the cache for conv_backward.
+    stride, dilation: an int or one per spatial axis; padding: the same, or (lo, hi) pairs."""
     nd = weight.ndim - 2
-    stride, dilation = _tuple(stride, nd, owner, "stride"), _tuple(dilation, nd, owner, "dilation")
-    pads = _pairs(padding, nd, owner)
-    kernel = weight.shape[2:]
+    stride = spatial_ints(stride, nd, owner, "stride")
+    dilation = spatial_ints(dilation, nd, owner, "dilation")
+    pads = _pad_pairs(padding, nd, owner)
+    kernel, c_out, g = weight.shape[2:], weight.shape[0], groups
     out = _out_shape(x.shape[2:], kernel, stride, pads, dilation, owner)
-    xp = _pad(x, pads)
-    cols = im2col(xp, kernel, stride, dilation, out, groups)
-    g, cg = groups, x.shape[1] // groups
-    cols = cols.reshape(g, cg * math.prod(kernel), -1)          # the one copy
-    w = weight.reshape(g, weight.shape[0] // g, -1)
-    y = np.matmul(w, cols)                                        # (G, F/G, N·Πout)
-    y = y.reshape(weight.shape[0], x.shape[0], *out)
-    y = np.ascontiguousarray(np.moveaxis(y, 1, 0))
+    cols = im2col(_pad(x, pads), kernel, stride, dilation, out, g)   # (G, C_in/G·Πk, N·ΠL_out)
+    y = np.matmul(weight.reshape(g, c_out // g, -1), cols)          # (G, C_out/G, N·ΠL_out)
+    y = np.ascontiguousarray(np.moveaxis(y.reshape(c_out, x.shape[0], *out), 1, 0))
     if bias is not None:
         y += bias.reshape(-1, *(1,) * nd)
-    return (y, cols) if keep_cols else y
+    return y, ConvCache(x.shape, weight, cols, stride, pads, dilation, g)
 
 
-def conv_backward(dy, x_shape, weight, cols, stride=1, padding=0, dilation=1, groups=1,
-                  owner="conv", need_dx=True):
-    """(dx, dW, db) of conv_forward, from the X_col it kept. dx is None unless ``need_dx``."""
-    nd = weight.ndim - 2
-    stride, dilation = _tuple(stride, nd, owner, "stride"), _tuple(dilation, nd, owner, "dilation")
-    pads = _pairs(padding, nd, owner)
-    kernel, out = weight.shape[2:], dy.shape[2:]
-    g, f = groups, weight.shape[0]
+def conv_backward(dy: np.ndarray, cache: ConvCache, need_dx: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """dy: (N, C_out, *L_out) -> dx: (N, C_in, *S) (None unless need_dx), dW: (C_out, C_in/G,
+    *k), db: (C_out,).   dW = dY X_colᵀ;  db = Σ dy;  dx = col2im(W_matᵀ dY), padding cut off."""
+    x_shape, w, cols, stride, pads, dilation, g = cache
+    f, kernel, out = w.shape[0], w.shape[2:], dy.shape[2:]
     dy_mat = np.ascontiguousarray(np.moveaxis(dy, 1, 0)).reshape(g, f // g, -1)
-    # dW = dY @ X_colᵀ for every group (einsum: numpy's stacked matmul is slow on a
-    # transposed operand; the contraction runs over the long N·Πout axis of both)
-    if g == 1:
-        dw = (dy_mat[0] @ cols[0].T).reshape(weight.shape)
-    else:
-        dw = np.einsum("gfp,gcp->gfc", dy_mat, cols, optimize=True).reshape(weight.shape)
+    # dW = dY X_colᵀ per group (einsum: numpy's stacked matmul is slow on a transposed operand)
+    dw = (dy_mat[0] @ cols[0].T if g == 1 else
+          np.einsum("gfp,gcp->gfc", dy_mat, cols, optimize=True)).reshape(w.shape)
     db = dy.sum(axis=(0, *range(2, dy.ndim)))
-    dx = None
-    if need_dx:
-        w_t = np.ascontiguousarray(weight.reshape(g, f // g, -1).transpose(0, 2, 1))
-        dcols = np.matmul(w_t, dy_mat)
-        dcols = dcols.reshape(g, x_shape[1] // g, *kernel, x_shape[0], *out)
-        xp_shape = (*x_shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads)))
-        dxp = col2im(dcols, xp_shape, kernel, stride, dilation, out)
-        dx = dxp[(slice(None), slice(None)) + tuple(slice(lo, lo + n)
-                                                    for n, (lo, _) in zip(x_shape[2:], pads))]
-    return dx, dw, db
+    if not need_dx:
+        return None, dw, db
+    w_t = np.ascontiguousarray(w.reshape(g, f // g, -1).transpose(0, 2, 1))
+    dcols = np.matmul(w_t, dy_mat)                                  # dX_col = W_matᵀ dY
+    xp_shape = (*x_shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads)))
+    dxp = col2im(dcols, xp_shape, kernel, stride, dilation, out, g)
+    return _crop(dxp, pads, x_shape[2:]), dw, db
 
 
-def conv_transpose_forward(x, weight, bias=None, stride=1, padding=0, output_padding=0,
-                           dilation=1, groups=1, owner="conv_transpose"):
-    """The adjoint of conv_forward in its input: x: (N, C_in, *L), weight: (C_in, C_out/G, *k)
+# -- transposed convolution: the pair ---------------------------------------------------------
+class ConvTransposeCache(NamedTuple):
+    """What conv_transpose_backward needs from conv_transpose_forward."""
+    x: np.ndarray                 # (N, C_in, *L)
+    weight: np.ndarray            # (C_in, C_out/G, *k)
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    groups: int
+
+
+def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+                           stride=1, padding=0, output_padding=0, dilation=1, groups: int = 1,
+                           owner: str = "conv_transpose_forward"
+                           ) -> tuple[np.ndarray, ConvTransposeCache]:
+    """The adjoint of conv_forward in its input, with the same weight: y = col2im(W_matᵀ x) + b.
+
+    x: (N, C_in, *L)   weight: (C_in, C_out/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), L_out = (L − 1)s − 2p + d(k − 1) + output_padding + 1."""
-    nd = weight.ndim - 2
-    stride, dilation = _tuple(stride, nd, owner, "stride"), _tuple(dilation, nd, owner, "dilation")
-    padding = _tuple(padding, nd, owner, "padding")
-    output_padding = _tuple(output_padding, nd, owner, "output_padding")
-    kernel, g = weight.shape[2:], groups
-    c_in, c_out = weight.shape[0], weight.shape[1] * groups
-    n = x.shape[0]
-    out = tuple(conv_transpose_output_size(L, k, s, p, op, d) for L, k, s, p, op, d in
+    nd, kernel, g = weight.ndim - 2, weight.shape[2:], groups
+    stride = spatial_ints(stride, nd, owner, "stride")
+    dilation = spatial_ints(dilation, nd, owner, "dilation")
+    padding = spatial_ints(padding, nd, owner, "padding", 0)
+    output_padding = spatial_ints(output_padding, nd, owner, "output_padding", 0)
+    c_in, c_out = weight.shape[0], weight.shape[1] * g
+    out = tuple(conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
                 zip(x.shape[2:], kernel, stride, padding, output_padding, dilation))
     if min(out) < 1:
-        raise ValueError(f"{owner}: the output size {out} is not positive (input {x.shape[2:]}, "
-                         f"kernel {kernel}, stride {stride}, padding {padding})")
+        raise ValueError(f"{owner}: the output size must be positive, got {out} (input "
+                         f"{x.shape[2:]}, kernel {kernel}, stride {stride}, padding {padding})")
     x_mat = np.ascontiguousarray(np.moveaxis(x, 1, 0)).reshape(g, c_in // g, -1)
     w_t = np.ascontiguousarray(weight.reshape(g, c_in // g, -1).transpose(0, 2, 1))
-    dcols = np.matmul(w_t, x_mat)
-    dcols = dcols.reshape(g, c_out // g, *kernel, n, *x.shape[2:])
-    full = (n, c_out, *(o + 2 * p for o, p in zip(out, padding)))
-    yp = col2im(dcols, full, kernel, stride, dilation, x.shape[2:])
-    y = np.ascontiguousarray(yp[(slice(None), slice(None)) +
-                                tuple(slice(p, p + o) for p, o in zip(padding, out))])
+    full = (x.shape[0], c_out, *(o + 2 * p for o, p in zip(out, padding)))
+    yp = col2im(np.matmul(w_t, x_mat), full, kernel, stride, dilation, x.shape[2:], g)
+    y = np.ascontiguousarray(_crop(yp, tuple((p, p) for p in padding), out))
     if bias is not None:
         y += bias.reshape(-1, *(1,) * nd)
-    return y
+    return y, ConvTransposeCache(x, weight, stride, padding, dilation, g)
 
 
-def _pairs(padding, nd, owner):
+def conv_transpose_backward(dy: np.ndarray, cache: ConvTransposeCache
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dy: (N, C_out, *L_out) -> dx: (N, C_in, *L), dW: (C_in, C_out/G, *k), db: (C_out,).
+
+    x is the "output" of a convolution whose input is dy: dx = conv(dy padded by p, W), and
+    dW is that convolution's weight gradient with x as its upstream gradient."""
+    x, w, stride, padding, dilation, g = cache
+    # pad dy by p and drop the output_padding tail, which no window of x reaches
+    keep = tuple(slice(0, (n - 1) * s + d * (k - 1) + 1) for n, s, d, k in
+                 zip(x.shape[2:], stride, dilation, w.shape[2:]))
+    dyp = _pad(dy, tuple((p, p) for p in padding))[(slice(None), slice(None)) + keep]
+    dx, conv_cache = conv_forward(dyp, w, None, stride, 0, dilation, g)
+    _, dw, _ = conv_backward(x, conv_cache, need_dx=False)
+    return dx, dw, dy.sum(axis=(0, *range(2, dy.ndim)))
+
+
+# -- padding and geometry -----------------------------------------------------------------
+def _pad(x: np.ndarray, pads: Pads) -> np.ndarray:
+    return np.pad(x, ((0, 0), (0, 0), *pads)) if any(lo or hi for lo, hi in pads) else x
+
+
+def _crop(xp: np.ndarray, pads: Pads, size: tuple[int, ...]) -> np.ndarray:
+    """Cut the padding off: xp[:, :, lo:lo + n] along every spatial axis."""
+    return xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n)
+                                                 for n, (lo, _) in zip(size, pads))]
+
+
+def _pad_pairs(padding, nd: int, owner: str) -> Pads:
     """Padding as ((lo, hi), ...) per spatial axis."""
     if isinstance(padding, (tuple, list)) and len(padding) == nd and all(
             isinstance(p, (tuple, list)) for p in padding):
         return tuple((int(lo), int(hi)) for lo, hi in padding)
-    return tuple((p, p) for p in _tuple(padding, nd, owner, "padding"))
+    return tuple((p, p) for p in spatial_ints(padding, nd, owner, "padding", 0))
 
 
-def _out_shape(size, kernel, stride, pads, dilation, owner):
+def _out_shape(size, kernel, stride, pads: Pads, dilation, owner: str) -> tuple[int, ...]:
     out = []
     for ax, (n, k, s, (lo, hi), d) in enumerate(zip(size, kernel, stride, pads, dilation)):
         span = d * (k - 1) + 1
@@ -196,81 +245,80 @@ def _out_shape(size, kernel, stride, pads, dilation, owner):
     return tuple(out)
 
 
-# -- modules -----------------------------------------------------------------------------------
+def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
+    for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                   ("groups", groups)):
+        validate.positive_int(v, name, arg)
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups "
+                         f"({groups}), got {in_channels} and {out_channels}")
+
+
+def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
+    """torch's padding='same' (total d(k − 1), the odd one at the end) or 'valid' (none)."""
+    if padding not in ("same", "valid"):
+        raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', "
+                         f"got {padding!r}")
+    if padding == "valid":
+        return ((0, 0),) * len(kernel)
+    if max(stride) > 1:
+        raise ValueError(f"{name}: padding='same' is not supported for strided convolutions "
+                         f"(as in torch): expected stride 1, got {stride}")
+    return tuple((d * (k - 1) // 2, d * (k - 1) - d * (k - 1) // 2)
+                 for d, k in zip(dilation, kernel))
+
+
+# -- modules: thin wrappers over the pairs ---------------------------------------------------
 class _ConvNd(Module):
-    """Common code of Conv1d/2d/3d (see the module docstring for the formulas)."""
+    """Conv1d/2d/3d over conv_forward / conv_backward. A (C, *S) input is a batch of one."""
     nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
-                 groups=1, bias=True, padding_mode="zeros", rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
-                       ("groups", groups)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: {arg} must be a positive int, got {v!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
-                             f"({out_channels}) must both be divisible by groups ({groups})")
+        _check_groups(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
-            raise ValueError(f"{name}: only padding_mode='zeros' is implemented, "
+            raise ValueError(f"{name}: padding_mode must be 'zeros' (the only one implemented), "
                              f"got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, self.nd, name, "kernel_size")
-        self.stride = _tuple(stride, self.nd, name, "stride")
-        self.dilation = _tuple(dilation, self.nd, name, "dilation")
-        if min(self.kernel_size + self.stride + self.dilation) < 1:
-            raise ValueError(f"{name}: kernel_size, stride and dilation must be positive")
-        if isinstance(padding, str):
-            if padding not in ("same", "valid"):
-                raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', "
-                                 f"got {padding!r}")
-            if padding == "same" and max(self.stride) > 1:
-                raise ValueError(f"{name}: padding='same' is not supported for strided "
-                                 f"convolutions (stride {self.stride}), as in torch")
-            if padding == "valid":
-                self._pads = ((0, 0),) * self.nd
-            else:   # torch: total d(k-1), the odd one out goes at the end
-                tot = [d * (k - 1) for d, k in zip(self.dilation, self.kernel_size)]
-                self._pads = tuple((t // 2, t - t // 2) for t in tot)
-        else:
-            self._pads = tuple((p, p) for p in _tuple(padding, self.nd, name, "padding"))
-            if min(p for p, _ in self._pads) < 0:
-                raise ValueError(f"{name}: padding must be non-negative, got {padding!r}")
+        self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
+        self.stride = spatial_ints(stride, self.nd, name, "stride")
+        self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
+        self._pads = (_same_or_valid(name, padding, self.kernel_size, self.stride, self.dilation)
+                      if isinstance(padding, str) else _pad_pairs(padding, self.nd, name))
         self.padding = padding
-        shape = (out_channels, in_channels // groups, *self.kernel_size)
-        w, b = init.torch_default(shape, rng, dtype, bias)
+        w, b = init.torch_default((out_channels, in_channels // groups, *self.kernel_size),
+                                  rng, dtype, bias)
         self.add_param("weight", w)
         self.has_bias = bias
         if bias:
             self.add_param("bias", b)
         self._cache = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         name = type(self).__name__
         validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
-                    shape=(self.in_channels,) + (None,) * self.nd)
-        unbatched = x.ndim == self.nd + 1          # (C, *S): a batch of one, as torch
-        x = x[None] if unbatched else x
-        w = self.params["weight"]
-        y, cols = conv_forward(x, w, self.params["bias"] if self.has_bias else None, self.stride,
-                               self._pads, self.dilation, self.groups, owner=name, keep_cols=True)
-        self._cache = (x.shape, cols, y.shape, unbatched)
+                       shape=(self.in_channels,) + (None,) * self.nd)
+        unbatched = x.ndim == self.nd + 1
+        y, cache = conv_forward(x[None] if unbatched else x, self.params["weight"],
+                                self.params.get("bias"), self.stride, self._pads, self.dilation,
+                                self.groups, owner=name)
+        self._cache = (cache, y.shape, unbatched)
         return y[0] if unbatched else y
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         name = type(self).__name__
-        x_shape, cols, y_shape, unbatched = validate.forward_called(name, self._cache)
+        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
         validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dx, dw, db = conv_backward(dy[None] if unbatched else dy, x_shape, self.params["weight"],
-                                   cols, self.stride, self._pads, self.dilation, self.groups,
-                                   owner=name)
+        dx, dw, db = conv_backward(dy[None] if unbatched else dy, cache)
         self.grads["weight"] += dw
         if self.has_bias:
             self.grads["bias"] += db
         return dx[0] if unbatched else dx
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
                 f"groups={self.groups}, bias={self.has_bias}")
@@ -287,7 +335,8 @@ class Conv2d(_ConvNd):
     weight: (C_out, C_in/groups, k_h, k_w)   bias: (C_out,)
 
     forward  y = W ⋆ x + b (cross-correlation);  backward dx = full conv of dy with the flipped
-    W; dW += x ⋆ dy; db += Σ dy. Formulas and implementation: the ``conv`` module docstring."""
+    W; dW += x ⋆ dy; db += Σ dy. Formulas: the ``conv`` module docstring; code: conv_forward,
+    conv_backward."""
     nd = 2
 
 
@@ -298,81 +347,65 @@ class Conv3d(_ConvNd):
 
 
 class _ConvTransposeNd(Module):
-    """Transposed convolution: the adjoint of _ConvNd's input map with the same weight.
+    """Transposed convolution over conv_transpose_forward / conv_transpose_backward.
 
     x: (N, C_in, *L) -> y: (N, C_out, *L_out),  L_out = (L − 1)s − 2p + d(k − 1) + op + 1
     weight: (C_in, C_out/groups, *k)   bias: (C_out,)
-    forward  y = convᵀ(x) + b  (col2im of Wᵀx)
-    backward dx = conv(dy, W)  (im2col of dy, one matmul); dW += correlation of dy with x;
-             db += Σ dy
     """
     nd = 2
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups=1, bias=True, dilation=1, padding_mode="zeros",
-                 rng=None, dtype=np.float64):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
+                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
+                 dtype=np.float64) -> None:
         super().__init__()
         name = type(self).__name__
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
-                             f"({out_channels}) must both be divisible by groups ({groups})")
+        _check_groups(name, in_channels, out_channels, groups)
         if padding_mode != "zeros":
-            raise ValueError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
+            raise ValueError(f"{name}: padding_mode must be 'zeros' (the only one implemented), "
+                             f"got {padding_mode!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, self.nd, name, "kernel_size")
-        self.stride = _tuple(stride, self.nd, name, "stride")
-        self.padding = _tuple(padding, self.nd, name, "padding")
-        self.output_padding = _tuple(output_padding, self.nd, name, "output_padding")
-        self.dilation = _tuple(dilation, self.nd, name, "dilation")
-        for op, s, d in zip(self.output_padding, self.stride, self.dilation):
-            if not 0 <= op < max(s, d):
-                raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller "
-                                 f"than either stride {self.stride} or dilation {self.dilation}")
+        self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
+        self.stride = spatial_ints(stride, self.nd, name, "stride")
+        self.padding = spatial_ints(padding, self.nd, name, "padding", 0)
+        self.output_padding = spatial_ints(output_padding, self.nd, name, "output_padding", 0)
+        self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
+        if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride,
+                                                    self.dilation)):
+            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller "
+                             f"than either stride {self.stride} or dilation {self.dilation}")
         shape = (in_channels, out_channels // groups, *self.kernel_size)
-        w, _ = init.torch_default(shape, rng, dtype, False)
-        self.add_param("weight", w)
+        self.add_param("weight", init.torch_default(shape, rng, dtype, False)[0])
         self.has_bias = bias
         if bias:
             bound = 1 / math.sqrt(init.fans(shape)[0])
-            self.add_param("bias", init.get_rng(rng).uniform(-bound, bound, out_channels).astype(dtype))
+            b = init.get_rng(rng).uniform(-bound, bound, out_channels).astype(dtype)
+            self.add_param("bias", b)
         self._cache = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         name = type(self).__name__
         validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
-                    shape=(self.in_channels,) + (None,) * self.nd)
-        unbatched = x.ndim == self.nd + 1          # (C, *L): a batch of one, as torch
-        x = x[None] if unbatched else x
-        y = conv_transpose_forward(x, self.params["weight"],
-                                   self.params["bias"] if self.has_bias else None, self.stride,
-                                   self.padding, self.output_padding, self.dilation, self.groups,
-                                   owner=name)
-        self._cache = (x, y.shape, unbatched)
+                       shape=(self.in_channels,) + (None,) * self.nd)
+        unbatched = x.ndim == self.nd + 1
+        y, cache = conv_transpose_forward(x[None] if unbatched else x, self.params["weight"],
+                                          self.params.get("bias"), self.stride, self.padding,
+                                          self.output_padding, self.dilation, self.groups,
+                                          owner=name)
+        self._cache = (cache, y.shape, unbatched)
         return y[0] if unbatched else y
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         name = type(self).__name__
-        x, y_shape, unbatched = validate.forward_called(name, self._cache)
+        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
         validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dy = dy[None] if unbatched else dy
-        # x is the "output" of a convolution whose input is dy: dx = conv(dy, W). Pad dy by p
-        # and drop the output_padding tail, which no window of x reaches.
-        nd = self.nd
-        keep = tuple(slice(0, (n - 1) * s + d * (k - 1) + 1) for n, s, d, k in
-                     zip(x.shape[2:], self.stride, self.dilation, self.kernel_size))
-        dyp = _pad(dy, tuple((p, p) for p in self.padding))[(slice(None), slice(None)) + keep]
-        zero = ((0, 0),) * nd
-        dx, cols = conv_forward(dyp, self.params["weight"], None, self.stride, zero,
-                                self.dilation, self.groups, owner=name, keep_cols=True)
-        # the convolution's weight gradient, with dyp as its input and x as its upstream gradient
-        _, dw, _ = conv_backward(x, dyp.shape, self.params["weight"], cols, self.stride, zero,
-                                 self.dilation, self.groups, owner=name, need_dx=False)
+        dx, dw, db = conv_transpose_backward(dy[None] if unbatched else dy, cache)
         self.grads["weight"] += dw
         if self.has_bias:
-            self.grads["bias"] += dy.sum(axis=(0, *range(2, dy.ndim)))
+            self.grads["bias"] += db
         return dx[0] if unbatched else dx
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, "
                 f"output_padding={self.output_padding}, groups={self.groups}")

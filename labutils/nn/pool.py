@@ -15,19 +15,25 @@ average  y = (sum over the window) / divisor, where for a window starting at a =
          (products of these over the axes); dx: dy / divisor spread over the window
 adaptive y[i] = mean of x[⌊iL/n⌋ : ⌈(i+1)L/n⌉] per axis: a linear map y = A_h x A_wᵀ
 """
+from __future__ import annotations
+
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import validate
 from ..module import Module
-from .conv import _tuple, col2im
+from .conv import col2im, spatial_ints
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
-           "pool_output_size", "adaptive_pool_matrix"]
+           "pool_output_size", "adaptive_pool_matrix", "max_pool_forward", "max_pool_backward",
+           "avg_pool_forward", "avg_pool_backward", "adaptive_avg_pool_forward",
+           "adaptive_avg_pool_backward", "PoolCache", "AdaptivePoolCache"]
 
 
-def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+def pool_output_size(n: int, kernel_size: int, stride: int | None = None, padding: int = 0,
+                     dilation: int = 1, ceil_mode: bool = False) -> int:
     """Output length of torch's pooling along one axis (see the module docstring)."""
     stride = kernel_size if stride is None else stride
     span = dilation * (kernel_size - 1) + 1
@@ -38,8 +44,35 @@ def pool_output_size(n, kernel_size, stride=None, padding=0, dilation=1, ceil_mo
     return out
 
 
-def _windows(xp, kernel, stride, dilation, out):
-    """View (N, C, *out, *kernel) of windows of xp (N, C, *S)."""
+class PoolCache(NamedTuple):
+    """What max_pool_backward and avg_pool_backward need from their forward."""
+    x_shape: tuple[int, ...]      # (N, C, *S)
+    xp_shape: tuple[int, ...]     # the padded input (N, C, *S_padded)
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    out: tuple[int, ...]          # L_out per spatial axis
+    argmax: np.ndarray | None     # max: (N, C, *out) flat kernel index of each window's maximum
+    divisor: np.ndarray | float | None   # average: per-window divisor, broadcast to *out
+
+
+def _geometry(x_shape, kernel, stride, padding, dilation, ceil_mode: bool, owner: str):
+    """L_out per axis, and the (lo, hi) padding that covers every window (ceil mode included)."""
+    out, pads = [], []
+    for ax, (n, k, s, p, d) in enumerate(zip(x_shape[2:], kernel, stride, padding, dilation)):
+        o = pool_output_size(n, k, s, p, d, ceil_mode)
+        if o < 1:
+            raise ValueError(f"{owner}: the window (kernel {k}, dilation {d}) must fit in the "
+                             f"padded input along spatial axis {ax}, got {n} + 2·{p}; output "
+                             f"size would be {o}")
+        out.append(o)
+        pads.append((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p)))
+    return tuple(out), tuple(pads)
+
+
+def _windows(xp: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
+    """View (N, C, *out, *kernel) of the windows of xp (N, C, *S)."""
     st = xp.strides
     shape = (*xp.shape[:2], *out, *kernel)
     strides = (st[0], st[1], *(a * s for a, s in zip(st[2:], stride)),
@@ -47,89 +80,171 @@ def _windows(xp, kernel, stride, dilation, out):
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
 
 
+def _args(x: np.ndarray, kernel_size, stride, padding, dilation, owner: str):
+    nd = x.ndim - 2
+    kernel = spatial_ints(kernel_size, nd, owner, "kernel_size")
+    stride = kernel if stride is None else spatial_ints(stride, nd, owner, "stride")
+    return (kernel, stride, spatial_ints(padding, nd, owner, "padding", 0),
+            spatial_ints(dilation, nd, owner, "dilation"))
+
+
+# -- max pooling: the pair ------------------------------------------------------------------
+def max_pool_forward(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
+                     ceil_mode: bool = False, owner: str = "max_pool_forward"
+                     ) -> tuple[np.ndarray, PoolCache]:
+    """x: (N, C, *S) -> y: (N, C, *L_out), y = max over each window (padding is −∞)."""
+    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, dilation, owner)
+    out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode, owner)
+    xp = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=-np.inf)
+    win = _windows(xp, kernel, stride, dilation, out)
+    flat = win.reshape(*win.shape[:2 + len(out)], -1)            # (N, C, *out, Πk)
+    arg = flat.argmax(axis=-1)                                    # first maximum, as torch
+    y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
+    return y, PoolCache(x.shape, xp.shape, kernel, stride, padding, dilation, out, arg, None)
+
+
+def max_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """dy: (N, C, *L_out) -> dx: (N, C, *S): each dy goes to its window's argmax, summed where
+    windows overlap (one bincount over flat indices into the padded input)."""
+    x_shape, xp_shape, kernel, stride, padding, dilation, out, arg, _ = cache
+    nd = len(out)
+    kidx = np.unravel_index(arg, kernel)                          # kernel offset of the max
+    n, c = x_shape[:2]
+    flat = (np.arange(n)[:, None] * c + np.arange(c)).reshape(n, c, *(1,) * nd)
+    for a, (o, s, kk, d) in enumerate(zip(out, stride, kidx, dilation)):
+        pos = np.arange(o).reshape((-1,) + (1,) * (nd - 1 - a)) * s + kk * d
+        flat = flat * xp_shape[2 + a] + pos                       # window origin + offset
+    dxp = np.bincount(flat.ravel(), weights=dy.ravel(), minlength=math.prod(xp_shape))
+    dxp = dxp.reshape(xp_shape).astype(dy.dtype, copy=False)
+    return dxp[(slice(None), slice(None)) + tuple(slice(p, p + m) for p, m in
+                                                  zip(padding, x_shape[2:]))]
+
+
+# -- average pooling: the pair --------------------------------------------------------------
+def _divisor(x_shape, out, kernel, stride, padding, count_include_pad: bool):
+    div = 1.0
+    nd = len(out)
+    for a, (n, o, k, s, p) in enumerate(zip(x_shape[2:], out, kernel, stride, padding)):
+        start = np.arange(o) * s - p
+        end = np.minimum(start + k, n + p)
+        size = end - start if count_include_pad else np.minimum(end, n) - np.maximum(start, 0)
+        div = div * size.reshape((-1,) + (1,) * (nd - 1 - a))
+    return div
+
+
+def avg_pool_forward(x: np.ndarray, kernel_size, stride=None, padding=0,
+                     ceil_mode: bool = False, count_include_pad: bool = True,
+                     divisor_override: float | None = None, owner: str = "avg_pool_forward"
+                     ) -> tuple[np.ndarray, PoolCache]:
+    """x: (N, C, *S) -> y: (N, C, *L_out), y = (sum over each window) / divisor."""
+    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, 1, owner)
+    out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode, owner)
+    xp = np.pad(x, ((0, 0), (0, 0), *pads))
+    div = (float(divisor_override) if divisor_override is not None else
+           _divisor(x.shape, out, kernel, stride, padding, count_include_pad))
+    y = _windows(xp, kernel, stride, dilation, out).sum(axis=tuple(range(-len(out), 0))) / div
+    cache = PoolCache(x.shape, xp.shape, kernel, stride, padding, dilation, out, None, div)
+    return y.astype(x.dtype, copy=False), cache
+
+
+def avg_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+    """dy: (N, C, *L_out) -> dx: (N, C, *S): dy / divisor added to every entry of its window
+    (col2im of dy / divisor repeated over the kernel offsets)."""
+    x_shape, xp_shape, kernel, stride, padding, dilation, out, _, div = cache
+    g = np.moveaxis(dy / div, 0, 1)                               # (C, N, *out)
+    cols = np.broadcast_to(g[None, :, *(None,) * len(out)],
+                           (1, x_shape[1], *kernel, x_shape[0], *out))
+    dxp = col2im(cols, xp_shape, kernel, stride, dilation, out)
+    dx = dxp[(slice(None), slice(None)) + tuple(slice(p, p + m) for p, m in
+                                                zip(padding, x_shape[2:]))]
+    return dx.astype(dy.dtype, copy=False)
+
+
+# -- adaptive average pooling: the pair -----------------------------------------------------
+def adaptive_pool_matrix(n_in: int, n_out: int, dtype=np.float64) -> np.ndarray:
+    """(n_out, n_in) averaging matrix of torch's adaptive pooling: row i averages
+    x[⌊i·n_in/n_out⌋ : ⌈(i+1)·n_in/n_out⌉]."""
+    i = np.arange(n_out)
+    start = (i * n_in) // n_out
+    end = -((-(i + 1) * n_in) // n_out)
+    j = np.arange(n_in)
+    inside = (j >= start[:, None]) & (j < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+class AdaptivePoolCache(NamedTuple):
+    a_h: np.ndarray               # (h_out, H)
+    a_w: np.ndarray               # (w_out, W)
+
+
+def adaptive_avg_pool_forward(x: np.ndarray, output_size: tuple[int, int]
+                              ) -> tuple[np.ndarray, AdaptivePoolCache]:
+    """x: (*, H, W) -> y: (*, h_out, w_out),  y = A_h x A_wᵀ."""
+    a_h = adaptive_pool_matrix(x.shape[-2], output_size[0], x.dtype)
+    a_w = adaptive_pool_matrix(x.shape[-1], output_size[1], x.dtype)
+    y = np.einsum("ih,...hw,jw->...ij", a_h, x, a_w, optimize=True)
+    return y, AdaptivePoolCache(a_h, a_w)
+
+
+def adaptive_avg_pool_backward(dy: np.ndarray, cache: AdaptivePoolCache) -> np.ndarray:
+    """dy: (*, h_out, w_out) -> dx: (*, H, W),  dx = A_hᵀ dy A_w."""
+    return np.einsum("ih,...ij,jw->...hw", cache.a_h, dy, cache.a_w, optimize=True)
+
+
+# -- modules: thin wrappers over the pairs ---------------------------------------------------
 class _PoolNd(Module):
+    """Common arguments and the unbatched (C, *S) input of the pooling modules."""
     nd = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 ceil_mode: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
-        self.kernel_size = _tuple(kernel_size, self.nd, name, "kernel_size")
-        self.stride = self.kernel_size if stride is None or stride == [] else _tuple(
+        self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
+        self.stride = self.kernel_size if stride is None or stride == [] else spatial_ints(
             stride, self.nd, name, "stride")
-        self.padding = _tuple(padding, self.nd, name, "padding")
-        self.dilation = _tuple(dilation, self.nd, name, "dilation")
+        self.padding = spatial_ints(padding, self.nd, name, "padding", 0)
+        self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
         self.ceil_mode = bool(ceil_mode)
-        if min(self.kernel_size + self.stride + self.dilation) < 1:
-            raise ValueError(f"{name}: kernel_size, stride and dilation must be positive")
-        for p, k in zip(self.padding, self.kernel_size):
-            if not 0 <= p <= k // 2:
-                raise ValueError(f"{name}: padding {self.padding} must be non-negative and at "
-                                 f"most half the kernel size {self.kernel_size} (as in torch)")
+        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
+            raise ValueError(f"{name}: padding must be at most half the kernel size "
+                             f"{self.kernel_size} (as in torch), got {self.padding}")
         self._cache = None
 
-    def _geometry(self, x):
-        """Output shape and the (lo, hi) padding that covers every window."""
-        name = type(self).__name__
-        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2))
-        out, pads = [], []
-        for ax, (n, k, s, p, d) in enumerate(zip(x.shape[-self.nd:], self.kernel_size,
-                                                 self.stride, self.padding, self.dilation)):
-            o = pool_output_size(n, k, s, p, d, self.ceil_mode)
-            if o < 1:
-                raise ValueError(f"{name}: the window (kernel {k}, dilation {d}) is larger than "
-                                 f"the padded input along spatial axis {ax} ({n} + 2·{p}); "
-                                 f"output size would be {o}")
-            out.append(o)
-            pads.append((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p)))
-        return tuple(out), tuple(pads)
+    def _pooled(self, x: np.ndarray, pair) -> np.ndarray:
+        validate.array(x, type(self).__name__, "input", ndim=(self.nd + 1, self.nd + 2))
+        unbatched = x.ndim == self.nd + 1             # (C, *S): a batch of one, as torch
+        y, cache = pair(x[None] if unbatched else x)
+        self._cache = (cache, y.shape, unbatched)
+        return y[0] if unbatched else y
 
-    @staticmethod
-    def _batched(x, nd):
-        """Inputs without a batch axis (C, *S) are treated as a batch of one, as torch does."""
-        return (x[None], True) if x.ndim == nd + 1 else (x, False)
+    def _unpooled(self, dy: np.ndarray, pair_backward) -> np.ndarray:
+        name = type(self).__name__
+        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        dx = pair_backward(dy[None] if unbatched else dy, cache)
+        return dx[0] if unbatched else dx
+
+    def extra_repr(self) -> str:
+        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
 
 
 class _MaxPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False,
-                 ceil_mode=False):
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
+                 return_indices: bool = False, ceil_mode: bool = False) -> None:
         if return_indices:
-            raise ValueError(f"{type(self).__name__}: return_indices is not implemented")
+            raise ValueError(f"{type(self).__name__}: return_indices must be False (True is "
+                             f"not implemented), got {return_indices!r}")
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
-    def forward(self, x):
-        out, pads = self._geometry(x)
-        x4, unbatched = self._batched(x, self.nd)
-        xp = np.pad(x4, ((0, 0), (0, 0), *pads), constant_values=-np.inf)
-        win = _windows(xp, self.kernel_size, self.stride, self.dilation, out)
-        flat = win.reshape(*win.shape[:2 + self.nd], -1)
-        arg = flat.argmax(axis=-1)                                  # first maximum, as torch
-        y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
-        self._cache = (x.shape, x4.shape, xp.shape, arg, out, unbatched)
-        return y[0] if unbatched else y
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._pooled(x, lambda x4: max_pool_forward(
+            x4, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
+            owner=type(self).__name__))
 
-    def backward(self, dy):
-        name = type(self).__name__
-        x_shape, x4_shape, xp_shape, arg, out, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
-        dy4 = dy[None] if unbatched else dy
-        # flat index in xp of each window's argmax: window origin + kernel offset
-        kidx = np.unravel_index(arg, self.kernel_size)
-        pos = [np.arange(o).reshape((-1,) + (1,) * (self.nd - 1 - a)) * s + kk * d
-               for a, (o, s, kk, d) in enumerate(zip(out, self.stride, kidx, self.dilation))]
-        n, c = x4_shape[:2]
-        lead = (np.arange(n)[:, None] * c + np.arange(c)).reshape(n, c, *(1,) * self.nd)
-        flat = lead
-        for a, p in enumerate(pos):
-            flat = flat * xp_shape[2 + a] + p
-        dxp = np.bincount(flat.ravel(), weights=dy4.ravel(), minlength=math.prod(xp_shape))
-        dxp = dxp.reshape(xp_shape).astype(dy.dtype, copy=False)
-        dx = dxp[(slice(None), slice(None)) + tuple(slice(p, p + m) for p, m in
-                                                     zip(self.padding, x4_shape[2:]))]
-        return dx[0] if unbatched else dx
-
-    def extra_repr(self):
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"dilation={self.dilation}, ceil_mode={self.ceil_mode}")
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._unpooled(dy, max_pool_backward)
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -143,52 +258,24 @@ class MaxPool2d(_MaxPoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True, divisor_override=None):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True, divisor_override: float | None = None) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = count_include_pad
         if divisor_override is not None and divisor_override <= 0:
-            raise ValueError(f"{type(self).__name__}: divisor_override must be positive")
+            raise ValueError(f"{type(self).__name__}: divisor_override must be positive, "
+                             f"got {divisor_override!r}")
         self.divisor_override = divisor_override
 
-    def _divisor(self, in_shape, out):
-        if self.divisor_override is not None:
-            return float(self.divisor_override)
-        div = 1.0
-        for a, (n, o, k, s, p) in enumerate(zip(in_shape, out, self.kernel_size, self.stride,
-                                                 self.padding)):
-            start = np.arange(o) * s - p
-            end = np.minimum(start + k, n + p)
-            size = end - start if self.count_include_pad else (
-                np.minimum(end, n) - np.maximum(start, 0))
-            div = div * size.reshape((-1,) + (1,) * (self.nd - 1 - a))
-        return div
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self._pooled(x, lambda x4: avg_pool_forward(
+            x4, self.kernel_size, self.stride, self.padding, self.ceil_mode,
+            self.count_include_pad, self.divisor_override, owner=type(self).__name__))
 
-    def forward(self, x):
-        out, pads = self._geometry(x)
-        x4, unbatched = self._batched(x, self.nd)
-        xp = np.pad(x4, ((0, 0), (0, 0), *pads))
-        win = _windows(xp, self.kernel_size, self.stride, self.dilation, out)
-        div = self._divisor(x4.shape[2:], out)
-        y = win.sum(axis=tuple(range(-self.nd, 0))) / div
-        self._cache = (x.shape, x4.shape, xp.shape, out, div, unbatched)
-        return (y[0] if unbatched else y).astype(x.dtype, copy=False)
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        return self._unpooled(dy, avg_pool_backward)
 
-    def backward(self, dy):
-        name = type(self).__name__
-        x_shape, x4_shape, xp_shape, out, div, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, (x_shape[0], *out) if unbatched else (*x4_shape[:2], *out), name)
-        g = (dy[None] if unbatched else dy) / div
-        # every kernel offset receives g: col2im of g broadcast over the kernel axes
-        cols = np.broadcast_to(np.moveaxis(g, 0, 1)[None, :, *(None,) * self.nd],
-                               (1, x4_shape[1], *self.kernel_size, x4_shape[0], *out))
-        dxp = col2im(cols, xp_shape, self.kernel_size, self.stride, self.dilation, out)
-        dx = dxp[(slice(None), slice(None)) + tuple(slice(p, p + m) for p, m in
-                                                     zip(self.padding, x4_shape[2:]))]
-        dx = dx.astype(dy.dtype, copy=False)
-        return dx[0] if unbatched else dx
-
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}")
 
@@ -199,25 +286,14 @@ class AvgPool1d(_AvgPoolNd):
     5 and is cut at L + p = 7, so it averages (6 + 0)/2."""
     nd = 1
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False,
-                 count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
+                 count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 class AvgPool2d(_AvgPoolNd):
     """x: (N, C, H, W) or (C, H, W) -> y: (N, C, H_out, W_out); see the module docstring."""
     nd = 2
-
-
-def adaptive_pool_matrix(n_in, n_out, dtype=np.float64):
-    """(n_out, n_in) averaging matrix of torch's adaptive pooling: row i averages
-    x[⌊i·n_in/n_out⌋ : ⌈(i+1)·n_in/n_out⌉]."""
-    i = np.arange(n_out)
-    start = (i * n_in) // n_out
-    end = -((-(i + 1) * n_in) // n_out)
-    j = np.arange(n_in)
-    inside = (j >= start[:, None]) & (j < end[:, None])
-    return (inside / (end - start)[:, None]).astype(dtype)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -227,7 +303,7 @@ class AdaptiveAvgPool2d(Module):
     forward  y = A_h x A_wᵀ          backward dx = A_hᵀ dy A_w       (A from adaptive_pool_matrix)
     """
 
-    def __init__(self, output_size):
+    def __init__(self, output_size: int | None | tuple[int | None, int | None]) -> None:
         super().__init__()
         size = (output_size, output_size) if output_size is None or isinstance(
             output_size, (int, np.integer)) else tuple(output_size)
@@ -238,19 +314,17 @@ class AdaptiveAvgPool2d(Module):
         self.output_size = size
         self._cache = None
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "AdaptiveAvgPool2d", "input", ndim=(3, 4))
-        h, w = x.shape[-2:]
-        oh, ow = (h if self.output_size[0] is None else self.output_size[0],
-                  w if self.output_size[1] is None else self.output_size[1])
-        a_h, a_w = adaptive_pool_matrix(h, oh, x.dtype), adaptive_pool_matrix(w, ow, x.dtype)
-        self._cache = (x.shape, a_h, a_w)
-        return np.einsum("ih,...hw,jw->...ij", a_h, x, a_w, optimize=True)
+        size = tuple(n if o is None else o for n, o in zip(x.shape[-2:], self.output_size))
+        y, cache = adaptive_avg_pool_forward(x, size)
+        self._cache = (cache, y.shape)
+        return y
 
-    def backward(self, dy):
-        x_shape, a_h, a_w = validate.forward_called("AdaptiveAvgPool2d", self._cache)
-        validate.grad(dy, (*x_shape[:-2], a_h.shape[0], a_w.shape[0]), "AdaptiveAvgPool2d")
-        return np.einsum("ih,...ij,jw->...hw", a_h, dy, a_w, optimize=True)
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        cache, y_shape = validate.forward_called("AdaptiveAvgPool2d", self._cache)
+        validate.grad(dy, y_shape, "AdaptiveAvgPool2d")
+        return adaptive_avg_pool_backward(dy, cache)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
