@@ -220,7 +220,7 @@ def test_mixture_of_experts_runs_each_expert_on_its_tokens_only():
     m = nn.MixtureOfExperts(3, 2, num_experts=4, k=1, rng=rng)
     x = rng.standard_normal((20, 3))
     m(x)
-    routed = sum(len(tokens) for tokens, _ in m._cache[2].values())
+    routed = sum(len(tokens) for tokens, _ in m._cache.outputs.values())
     assert routed == 20   # k = 1: every token visits exactly one expert
 
 

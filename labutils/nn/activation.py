@@ -31,6 +31,13 @@ from scipy.special import erf, expit
 from .. import validate
 from ..module import Module
 
+__all__ = ["ActivationCache", "SoftmaxCache", "relu_forward", "relu_backward", "leaky_relu_forward",
+           "leaky_relu_backward", "elu_forward", "elu_backward", "selu_forward", "selu_backward",
+           "gelu_forward", "gelu_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward",
+           "tanh_backward", "softplus_forward", "softplus_backward", "softmax_forward",
+           "softmax_backward", "log_softmax_forward", "log_softmax_backward", "ReLU", "LeakyReLU",
+           "ELU", "SELU", "GELU", "Sigmoid", "Tanh", "Softplus", "Softmax", "LogSoftmax"]
+
 SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 _GELU_C = math.sqrt(2 / math.pi)

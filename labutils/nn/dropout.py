@@ -14,6 +14,8 @@ from .. import init
 from .. import validate
 from ..module import Module
 
+__all__ = ["DropoutCache", "dropout_forward", "dropout_backward", "Dropout"]
+
 
 class DropoutCache(NamedTuple):
     mask: np.ndarray     # keep / (1 − p), the input's shape (a 0-d 1 when nothing is dropped)

@@ -15,6 +15,8 @@ from .. import init
 from .. import validate
 from ..module import Module
 
+__all__ = ["LinearCache", "linear_forward", "linear_backward", "Linear", "Identity"]
+
 
 class LinearCache(NamedTuple):
     x: np.ndarray

@@ -14,6 +14,9 @@ import numpy as np
 from .. import validate
 from ..module import Module
 
+__all__ = ["MSECache", "mse_forward", "mse_backward", "CrossEntropyCache", "cross_entropy_forward",
+           "cross_entropy_backward", "MSELoss", "CrossEntropyLoss"]
+
 
 class MSECache(NamedTuple):
     diff: np.ndarray     # x − t
