@@ -89,3 +89,21 @@ def torch_default(weight_shape, rng=None, dtype=np.float64, bias=True):
     fan_in = fans(weight_shape)[0]
     b = uniform((weight_shape[0],), 1 / math.sqrt(fan_in), rng, dtype) if bias else None
     return w, b
+
+
+def haar_orthogonal(d: int, rng: np.random.Generator | None = None, batch: tuple[int, ...] = (),
+                    sign_fix: bool = True) -> np.ndarray:
+    """(*batch, d, d): Haar-distributed orthogonal matrices Q (QᵀQ = I), one per batch index.
+
+    QR of a Gaussian matrix G = QR gives a Haar Q only once the signs are fixed so that
+    diag(R) > 0 (Q ← Q diag(sign(diag R)), scaling column j by sign(R_jj)). LAPACK's
+    Householder QR makes R_00 = -sign(G_00)|g_0|, so without the fix Q's first column always
+    has Q_00 <= 0: not Haar. ``sign_fix=False`` reproduces that (for chapter 6's measurements).
+    Draws one (*batch, d, d) standard normal array from ``rng``.
+    """
+    q, r = np.linalg.qr(get_rng(rng).standard_normal((*batch, d, d)))
+    if sign_fix:
+        s = np.sign(np.diagonal(r, axis1=-2, axis2=-1))
+        s[s == 0] = 1.0
+        q = q * s[..., None, :]
+    return q

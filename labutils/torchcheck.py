@@ -133,3 +133,40 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
         tg = tp.grad if tp.grad is not None else torch.zeros_like(tp)
         grads[f"grad {name}"] = (module.grads[name], tg.reshape(module.grads[name].shape))
     return parity_report(outputs, grads)
+
+
+# -- twins that torch lacks ---------------------------------------------------------------------
+def favor_mha_twin(module) -> "torch.nn.MultiheadAttention":  # noqa: F821
+    """The torch twin of a labutils ``PerformerAttention`` (chapter 6): a
+    torch.nn.MultiheadAttention subclass computing the same FAVOR+ formula (same feature matrix,
+    kind and causality) as the plain quadratic form φ(q')φ(k')ᵀ, differentiated by autograd.
+    Its state dict has MHA's keys, so ``compare_with_torch`` loads it into ``module`` in one call."""
+    import torch
+
+    class FavorMHA(torch.nn.MultiheadAttention):
+        def forward(self, query, key, value):
+            E, H = self.embed_dim, self.num_heads
+            h = E // H
+            W = torch.as_tensor(module.feature_matrix).to(query.dtype)
+
+            def proj(x, i):
+                y = x @ self.in_proj_weight[i * E:(i + 1) * E].T
+                if self.in_proj_bias is not None:
+                    y = y + self.in_proj_bias[i * E:(i + 1) * E]
+                return y.reshape(x.shape[0], x.shape[1], H, h).transpose(1, 2)
+
+            def phi(x):
+                u, sq, m = x @ W.T, (x * x).sum(-1, keepdim=True) / 2, W.shape[0]
+                if module.kind == "positive":
+                    return torch.exp(u - sq) / math.sqrt(m)
+                if module.kind == "hyperbolic":
+                    return torch.cat([torch.exp(u - sq), torch.exp(-u - sq)], -1) / math.sqrt(2 * m)
+                return torch.cat([torch.cos(u), torch.sin(u)], -1) * torch.exp(sq) / math.sqrt(m)
+            s = h ** -0.25
+            A = phi(proj(query, 0) * s) @ phi(proj(key, 1) * s).transpose(-1, -2)
+            if module.causal:
+                A = torch.tril(A)
+            o = (A @ proj(value, 2)) / A.sum(-1, keepdim=True)
+            return self.out_proj(o.transpose(1, 2).reshape(query.shape[0], query.shape[1], E)), None
+
+    return FavorMHA(module.embed_dim, module.num_heads, bias=module.has_bias, batch_first=True)
