@@ -1,12 +1,14 @@
 """The modules, one file per family. Each mirrors its torch.nn twin where torch has one.
 Each family file lists its public names in ``__all__``."""
 from ..module import Module, ModuleList, Sequential
-from .activation import ELU, GELU, LeakyReLU, LogSoftmax, ReLU, SELU, Sigmoid, Softmax, Softplus, Tanh
-from .dropout import Dropout
-from .linear import Identity, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .activation import *  # noqa: F401,F403  (chapter 1)
+from .dropout import *  # noqa: F401,F403  (chapter 1)
+from .linear import *  # noqa: F401,F403  (chapter 1)
+from .loss import *  # noqa: F401,F403  (chapter 1)
 from .norm import *  # noqa: F401,F403  (chapter 2)
-from .residual import FeedForward, Highway, MixtureOfExperts, Residual, SpatialGatingUnit
+from .residual import *  # noqa: F401,F403  (chapter 1)
+from .feedforward import *  # noqa: F401,F403  (chapter 1)
+from .moe import *  # noqa: F401,F403  (chapter 1)
 from .conv import *  # noqa: F401,F403  (chapter 3)
 from .pool import *  # noqa: F401,F403  (chapter 3)
 from .cnn_blocks import *  # noqa: F401,F403  (chapter 3)
