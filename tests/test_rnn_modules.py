@@ -8,6 +8,7 @@ import torch
 
 import labutils.nn as nn
 from labutils.gradcheck import check_module, directional_derivative, rel_error
+from labutils.lab.seq2seq import AttentionEncoderDecoder
 from labutils.tolerances import verdict
 from labutils.torchcheck import parity_report
 
@@ -334,7 +335,7 @@ def test_encoder_decoder_matches_the_same_model_in_torch():
     from torch.func import functional_call
     rng = np.random.default_rng(20)
     V = 9
-    m = nn.AttentionEncoderDecoder(V, 3, 4, 5, rng=rng)
+    m = AttentionEncoderDecoder(V, 3, 4, 5, rng=rng)
     src, tin = np.eye(V)[rng.integers(0, 8, (2, 4))], np.eye(V)[rng.integers(0, V, (2, 3))]
     P = {k: torch.tensor(a, requires_grad=True) for k, a in m.params.items()}
     enc = torch.nn.GRU(3, 4, batch_first=True, bidirectional=True).double()
@@ -361,7 +362,7 @@ def test_encoder_decoder_matches_the_same_model_in_torch():
 
 def test_encoder_decoder_greedy_decode_shapes_and_rows_sum_to_one():
     rng = np.random.default_rng(21)
-    m = nn.AttentionEncoderDecoder(6, 4, 5, 6, rng=rng)
+    m = AttentionEncoderDecoder(6, 4, 5, 6, rng=rng)
     tokens, align = m.greedy_decode(np.eye(6)[rng.integers(0, 5, (3, 4))], start=5, steps=4)
     assert tokens.shape == (3, 4) and align.shape == (3, 4, 4)
     np.testing.assert_allclose(align.sum(-1), 1.0)

@@ -1,36 +1,38 @@
-"""Chapter 4 figures: the gradient-flow measurement, its drawing, the explorer, alignments."""
+"""Chapter 4 figures: the gradient-flow measurement (labutils.lab.gradient_flow), its drawing,
+the explorer, alignments."""
 import numpy as np
 import pytest
 
+from labutils.lab import gradient_flow as flow
 from labutils.viz import rnn as v
 from labutils.viz.style import new_figure
 
 
 def test_orthogonal_scale_sets_radius_and_sigma_max():
-    r = v.gradient_flow("RNN", 0.7, 5)
+    r = flow.gradient_flow("RNN", 0.7, 5)
     assert r["radius"] == pytest.approx(0.7) and r["sigma_max"] == pytest.approx(0.7)
-    g = v.gradient_flow("RNN", 1.0, 5, matrix="gaussian", hidden_size=32)
+    g = flow.gradient_flow("RNN", 1.0, 5, matrix="gaussian", hidden_size=32)
     assert g["sigma_max"] > 1.5 * g["radius"]     # a Gaussian matrix: they differ a lot
 
 
 def test_sufficient_condition_for_vanishing_holds_numerically():
     """tanh: γ = 1, so σ_max(W_hh) = 0.5 < 1/γ bounds ||∂h_T/∂h_k|| by 0.5^(T−k)."""
-    r = v.gradient_flow("RNN", 0.5, 40)
+    r = flow.gradient_flow("RNN", 0.5, 40)
     assert r["norm"][0] == pytest.approx(1.0)
     assert np.all(r["norm"] <= 0.5 ** r["distance"] * (1 + 1e-9))
     assert r["norm"][-1] < 1e-12
 
 
 def test_large_scale_explodes_and_gates_carry_gradient():
-    assert v.gradient_flow("RNN", 3.0, 60)["norm"][-1] > 1e6
-    plain = v.gradient_flow("LSTM", 1.0, 60)["norm"][-1]
-    remember = v.gradient_flow("LSTM", 1.0, 60, gate_bias=v.REMEMBER_BIAS)["norm"][-1]
+    assert flow.gradient_flow("RNN", 3.0, 60)["norm"][-1] > 1e6
+    plain = flow.gradient_flow("LSTM", 1.0, 60)["norm"][-1]
+    remember = flow.gradient_flow("LSTM", 1.0, 60, gate_bias=flow.REMEMBER_BIAS)["norm"][-1]
     assert remember > 1e3 * plain
 
 
 def test_gradient_flow_rejects_unknown_cell():
     with pytest.raises(ValueError, match="cell must be one of"):
-        v.gradient_flow("Transformer", 1.0, 5)
+        flow.gradient_flow("Transformer", 1.0, 5)
 
 
 def test_draw_gradient_flow_draws_the_measurement():
@@ -38,7 +40,7 @@ def test_draw_gradient_flow_draws_the_measurement():
     ax1, ax2 = v.draw_gradient_flow(fig, "GRU", 1.5, 20)
     x, y = ax1.lines[0].get_data()
     assert len(x) == 21 and y[0] == pytest.approx(0.0)      # log10 of ||I|| = 1
-    ref = v.gradient_flow("GRU", 1.5, 20, gate_bias=v.REMEMBER_BIAS)["norm"]
+    ref = flow.gradient_flow("GRU", 1.5, 20, gate_bias=flow.REMEMBER_BIAS)["norm"]
     np.testing.assert_allclose(y, np.log10(ref))
     assert "GRU" in ax1.get_title() and "1.5" in ax1.get_title()
     assert len(ax2.lines) == 4 and len(ax2.lines[0].get_xdata()) == 20
@@ -48,7 +50,7 @@ def test_draw_gradient_flow_draws_the_measurement():
 def test_draw_gradient_norms_and_alignment():
     fig = new_figure()
     curves = {f"scale {s}": (r["distance"], r["norm"]) for s in (0.5, 1.0)
-              for r in [v.gradient_flow("RNN", s, 10)]}
+              for r in [flow.gradient_flow("RNN", s, 10)]}
     ax = v.draw_gradient_norms(fig, curves)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["scale 0.5", "scale 1.0"]
     fig = new_figure()
@@ -75,7 +77,7 @@ def test_explorer_frames_follow_the_controls():
 
 def test_lstm_figures_say_that_the_whole_state_is_measured():
     """gradient_flow measures ||∂h_T/∂(h_k, c_k)|| for the LSTM, and its figures say so."""
-    r = v.gradient_flow("LSTM", 1.0, 3)
+    r = flow.gradient_flow("LSTM", 1.0, 3)
     assert r["norm"][0] == pytest.approx(1.0)     # ∂h_T/∂(h_T, c_T) = [I, 0]
     fig = new_figure()
     ax1, _ = v.draw_gradient_flow(fig, "LSTM", 1.0, 10)
@@ -93,3 +95,9 @@ def test_default_explorer_stays_small():
     e = v.gradient_flow_explorer()
     assert e.names == ["cell", "scale", "length"]
     assert sum(len(p) for p in e.pngs) < 1_500_000
+
+
+def test_viz_keeps_the_names_saved_notebooks_call():
+    """Chapter 4 as released called rnnviz.gradient_flow, scaled_orthogonal and REMEMBER_BIAS."""
+    assert v.gradient_flow is flow.gradient_flow and v.scaled_orthogonal is flow.scaled_orthogonal
+    assert v.REMEMBER_BIAS == flow.REMEMBER_BIAS

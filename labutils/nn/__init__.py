@@ -13,7 +13,20 @@ from .conv import *  # noqa: F401,F403  (chapter 3)
 from .pool import *  # noqa: F401,F403  (chapter 3)
 from .cnn_blocks import *  # noqa: F401,F403  (chapter 3)
 from .rnn import *  # noqa: F401,F403  (chapter 4)
+from .rnn_layers import *  # noqa: F401,F403  (chapter 4)
 from .attention import *  # noqa: F401,F403  (chapter 5)
 from .positional import *  # noqa: F401,F403  (chapter 5)
 from .transformer import *  # noqa: F401,F403  (chapter 5)
 from .performer_attention import *  # noqa: F401,F403  (chapter 6)
+
+
+# Demo models that moved to labutils.lab, still reachable as labutils.nn.<name> so that saved
+# notebooks run: name -> module of labutils.lab (imported on first use, no import loop).
+MOVED_TO_LAB = {"AttentionEncoderDecoder": "seq2seq"}
+
+
+def __getattr__(name: str) -> object:
+    if name in MOVED_TO_LAB:
+        import importlib
+        return getattr(importlib.import_module(f"labutils.lab.{MOVED_TO_LAB[name]}"), name)
+    raise AttributeError(f"module 'labutils.nn' has no attribute {name!r}")

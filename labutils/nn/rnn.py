@@ -1,38 +1,40 @@
-"""Recurrent layers: RNN (tanh, relu), GRU, LSTM and their one-step cells, as in torch.nn.
+"""Recurrent cells: one step of the Elman RNN (tanh, relu), the LSTM and the GRU, as in torch.nn.
 
-Shapes (L = sequence length, N = batch, D = 2 if bidirectional else 1, H = hidden_size):
+In code the vectors are rows and a batch is a stack of rows: x (N, H_in), h and c (N, H).
+Weights keep torch's names and layouts (``weight_ih`` (G H, H_in), ``weight_hh`` (G H, H), two
+biases (G H,)), with G gate blocks stacked in torch's order: G = 1 (RNN), 4 (LSTM: i, f, g, o),
+3 (GRU: r, z, n). Every step starts from the two projections
 
-    input (L, N, H_in), or (N, L, H_in) with batch_first, or (L, H_in) unbatched
-    h_0, c_0 (num_layers * D, N, H), or (num_layers * D, H) unbatched; zeros when not given
-    output (L, N, D * H): the top layer's h_t, forward and reverse halves side by side
-    h_n, c_n (num_layers * D, N, H): the last state of every layer and direction
-        (index layer * D + direction; the reverse direction's "last" state is the one at t = 0)
+    gi = x W_ihᵀ + b_ih        gh = h W_hhᵀ + b_hh        (N, G H)
 
-Parameters, with torch's names and layouts (``_reverse`` for the reverse direction):
-
-    weight_ih_l{k}: (G H, H_in) for layer 0, (G H, D H) above     weight_hh_l{k}: (G H, H)
-    bias_ih_l{k}, bias_hh_l{k}: (G H,)       G = 1 (RNN), 3 (GRU: r, z, n), 4 (LSTM: i, f, g, o)
-
-One step, with gi = W_ih x_t + b_ih and gh = W_hh h_{t-1} + b_hh (row vectors in the code):
-
-    RNN   h_t = act(gi + gh)                                   act = tanh or relu
+    RNN   h' = φ(gi + gh)                        φ = tanh or relu
     LSTM  i, f, g, o = σ, σ, tanh, σ of the four blocks of gi + gh
-          c_t = f ⊙ c_{t-1} + i ⊙ g         h_t = o ⊙ tanh(c_t)
-    GRU   r = σ(gi_r + gh_r)   z = σ(gi_z + gh_z)   n = tanh(gi_n + r ⊙ gh_n)
-          h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}   (the reset gate multiplies W_hn h + b_hn; z keeps the OLD state)
+          c' = f ⊙ c + i ⊙ g        h' = o ⊙ tanh(c')
+    GRU   r = σ(gi_r + gh_r)    z = σ(gi_z + gh_z)    n = tanh(gi_n + r ⊙ gh_n)
+          h' = (1 − z) ⊙ n + z ⊙ h      (r multiplies W_hn h + b_hn; z keeps the OLD state)
 
-Backward is backpropagation through time. Going from t = L down to 1, the gradient reaching
-h_t is what the output at t sends plus what step t+1 sends back (and dL/dc_t for the LSTM);
-each step turns it into d(gi) and d(gh), then
+Backward, from dL/dh' (and dL/dc' for the LSTM): each step finds d(gi) and d(gh), the gradients
+of its two projections, and then, for every cell alike,
 
-    dL/dh_{t-1} = d(gh) W_hh  (+ the direct path: 0 for RNN, dh ⊙ z for GRU; dc ⊙ f for the LSTM cell)
-    dW_hh += d(gh)ᵀ h_{t-1}    db_hh += Σ_batch d(gh)     (parameter gradients are sums over time)
-    dW_ih += Σ_t d(gi_t)ᵀ x_t  db_ih += Σ d(gi_t)         dx_t = d(gi_t) W_ih
+    dx = d(gi) W_ih        dh = d(gh) W_hh (+ the direct path: dh' ⊙ z for the GRU)
+    dW_ih = d(gi)ᵀ x       dW_hh = d(gh)ᵀ h        db_ih = Σ_batch d(gi)    db_hh = Σ_batch d(gh)
+    and for the LSTM       dc = dc_total ⊙ f, with dc_total = dc' + dh' ⊙ o ⊙ (1 − tanh²(c'))
 
-A stacked network feeds each layer's output sequence to the next; the gradient of a layer's
-input is the output gradient of the layer below (summed over the two directions).
+where d(gi) = d(gh) except in the GRU, whose reset gate sits between W_hn h and n:
+d(gh_n) = d(gi_n) ⊙ r.
+
+Each cell is a functional pair, ``*_step_forward(x, state, w_ih, w_hh, b_ih, b_hh) ->
+(state', cache)`` and ``*_step_backward(dstate', cache) -> RecurrentGrads`` (the state is h, or
+the pair (h, c) for the LSTM). ``rnn_layers`` runs a pair along a sequence (backpropagation
+through time); the modules ``RNNCell``, ``LSTMCell`` and ``GRUCell`` below are thin wrappers over
+one step. ``Layout`` is the one adapter between torch's layouts (unbatched inputs, batch_first,
+the (h, c) pair) and the batched rows the pairs compute on, with the argument validation.
 """
+from __future__ import annotations
+
+import functools
 import math
+from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.special import expit
@@ -41,489 +43,350 @@ from .. import init
 from .. import validate
 from ..module import Module
 
-__all__ = ["RNNCell", "GRUCell", "LSTMCell", "RNN", "GRU", "LSTM", "AttentionEncoderDecoder"]
+__all__ = ["RNNCell", "GRUCell", "LSTMCell", "rnn_step_forward", "rnn_step_backward",
+           "lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
+           "RecurrentGrads"]
 
-_GATES = {"RNN_TANH": 1, "RNN_RELU": 1, "GRU": 3, "LSTM": 4}
+State = np.ndarray | tuple[np.ndarray, np.ndarray]      # h, or (h, c) for the LSTM
 
 
-# -- one step and its backward (shared by the cells and the sequence modules) --------------
+class Projections(NamedTuple):
+    """What the two projections gi = x W_ihᵀ + b_ih and gh = h W_hhᵀ + b_hh need for backward."""
+    x: np.ndarray          # (N, H_in)
+    h: np.ndarray          # (N, H), the state that went into the step
+    w_ih: np.ndarray       # (G H, H_in)
+    w_hh: np.ndarray       # (G H, H)
+    has_bias: bool
 
-def _step(mode, gi, h, c, w_hh, b_hh):
-    """One time step. gi: (N, G H) = x W_ihᵀ + b_ih; h, c: (N, H). Returns h', c', cache."""
-    gh = h @ w_hh.T
-    if b_hh is not None:
-        gh = gh + b_hh
-    if mode in ("RNN_TANH", "RNN_RELU"):
-        a = gi + gh
-        h_new = np.tanh(a) if mode == "RNN_TANH" else np.maximum(a, 0)
-        return h_new, None, (h_new, a)
+
+class RecurrentGrads(NamedTuple):
+    """Gradients of a step (or of a whole sequence), one per input, in input order."""
+    dx: np.ndarray                 # like x
+    dstate: State                  # like the state that went in: dh, or (dh, dc)
+    dw_ih: np.ndarray
+    dw_hh: np.ndarray
+    db_ih: np.ndarray | None       # None without biases
+    db_hh: np.ndarray | None
+
+
+def projections(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, np.ndarray, Projections]:
+    """gi = x W_ihᵀ + b_ih (N, G H) and gh = h W_hhᵀ + b_hh (N, G H); biases may be None."""
+    gi, gh = x @ w_ih.T, h @ w_hh.T
+    if b_ih is not None:
+        gi, gh = gi + b_ih, gh + b_hh
+    return gi, gh, Projections(x, h, w_ih, w_hh, b_ih is not None)
+
+
+def projections_backward(dgi: np.ndarray, dgh: np.ndarray, p: Projections,
+                         dstate: State) -> RecurrentGrads:
+    """d(gi), d(gh) (N, G H) -> every gradient; ``dstate`` is the direct part of dL/d(state)."""
+    dh = dgh @ p.w_hh
+    dstate = dh if dstate is None else add_to_hidden(dstate, dh)
+    db_ih, db_hh = (dgi.sum(axis=0), dgh.sum(axis=0)) if p.has_bias else (None, None)
+    return RecurrentGrads(dgi @ p.w_ih, dstate, dgi.T @ p.x, dgh.T @ p.h, db_ih, db_hh)
+
+
+# -- the Elman RNN ------------------------------------------------------------------------------
+
+class RNNStepCache(NamedTuple):
+    proj: Projections
+    h_new: np.ndarray      # (N, H)
+    a: np.ndarray          # (N, H) pre-activation gi + gh
+    nonlinearity: str
+
+
+def rnn_step_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None,
+                     nonlinearity: str = "tanh") -> tuple[np.ndarray, RNNStepCache]:
+    """h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), φ = tanh or relu.
+    x (N, H_in), h (N, H), w_ih (H, H_in), w_hh (H, H), b_ih, b_hh (H,) -> h' (N, H)."""
+    gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
+    a = gi + gh
+    h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
+    return h_new, RNNStepCache(proj, h_new, a, nonlinearity)
+
+
+def rnn_step_backward(dh_new: np.ndarray, cache: RNNStepCache) -> RecurrentGrads:
+    """dL/dh' (N, H) -> dx (N, H_in), dh (N, H), dw_ih, dw_hh, db_ih, db_hh."""
+    if cache.nonlinearity == "tanh":
+        da = dh_new * (1 - cache.h_new * cache.h_new)          # tanh' = 1 − tanh²
+    else:
+        da = dh_new * (cache.a > 0)
+    return projections_backward(da, da, cache.proj, None)
+
+
+# -- the LSTM -----------------------------------------------------------------------------------
+
+class LSTMStepCache(NamedTuple):
+    proj: Projections
+    i: np.ndarray          # (N, H) input gate
+    f: np.ndarray          # forget gate
+    g: np.ndarray          # candidate
+    o: np.ndarray          # output gate
+    c: np.ndarray          # the old cell state
+    tanh_c_new: np.ndarray
+
+
+def lstm_step_forward(x, state, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[tuple, LSTMStepCache]:
+    """c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'), gates i, f, g, o (torch's order).
+    x (N, H_in), state (h, c) each (N, H), w_ih (4H, H_in), w_hh (4H, H), b_ih, b_hh (4H,)
+    -> state' (h', c') each (N, H)."""
+    h, c = state
     H = h.shape[-1]
-    if mode == "LSTM":
-        s = gi + gh
-        i, f, o = expit(s[:, :H]), expit(s[:, H:2 * H]), expit(s[:, 3 * H:])
-        g = np.tanh(s[:, 2 * H:3 * H])
-        c_new = f * c + i * g
-        tc = np.tanh(c_new)
-        return o * tc, c_new, (i, f, g, o, c, tc)
-    # GRU
+    gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
+    s = gi + gh
+    i, f, o = expit(s[:, :H]), expit(s[:, H:2 * H]), expit(s[:, 3 * H:])
+    g = np.tanh(s[:, 2 * H:3 * H])
+    c_new = f * c + i * g
+    tanh_c_new = np.tanh(c_new)
+    return (o * tanh_c_new, c_new), LSTMStepCache(proj, i, f, g, o, c, tanh_c_new)
+
+
+def lstm_step_backward(dstate_new: tuple, cache: LSTMStepCache) -> RecurrentGrads:
+    """(dL/dh', dL/dc') each (N, H) -> dx, (dh, dc), dw_ih, dw_hh, db_ih, db_hh."""
+    dh_new, dc_new = dstate_new
+    i, f, g, o, tc = cache.i, cache.f, cache.g, cache.o, cache.tanh_c_new
+    dc = dc_new + dh_new * o * (1 - tc * tc)           # both paths into c'
+    ds = np.concatenate([dc * g * i * (1 - i),         # σ' = σ (1 − σ)
+                         dc * cache.c * f * (1 - f),
+                         dc * i * (1 - g * g),
+                         dh_new * tc * o * (1 - o)], axis=1)
+    return projections_backward(ds, ds, cache.proj, (0, dc * f))
+
+
+# -- the GRU ------------------------------------------------------------------------------------
+
+class GRUStepCache(NamedTuple):
+    proj: Projections
+    r: np.ndarray          # (N, H) reset gate
+    z: np.ndarray          # update gate (the weight of the old state)
+    n: np.ndarray          # candidate
+    gh_n: np.ndarray       # W_hn h + b_hn, what r multiplies
+
+
+def gru_step_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, GRUStepCache]:
+    """h' = (1 − z) ⊙ n + z ⊙ h, n = tanh(gi_n + r ⊙ gh_n), gates r, z, n (torch's order).
+    x (N, H_in), h (N, H), w_ih (3H, H_in), w_hh (3H, H), b_ih, b_hh (3H,) -> h' (N, H)."""
+    H = h.shape[-1]
+    gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
     r = expit(gi[:, :H] + gh[:, :H])
     z = expit(gi[:, H:2 * H] + gh[:, H:2 * H])
-    ghn = gh[:, 2 * H:]
-    n = np.tanh(gi[:, 2 * H:] + r * ghn)
-    return (1 - z) * n + z * h, None, (r, z, n, ghn, h)
+    gh_n = gh[:, 2 * H:]
+    n = np.tanh(gi[:, 2 * H:] + r * gh_n)
+    return (1 - z) * n + z * h, GRUStepCache(proj, r, z, n, gh_n)
 
 
-def _step_backward(mode, dh, dc, cache):
-    """dL/dh_t (and dL/dc_t) -> d(gi), d(gh), the direct part of dL/dh_{t-1}, dL/dc_{t-1}."""
-    if mode in ("RNN_TANH", "RNN_RELU"):
-        h_new, a = cache
-        da = dh * (1 - h_new * h_new) if mode == "RNN_TANH" else dh * (a > 0)
-        return da, da, None, None
-    if mode == "LSTM":
-        i, f, g, o, c_prev, tc = cache
-        dc = dc + dh * o * (1 - tc * tc)
-        ds = np.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f),
-                             dc * i * (1 - g * g), dh * tc * o * (1 - o)], axis=1)
-        return ds, ds, None, dc * f
-    r, z, n, ghn, h_prev = cache
-    dn = dh * (1 - z) * (1 - n * n)
-    dr = dn * ghn * r * (1 - r)
-    dz = dh * (h_prev - n) * z * (1 - z)
+def gru_step_backward(dh_new: np.ndarray, cache: GRUStepCache) -> RecurrentGrads:
+    """dL/dh' (N, H) -> dx (N, H_in), dh (N, H), dw_ih, dw_hh, db_ih, db_hh."""
+    r, z, n = cache.r, cache.z, cache.n
+    dn = dh_new * (1 - z) * (1 - n * n)                 # through n's tanh
+    dr = dn * cache.gh_n * r * (1 - r)
+    dz = dh_new * (cache.proj.h - n) * z * (1 - z)
     dgi = np.concatenate([dr, dz, dn], axis=1)
-    dgh = np.concatenate([dr, dz, dn * r], axis=1)
-    return dgi, dgh, dh * z, None
+    dgh = np.concatenate([dr, dz, dn * r], axis=1)     # the reset gate sits on gh_n
+    return projections_backward(dgi, dgh, cache.proj, dh_new * z)
 
 
-def _sequence_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse):
-    """One layer, one direction over x: (L, N, H_in). Returns out (L, N, H), h_n, c_n, cache."""
-    L = x.shape[0]
-    gi_all = x @ w_ih.T
-    if b_ih is not None:
-        gi_all = gi_all + b_ih
-    order = list(range(L - 1, -1, -1)) if reverse else list(range(L))
-    out = np.empty(x.shape[:2] + (h0.shape[-1],), dtype=np.result_type(x, w_hh))
-    h, c, hs, caches = h0, c0, [], []
-    for t in order:
-        hs.append(h)
-        h, c, cache = _step(mode, gi_all[t], h, c, w_hh, b_hh)
-        caches.append(cache)
-        out[t] = h
-    return out, h, c, (x, order, hs, caches)
+# -- states: h or (h, c) ------------------------------------------------------------------------
+
+def add_to_hidden(state: State, dh: np.ndarray) -> State:
+    """state + dh on its hidden part: h + dh, or (h + dh, c)."""
+    return (state[0] + dh, state[1]) if isinstance(state, tuple) else state + dh
 
 
-def _sequence_backward(mode, dout, dh_n, dc_n, cache, w_ih, w_hh, grads, names, record=None):
-    """BPTT over one layer and direction. dout: (L, N, H) or None. Adds the parameter
-    gradients into ``grads[names[...]]``; returns dx (L, N, H_in), dh_0, dc_0.
-    ``record``: a list that receives dL/dh_k (and dL/dc_k) for k = L, L-1, ..., 0."""
-    x, order, hs, caches = cache
-    dh, dc = dh_n.copy(), (None if dc_n is None else dc_n.copy())
-    dgi_all = np.zeros(x.shape[:2] + (w_ih.shape[0],), dtype=np.result_type(x, w_ih))
-    n_ih, n_hh, nb_ih, nb_hh = names
-    for k in range(len(order) - 1, -1, -1):
-        t = order[k]
-        if dout is not None:
-            dh = dh + dout[t]
-        if record is not None:
-            record.append((dh, dc))
-        dgi, dgh, direct, dc = _step_backward(mode, dh, dc, caches[k])
-        dgi_all[t] = dgi
-        grads[n_hh] += dgh.T @ hs[k]
-        if nb_hh is not None:
-            grads[nb_hh] += dgh.sum(axis=0)
-        dh = dgh @ w_hh if direct is None else direct + dgh @ w_hh
-    if record is not None:
-        record.append((dh, dc))
-    grads[n_ih] += np.einsum("tng,tni->gi", dgi_all, x)
-    if nb_ih is not None:
-        grads[nb_ih] += dgi_all.sum(axis=(0, 1))
-    return dgi_all @ w_ih, dh, dc
+def hidden(state: State) -> np.ndarray:
+    """h of a state h or (h, c)."""
+    return state[0] if isinstance(state, tuple) else state
 
 
-# -- validation ---------------------------------------------------------------------------
+def map_state(fn: Callable, *states: State) -> State:
+    """fn applied to h (or to h and to c) of one or more states of the same kind."""
+    if isinstance(states[0], tuple):
+        return tuple(fn(*parts) for parts in zip(*states))
+    return fn(*states)
 
-def _check_state(s, owner, arg, expected, axes):
-    """A state array of shape ``expected`` whose axes are called ``axes``; the message names
-    the axis that contradicts the input or the module."""
+
+def stack_states(states: list) -> State:
+    """A list of states h or (h, c) -> one state whose arrays have a new first axis."""
+    return map_state(lambda *a: np.stack(a), *states)
+
+
+def add_param_grads(grads: dict, names: tuple, g: RecurrentGrads) -> None:
+    """Add dw_ih, dw_hh (and db_ih, db_hh) into ``grads`` under ``names`` (a bias name may be None)."""
+    for name, d in zip(names, (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
+        if name is not None:
+            grads[name] += d
+
+
+# -- the adapter: torch's layouts <-> batched rows, and the validation ---------------------------
+
+class Layout(NamedTuple):
+    """How a module's caller lays out its arrays, and the way to and from the batched rows that
+    the step pairs compute on. A cell's rows are (N, .), a sequence's (L, N, .) and its stacked
+    states (num_layers * D, N, H): the batch axis is ``batch_axis`` (0 for a cell, 1 for a
+    sequence). Unbatched arrays get a batch of one; batch_first swaps (N, L) for sequences."""
+    owner: str
+    batched: bool
+    batch_axis: int
+    batch_first: bool = False
+
+    @classmethod
+    def of_input(cls, owner: str, input, input_size: int, sequence: bool,
+                 batch_first: bool = False) -> tuple[np.ndarray, Layout]:
+        """Validate ``input`` and return it as rows, with its layout."""
+        ndim = (2, 3) if sequence else (1, 2)
+        validate.array(input, owner, "input", ndim=ndim, shape=(input_size,))
+        layout = cls(owner, input.ndim == ndim[1], 1 if sequence else 0, batch_first and sequence)
+        return layout.to_rows(input, sequence=True), layout
+
+    def to_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
+        if not self.batched:
+            return np.expand_dims(a, self.batch_axis)
+        return a.swapaxes(0, 1) if sequence and self.batch_first else a
+
+    def from_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
+        if not self.batched:
+            return np.squeeze(a, self.batch_axis)
+        return a.swapaxes(0, 1) if sequence and self.batch_first else a
+
+    def outer_shape(self, shape: tuple, sequence: bool = False) -> tuple:
+        """The caller's shape of an array whose rows have ``shape``."""
+        shape = list(shape)
+        if not self.batched:
+            del shape[self.batch_axis]
+        elif sequence and self.batch_first:
+            shape[0], shape[1] = shape[1], shape[0]
+        return tuple(shape)
+
+    def read_state(self, hx, pair: bool, shape: tuple, names: tuple[str, str], single: str,
+                   dtype) -> State:
+        """hx as the caller gives it (h, or (h, c) when ``pair``; None means zeros) -> rows of
+        ``shape``. ``names``: the pair's argument names, ``single``: h's name when alone."""
+        if hx is None:
+            h = np.zeros(shape, dtype)
+            return (h, h) if pair else h
+        if pair and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
+            raise TypeError(f"{self.owner}: hx must be a tuple ({names[0]}, {names[1]}), "
+                            f"got {type(hx).__name__}")
+        axes = (("num_layers * num_directions",) if self.batch_axis else ()) + (
+            ("batch", "hidden_size") if self.batched else ("hidden_size",))
+        parts = zip(hx, names) if pair else [(hx, single)]
+        rows = tuple(self.to_rows(check_state(s, self.owner, arg, self.outer_shape(shape), axes))
+                     for s, arg in parts)
+        return rows if pair else rows[0]
+
+    def read_grad(self, g, shape: tuple, arg: str, sequence: bool = False) -> np.ndarray | None:
+        """An upstream gradient as the caller gives it (None: nothing reaches the loss) -> rows."""
+        if g is None:
+            return None
+        validate.grad(g, self.outer_shape(shape, sequence), self.owner, arg)
+        return self.to_rows(g, sequence)
+
+
+def check_state(s, owner: str, arg: str, expected: tuple, axes: tuple) -> np.ndarray:
+    """A state array of shape ``expected`` whose axes are called ``axes``; the message names the
+    axis that contradicts the input (batch) or the module (the others)."""
     validate.array(s, owner, arg)
     if s.shape == tuple(expected):
         return s
     layout = "(" + ", ".join(axes) + (",)" if len(axes) == 1 else ")")
+    message = f"{owner}: {arg} must have shape {layout} = {tuple(expected)}, got {s.shape}"
     if s.ndim != len(expected):
-        raise ValueError(f"{owner}: {arg} must have shape {layout} = {tuple(expected)}, "
-                         f"got {s.shape}")
-    for axis, (got, want) in enumerate(zip(s.shape, expected)):
-        if got != want:
-            source = "the input's" if axes[axis] == "batch" else "the module's"
-            raise ValueError(f"{owner}: {arg} must have shape {layout} = {tuple(expected)}, "
-                             f"got {s.shape}: its {axes[axis]} is {got} but {source} "
-                             f"{axes[axis]} is {want}")
+        raise ValueError(message)
+    axis = next(k for k, (got, want) in enumerate(zip(s.shape, expected)) if got != want)
+    source = "the input's" if axes[axis] == "batch" else "the module's"
+    raise ValueError(f"{message}: its {axes[axis]} is {s.shape[axis]} but {source} "
+                     f"{axes[axis]} is {expected[axis]}")
 
 
-_SEQ_AXES = {True: ("num_layers * num_directions", "batch", "hidden_size"),
-             False: ("num_layers * num_directions", "hidden_size")}
-_CELL_AXES = {True: ("batch", "hidden_size"), False: ("hidden_size",)}
+def check_nonlinearity(owner: str, nonlinearity: str) -> str:
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
 
 
-# -- the sequence modules -----------------------------------------------------------------
+# -- the cells: one step as a module ---------------------------------------------------------------
 
-class _RNNBase(Module):
-    mode = None
+class RNNCellBase(Module):
+    """One step as a module (torch.nn.RNNCellBase): weight_ih (G H, H_in), weight_hh (G H, H),
+    bias_ih, bias_hh (G H,); forward and backward are one call of the cell's step pair.
+    input (N, H_in) or (H_in,) -> the new state h' (or (h', c')), like the state."""
+    gates = 1
+    pair = False                                   # True: the state is (h, c)
+    step_forward = staticmethod(rnn_step_forward)
+    step_backward = staticmethod(rnn_step_backward)
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False,
-                 dropout=0.0, bidirectional=False, rng=None, dtype=np.float64):
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
+                 dtype=np.float64) -> None:
         super().__init__()
         name = type(self).__name__
-        for arg, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                       ("num_layers", num_layers)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
-        if dropout:
-            raise ValueError(f"{name}: dropout between layers is not implemented in labutils "
-                             f"(got dropout={dropout}); use 0")
-        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
-        self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
-        self.num_directions = 2 if bidirectional else 1
-        self.record_state_grads = False   # when True, backward keeps dL/dh_k per step
-        G, H, bound = _GATES[self.mode], hidden_size, 1 / math.sqrt(hidden_size)
-        for layer in range(num_layers):
-            n_in = input_size if layer == 0 else H * self.num_directions
-            for d in range(self.num_directions):
-                sfx = f"l{layer}" + ("_reverse" if d else "")
-                self.add_param(f"weight_ih_{sfx}", init.uniform((G * H, n_in), bound, rng, dtype))
-                self.add_param(f"weight_hh_{sfx}", init.uniform((G * H, H), bound, rng, dtype))
-                if bias:
-                    self.add_param(f"bias_ih_{sfx}", init.uniform((G * H,), bound, rng, dtype))
-                    self.add_param(f"bias_hh_{sfx}", init.uniform((G * H,), bound, rng, dtype))
-        self._cache = None
-
-    def _names(self, layer, d):
-        sfx = f"l{layer}" + ("_reverse" if d else "")
-        names = [f"weight_ih_{sfx}", f"weight_hh_{sfx}"]
-        names += [f"bias_ih_{sfx}", f"bias_hh_{sfx}"] if self.bias else [None, None]
-        return names
-
-    def forward(self, input, hx=None):
-        name, H = type(self).__name__, self.hidden_size
-        validate.array(input, name, "input", ndim=(2, 3), shape=(self.input_size,))
-        batched = input.ndim == 3
-        x = input if batched else input[:, None, :]
-        if batched and self.batch_first:
-            x = x.transpose(1, 0, 2)
-        L, N = x.shape[:2]
-        if L == 0 or N == 0:
-            raise ValueError(f"{name}: input must have at least one time step and one sequence, "
-                             f"got shape {input.shape}")
-        LD = self.num_layers * self.num_directions
-        want = (LD, N, H) if batched else (LD, H)
-        is_lstm = self.mode == "LSTM"
-        if is_lstm and hx is not None:
-            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                raise TypeError(f"{name}: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-            h0, c0 = (_check_state(s, name, a, want, _SEQ_AXES[batched])
-                      for s, a in zip(hx, ("h_0", "c_0")))
-        elif hx is not None:
-            h0, c0 = _check_state(hx, name, "h_0", want, _SEQ_AXES[batched]), None
-        else:
-            h0 = np.zeros(want, dtype=self.params[self._names(0, 0)[0]].dtype)
-            c0 = h0 if is_lstm else None
-        if not batched:
-            h0, c0 = h0[:, None, :], (None if c0 is None else c0[:, None, :])
-        h_n, c_n, caches, layer_in = [], [], [], x
-        for layer in range(self.num_layers):
-            outs = []
-            for d in range(self.num_directions):
-                idx = layer * self.num_directions + d
-                w_ih, w_hh, b_ih, b_hh = (None if n is None else self.params[n]
-                                          for n in self._names(layer, d))
-                out, h, c, cache = _sequence_forward(
-                    self.mode, layer_in, h0[idx], None if c0 is None else c0[idx],
-                    w_ih, w_hh, b_ih, b_hh, reverse=d == 1)
-                outs.append(out)
-                h_n.append(h)
-                c_n.append(c)
-                caches.append(cache)
-            layer_in = outs[0] if len(outs) == 1 else np.concatenate(outs, axis=-1)
-        self._cache = (caches, batched, input.shape)
-        h_n = np.stack(h_n)
-        c_n = np.stack(c_n) if is_lstm else None
-        output = layer_in
-        if batched and self.batch_first:
-            output = output.transpose(1, 0, 2)
-        if not batched:
-            output, h_n = output[:, 0], h_n[:, 0]
-            c_n = None if c_n is None else c_n[:, 0]
-        return (output, (h_n, c_n)) if is_lstm else (output, h_n)
-
-    def backward(self, doutput=None, dstate=None):
-        """doutput: like output, or None. dstate: like h_n (for LSTM a pair (dh_n, dc_n),
-        either may be None), or None when the final state does not reach the loss.
-        Returns (dinput, dh_0) -- for LSTM (dinput, (dh_0, dc_0))."""
-        name, H, D = type(self).__name__, self.hidden_size, self.num_directions
-        caches, batched, in_shape = validate.forward_called(name, self._cache)
-        L = caches[0][0].shape[0]
-        N = caches[0][0].shape[1]
-        LD = self.num_layers * D
-        out_shape = (((N, L, D * H) if self.batch_first else (L, N, D * H)) if batched
-                     else (L, D * H))
-        st_shape = (LD, N, H) if batched else (LD, H)
-        is_lstm = self.mode == "LSTM"
-        dh_n, dc_n = (dstate if dstate is not None else (None, None)) if is_lstm else (dstate, None)
-        dtype = self.params[self._names(0, 0)[0]].dtype
-
-        def prepare(g, shape, arg, seq=False):
-            if g is None:
-                return None if seq else np.zeros((LD, N, H), dtype=dtype)
-            validate.grad(g, shape, name, arg)
-            if not batched:
-                return g[:, None, :]
-            return g.transpose(1, 0, 2) if (seq and self.batch_first) else g
-        dY = prepare(doutput, out_shape, "grad of output", seq=True)
-        dh_n = prepare(dh_n, st_shape, "grad of h_n")
-        dc_n = prepare(dc_n, st_shape, "grad of c_n") if is_lstm else None
-        dh0, dc0 = np.zeros_like(dh_n), (np.zeros_like(dh_n) if is_lstm else None)
-        self.state_grads = {}
-        for layer in range(self.num_layers - 1, -1, -1):
-            dX = None
-            for d in range(D):
-                idx = layer * D + d
-                names = self._names(layer, d)
-                record = [] if self.record_state_grads else None
-                dx, dh, dc = _sequence_backward(
-                    self.mode, None if dY is None else dY[..., d * H:(d + 1) * H],
-                    dh_n[idx], None if dc_n is None else dc_n[idx], caches[idx],
-                    self.params[names[0]], self.params[names[1]], self.grads, names, record)
-                if record is not None:
-                    self.state_grads[idx] = record[::-1]
-                dX = dx if dX is None else dX + dx
-                dh0[idx] = dh
-                if is_lstm:
-                    dc0[idx] = dc
-            dY = dX
-        dinput = dY
-        if not batched:
-            dinput, dh0 = dinput[:, 0], dh0[:, 0]
-            dc0 = None if dc0 is None else dc0[:, 0]
-        elif self.batch_first:
-            dinput = dinput.transpose(1, 0, 2)
-        return (dinput, (dh0, dc0)) if is_lstm else (dinput, dh0)
-
-    def extra_repr(self):
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.batch_first:
-            s += ", batch_first=True"
-        if self.bidirectional:
-            s += ", bidirectional=True"
-        return s
-
-
-class RNN(_RNNBase):
-    """Elman RNN, h_t = act(x_t W_ihᵀ + b_ih + h_{t-1} W_hhᵀ + b_hh), act = tanh or relu
-    (torch.nn.RNN). input (L, N, H_in) -> (output (L, N, D H), h_n (num_layers D, N, H));
-    see the module docstring for every shape and the backward pass."""
-
-    def __init__(self, input_size, hidden_size, num_layers=1, nonlinearity="tanh", bias=True,
-                 batch_first=False, dropout=0.0, bidirectional=False, rng=None, dtype=np.float64):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNN: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        self.nonlinearity = nonlinearity
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
-                         bidirectional, rng, dtype)
-
-
-class GRU(_RNNBase):
-    """Gated recurrent unit (torch.nn.GRU), gates r, z, n in that order:
-    h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
-    input (L, N, H_in) -> (output (L, N, D H), h_n (num_layers D, N, H))."""
-    mode = "GRU"
-
-
-class LSTM(_RNNBase):
-    """Long short-term memory (torch.nn.LSTM), gates i, f, g, o in that order:
-    c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t).
-    input (L, N, H_in), hx = (h_0, c_0) -> (output (L, N, D H), (h_n, c_n))."""
-    mode = "LSTM"
-
-
-# -- the cells ----------------------------------------------------------------------------
-
-class _CellBase(Module):
-    mode = None
-
-    def __init__(self, input_size, hidden_size, bias=True, rng=None, dtype=np.float64):
-        super().__init__()
-        name = type(self).__name__
-        for arg, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name}: {arg} must be a positive integer, got {v!r}")
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        G, bound = _GATES[self.mode], 1 / math.sqrt(hidden_size)
-        self.add_param("weight_ih", init.uniform((G * hidden_size, input_size), bound, rng, dtype))
-        self.add_param("weight_hh", init.uniform((G * hidden_size, hidden_size), bound, rng, dtype))
+        self.input_size = validate.positive_int(input_size, name, "input_size")
+        self.hidden_size = validate.positive_int(hidden_size, name, "hidden_size")
+        self.bias = bias
+        G, H, bound = self.gates, hidden_size, 1 / math.sqrt(hidden_size)
+        self.add_param("weight_ih", init.uniform((G * H, input_size), bound, rng, dtype))
+        self.add_param("weight_hh", init.uniform((G * H, H), bound, rng, dtype))
         if bias:
-            self.add_param("bias_ih", init.uniform((G * hidden_size,), bound, rng, dtype))
-            self.add_param("bias_hh", init.uniform((G * hidden_size,), bound, rng, dtype))
+            self.add_param("bias_ih", init.uniform((G * H,), bound, rng, dtype))
+            self.add_param("bias_hh", init.uniform((G * H,), bound, rng, dtype))
         self._cache = None
 
-    def forward(self, input, hx=None):
-        name, H = type(self).__name__, self.hidden_size
-        validate.array(input, name, "input", ndim=(1, 2), shape=(self.input_size,))
-        batched = input.ndim == 2
-        x = input if batched else input[None]
-        want = (x.shape[0], H) if batched else (H,)
-        is_lstm = self.mode == "LSTM"
-        if hx is None:
-            h = np.zeros((x.shape[0], H), dtype=self.params["weight_hh"].dtype)
-            c = h if is_lstm else None
-        elif is_lstm:
-            if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-                raise TypeError(f"{name}: hx must be a tuple (h, c), got {type(hx).__name__}")
-            h, c = (_check_state(s, name, a, want, _CELL_AXES[batched])
-                    for s, a in zip(hx, ("h", "c")))
-        else:
-            h, c = _check_state(hx, name, "hx", want, _CELL_AXES[batched]), None
-        if not batched and hx is not None:
-            h, c = h[None], (None if c is None else c[None])
-        p = self.params
-        gi = x @ p["weight_ih"].T
-        if self.bias:
-            gi = gi + p["bias_ih"]
-        h_new, c_new, cache = _step(self.mode, gi, h, c, p["weight_hh"],
-                                    p["bias_hh"] if self.bias else None)
-        self._cache = (x, h, cache, batched)
-        if not batched:
-            h_new, c_new = h_new[0], (None if c_new is None else c_new[0])
-        return (h_new, c_new) if is_lstm else h_new
+    def param_names(self) -> tuple:
+        return ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else (None, None))
 
-    def backward(self, dh=None, dc=None):
+    def forward(self, input: np.ndarray, hx: State | None = None) -> State:
+        x, layout = Layout.of_input(type(self).__name__, input, self.input_size, sequence=False)
+        shape = (x.shape[0], self.hidden_size)
+        state = layout.read_state(hx, self.pair, shape, ("h", "c"), "hx",
+                                  self.params["weight_hh"].dtype)
+        weights = [None if n is None else self.params[n] for n in self.param_names()]
+        state_new, cache = self.step_forward(x, state, *weights)
+        self._cache = (cache, layout, shape)
+        return map_state(layout.from_rows, state_new)
+
+    def backward(self, dh: np.ndarray | None = None,
+                 dc: np.ndarray | None = None) -> tuple[np.ndarray, State]:
         """dh (and dc for LSTMCell): like the outputs, or None.
         Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
-        name = type(self).__name__
-        x, h, cache, batched = validate.forward_called(name, self._cache)
-        shape = h.shape if batched else h.shape[1:]
+        cache, layout, shape = validate.forward_called(type(self).__name__, self._cache)
+        grads = [layout.read_grad(dh, shape, "grad of h'")]
+        if self.pair:
+            grads.append(layout.read_grad(dc, shape, "grad of c'"))
+        zeros = np.zeros(shape, self.params["weight_hh"].dtype)
+        grads = [zeros if g is None else g for g in grads]
+        g = self.step_backward(tuple(grads) if self.pair else grads[0], cache)
+        add_param_grads(self.grads, self.param_names(), g)
+        return layout.from_rows(g.dx), map_state(layout.from_rows, g.dstate)
 
-        def prepare(g, arg):
-            if g is None:
-                return np.zeros_like(h)
-            validate.grad(g, shape, name, arg)
-            return g if batched else g[None]
-        dh = prepare(dh, "grad of h'")
-        dc = prepare(dc, "grad of c'") if self.mode == "LSTM" else None
-        dgi, dgh, direct, dc_prev = _step_backward(self.mode, dh, dc, cache)
-        p, g = self.params, self.grads
-        g["weight_ih"] += dgi.T @ x
-        g["weight_hh"] += dgh.T @ h
-        if self.bias:
-            g["bias_ih"] += dgi.sum(axis=0)
-            g["bias_hh"] += dgh.sum(axis=0)
-        dx = dgi @ p["weight_ih"]
-        dh_prev = dgh @ p["weight_hh"] + (0 if direct is None else direct)
-        if not batched:
-            dx, dh_prev = dx[0], dh_prev[0]
-            dc_prev = None if dc_prev is None else dc_prev[0]
-        return (dx, (dh_prev, dc_prev)) if self.mode == "LSTM" else (dx, dh_prev)
-
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
 
 
-class RNNCell(_CellBase):
-    """One step of the Elman RNN (torch.nn.RNNCell): h' = act(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh).
-    input (N, H_in) or (H_in,), hx (N, H) or (H,) -> h' (N, H) or (H,).
-    backward: da = dh' ⊙ act'(a); dx = da W_ih; dh = da W_hh; dW_ih += daᵀx; dW_hh += daᵀh."""
+class RNNCell(RNNCellBase):
+    """One step of the Elman RNN (torch.nn.RNNCell): h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh),
+    φ = tanh or relu. input (N, H_in) or (H_in,), hx (N, H) or (H,) -> h' (N, H) or (H,)."""
 
-    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", rng=None,
-                 dtype=np.float64):
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"RNNCell: nonlinearity must be 'tanh' or 'relu', "
-                             f"got {nonlinearity!r}")
-        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
-        self.nonlinearity = nonlinearity
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 nonlinearity: str = "tanh", rng=None, dtype=np.float64) -> None:
+        self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity)
+        self.step_forward = functools.partial(rnn_step_forward, nonlinearity=nonlinearity)
         super().__init__(input_size, hidden_size, bias, rng, dtype)
 
 
-class GRUCell(_CellBase):
+class GRUCell(RNNCellBase):
     """One GRU step (torch.nn.GRUCell), gates r, z, n; h' = (1 − z) ⊙ n + z ⊙ h.
     input (N, H_in), hx (N, H) -> h' (N, H)."""
-    mode = "GRU"
+    gates = 3
+    step_forward = staticmethod(gru_step_forward)
+    step_backward = staticmethod(gru_step_backward)
 
 
-class LSTMCell(_CellBase):
+class LSTMCell(RNNCellBase):
     """One LSTM step (torch.nn.LSTMCell), gates i, f, g, o; c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c').
     input (N, H_in), hx = (h, c) -> (h', c')."""
-    mode = "LSTM"
+    gates, pair = 4, True
+    step_forward = staticmethod(lstm_step_forward)
+    step_backward = staticmethod(lstm_step_backward)
 
 
-# -- a small encoder-decoder with additive attention (no torch twin) -------------------------
-
-class AttentionEncoderDecoder(Module):
-    """A toy sequence-to-sequence model: a bidirectional GRU encoder, a GRU decoder, and
-    additive (Bahdanau-score) attention from every decoder state to the encoder outputs.
-
-    src (N, S, V) and tgt_in (N, T, V): one-hot rows (V = vocab_size); tgt_in is the target
-    shifted right behind a start token (teacher forcing).
-        E = enc_embed(src)                          (N, S, E)
-        K, _ = encoder(E)                           (N, S, 2H)  keys and values
-        Q, _ = decoder(dec_embed(tgt_in), 0)        (N, T, H)   the decoder starts from zeros:
-                                                                it sees the source only through attention
-        C, A = attention(Q, K, K)                   (N, T, 2H), alignment A (N, T, S)
-        logits = out([Q, C])                        (N, T, V)
-    forward -> (logits, A); backward(dlogits) -> (dsrc, dtgt_in), every module's gradients added.
-    The attention comes after the decoder's recurrence (Luong's placement) with Bahdanau's
-    score; Bahdanau's own model feeds the context into the recurrence instead.
-    """
-
-    def __init__(self, vocab_size, embed_dim, hidden_size, attention_dim, rng=None,
-                 dtype=np.float64):
-        super().__init__()
-        from .attention import AdditiveAttention
-        from .linear import Linear
-        self.vocab_size, self.hidden_size = vocab_size, hidden_size
-        self.enc_embed = Linear(vocab_size, embed_dim, bias=False, rng=rng, dtype=dtype)
-        self.dec_embed = Linear(vocab_size, embed_dim, bias=False, rng=rng, dtype=dtype)
-        self.encoder = GRU(embed_dim, hidden_size, batch_first=True, bidirectional=True,
-                           rng=rng, dtype=dtype)
-        self.decoder = GRU(embed_dim, hidden_size, batch_first=True, rng=rng, dtype=dtype)
-        self.attention = AdditiveAttention(hidden_size, 2 * hidden_size, attention_dim, rng=rng,
-                                           dtype=dtype)
-        self.out = Linear(3 * hidden_size, vocab_size, rng=rng, dtype=dtype)
-
-    def encode(self, src):
-        validate.array(src, "AttentionEncoderDecoder", "src", ndim=3, shape=(self.vocab_size,))
-        return self.encoder(self.enc_embed(src))[0]
-
-    def forward(self, src, tgt_in):
-        validate.array(tgt_in, "AttentionEncoderDecoder", "tgt_in", ndim=3, shape=(self.vocab_size,))
-        keys = self.encode(src)
-        q, _ = self.decoder(self.dec_embed(tgt_in))
-        context, weights = self.attention(q, keys, keys)
-        return self.out(np.concatenate([q, context], axis=-1)), weights
-
-    def backward(self, dlogits, dweights=None):
-        H = self.hidden_size
-        dcat = self.out.backward(dlogits)
-        dq, dkeys, dvalues = self.attention.backward(dcat[..., H:], dweights)
-        demb_t, _ = self.decoder.backward(dq + dcat[..., :H], None)
-        demb_s, _ = self.encoder.backward(dkeys + dvalues, None)
-        return self.enc_embed.backward(demb_s), self.dec_embed.backward(demb_t)
-
-    def greedy_decode(self, src, start, steps):
-        """Generate ``steps`` tokens, each fed back as the next input (no teacher forcing).
-        src (N, S, V); start: the start token's index -> tokens (N, steps), alignment (N, steps, S)."""
-        keys = self.encode(src)
-        N, V = src.shape[0], self.vocab_size
-        token = np.full(N, start)
-        h, tokens, rows = None, [], []
-        for _ in range(steps):
-            x = np.eye(V, dtype=src.dtype)[token][:, None, :]
-            q, h = self.decoder(self.dec_embed(x), h)
-            context, w = self.attention(q, keys, keys)
-            logits = self.out(np.concatenate([q, context], axis=-1))
-            token = logits[:, 0].argmax(axis=-1)
-            tokens.append(token)
-            rows.append(w[:, 0])
-        return np.stack(tokens, axis=1), np.stack(rows, axis=1)
+# The released chapter 4 (before the renovation) printed ``rnn._step``; a saved copy still runs.
+_step = rnn_step_forward
