@@ -170,3 +170,12 @@ def favor_mha_twin(module) -> "torch.nn.MultiheadAttention":  # noqa: F821
             return self.out_proj(o.transpose(1, 2).reshape(query.shape[0], query.shape[1], E)), None
 
     return FavorMHA(module.embed_dim, module.num_heads, bias=module.has_bias, batch_first=True)
+
+
+def buffers_match(module, torch_module, rtol: float = 1e-12) -> bool:
+    """True when ``module`` has the same buffers as ``torch_module`` (same names; running
+    statistics equal to ``rtol``, counters exactly), e.g. after the same training steps."""
+    theirs = {k: v.detach().cpu().numpy() for k, v in torch_module.named_buffers()}
+    ours = {k: v for k, v in module.buffers.items() if v is not None}
+    return set(ours) == set(theirs) and all(
+        np.allclose(v, theirs[k], rtol=rtol, atol=0) for k, v in ours.items())
