@@ -301,7 +301,7 @@ def _module_pool_backward(dy, x, kernel_size=2, stride=None):
     (g.check_maxpool2d_backward, _module_pool_backward, "MaxPool2d (labutils"),
     (g.check_conv_output_size, nn.conv_output_size, "conv_output_size (labutils"),
     (g.check_receptive_field, lambda layers: rf.receptive_field([(None, k, s, d, 0) for k, s, d in layers])[0],
-     "receptive_field (labutils.viz"),
+     "receptive_field (labutils.lab.receptive_field"),
 ])
 def test_calling_a_reference_fails(check, answer, name):
     fails(check, answer, "called", name, "your own code")

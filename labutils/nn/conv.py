@@ -245,15 +245,6 @@ def _out_shape(size, kernel, stride, pads: Pads, dilation, owner: str) -> tuple[
     return tuple(out)
 
 
-def _check_groups(name: str, in_channels: int, out_channels: int, groups: int) -> None:
-    for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
-                   ("groups", groups)):
-        validate.positive_int(v, name, arg)
-    if in_channels % groups or out_channels % groups:
-        raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups "
-                         f"({groups}), got {in_channels} and {out_channels}")
-
-
 def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
     """torch's padding='same' (total d(k − 1), the odd one at the end) or 'valid' (none)."""
     if padding not in ("same", "valid"):
@@ -269,16 +260,20 @@ def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
 
 
 # -- modules: thin wrappers over the pairs ---------------------------------------------------
-class _ConvNd(Module):
-    """Conv1d/2d/3d over conv_forward / conv_backward. A (C, *S) input is a batch of one."""
+class _ConvModule(Module):
+    """What Conv and ConvTranspose modules share: a (C, *S) input is a batch of one, as in
+    torch; the pair's gradients accumulate into ``grads``."""
     nd = 2
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
-        super().__init__()
+    def _arguments(self, in_channels: int, out_channels: int, kernel_size, stride, dilation,
+                   groups: int, bias: bool, padding_mode: str) -> None:
         name = type(self).__name__
-        _check_groups(name, in_channels, out_channels, groups)
+        for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
+                       ("groups", groups)):
+            validate.positive_int(v, name, arg)
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"{name}: in_channels and out_channels must be divisible by groups "
+                             f"({groups}), got {in_channels} and {out_channels}")
         if padding_mode != "zeros":
             raise ValueError(f"{name}: padding_mode must be 'zeros' (the only one implemented), "
                              f"got {padding_mode!r}")
@@ -286,37 +281,54 @@ class _ConvNd(Module):
         self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
         self.stride = spatial_ints(stride, self.nd, name, "stride")
         self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
+        self.has_bias = bias
+        self._cache = None
+
+    def _run(self, x: np.ndarray, pair) -> np.ndarray:
+        validate.array(x, type(self).__name__, "input", ndim=(self.nd + 1, self.nd + 2),
+                       shape=(self.in_channels,) + (None,) * self.nd)
+        unbatched = x.ndim == self.nd + 1
+        y, cache = pair(x[None] if unbatched else x)
+        self._cache = (cache, y.shape, unbatched)
+        return y[0] if unbatched else y
+
+    def _grad(self, dy: np.ndarray, pair_backward) -> np.ndarray:
+        name = type(self).__name__
+        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
+        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
+        dx, dw, db = pair_backward(dy[None] if unbatched else dy, cache)
+        self.grads["weight"] += dw
+        if self.has_bias:
+            self.grads["bias"] += db
+        return dx[0] if unbatched else dx
+
+
+class _ConvNd(_ConvModule):
+    """Conv1d/2d/3d over conv_forward / conv_backward."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
+                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self._arguments(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
+                        padding_mode)
         self._pads = (_same_or_valid(name, padding, self.kernel_size, self.stride, self.dilation)
                       if isinstance(padding, str) else _pad_pairs(padding, self.nd, name))
         self.padding = padding
         w, b = init.torch_default((out_channels, in_channels // groups, *self.kernel_size),
                                   rng, dtype, bias)
         self.add_param("weight", w)
-        self.has_bias = bias
         if bias:
             self.add_param("bias", b)
-        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        name = type(self).__name__
-        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
-                       shape=(self.in_channels,) + (None,) * self.nd)
-        unbatched = x.ndim == self.nd + 1
-        y, cache = conv_forward(x[None] if unbatched else x, self.params["weight"],
-                                self.params.get("bias"), self.stride, self._pads, self.dilation,
-                                self.groups, owner=name)
-        self._cache = (cache, y.shape, unbatched)
-        return y[0] if unbatched else y
+        return self._run(x, lambda x4: conv_forward(
+            x4, self.params["weight"], self.params.get("bias"), self.stride, self._pads,
+            self.dilation, self.groups, owner=type(self).__name__))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        name = type(self).__name__
-        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dx, dw, db = conv_backward(dy[None] if unbatched else dy, cache)
-        self.grads["weight"] += dw
-        if self.has_bias:
-            self.grads["bias"] += db
-        return dx[0] if unbatched else dx
+        return self._grad(dy, conv_backward)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -346,13 +358,12 @@ class Conv3d(_ConvNd):
     nd = 3
 
 
-class _ConvTransposeNd(Module):
+class _ConvTransposeNd(_ConvModule):
     """Transposed convolution over conv_transpose_forward / conv_transpose_backward.
 
     x: (N, C_in, *L) -> y: (N, C_out, *L_out),  L_out = (L − 1)s − 2p + d(k − 1) + op + 1
     weight: (C_in, C_out/groups, *k)   bias: (C_out,)
     """
-    nd = 2
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
                  output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
@@ -360,50 +371,28 @@ class _ConvTransposeNd(Module):
                  dtype=np.float64) -> None:
         super().__init__()
         name = type(self).__name__
-        _check_groups(name, in_channels, out_channels, groups)
-        if padding_mode != "zeros":
-            raise ValueError(f"{name}: padding_mode must be 'zeros' (the only one implemented), "
-                             f"got {padding_mode!r}")
-        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
-        self.stride = spatial_ints(stride, self.nd, name, "stride")
+        self._arguments(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
+                        padding_mode)
         self.padding = spatial_ints(padding, self.nd, name, "padding", 0)
         self.output_padding = spatial_ints(output_padding, self.nd, name, "output_padding", 0)
-        self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride,
                                                     self.dilation)):
             raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller "
                              f"than either stride {self.stride} or dilation {self.dilation}")
         shape = (in_channels, out_channels // groups, *self.kernel_size)
         self.add_param("weight", init.torch_default(shape, rng, dtype, False)[0])
-        self.has_bias = bias
         if bias:
             bound = 1 / math.sqrt(init.fans(shape)[0])
             b = init.get_rng(rng).uniform(-bound, bound, out_channels).astype(dtype)
             self.add_param("bias", b)
-        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        name = type(self).__name__
-        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2),
-                       shape=(self.in_channels,) + (None,) * self.nd)
-        unbatched = x.ndim == self.nd + 1
-        y, cache = conv_transpose_forward(x[None] if unbatched else x, self.params["weight"],
-                                          self.params.get("bias"), self.stride, self.padding,
-                                          self.output_padding, self.dilation, self.groups,
-                                          owner=name)
-        self._cache = (cache, y.shape, unbatched)
-        return y[0] if unbatched else y
+        return self._run(x, lambda x4: conv_transpose_forward(
+            x4, self.params["weight"], self.params.get("bias"), self.stride, self.padding,
+            self.output_padding, self.dilation, self.groups, owner=type(self).__name__))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        name = type(self).__name__
-        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dx, dw, db = conv_transpose_backward(dy[None] if unbatched else dy, cache)
-        self.grads["weight"] += dw
-        if self.has_bias:
-            self.grads["bias"] += db
-        return dx[0] if unbatched else dx
+        return self._grad(dy, conv_transpose_backward)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
