@@ -1,4 +1,4 @@
-"""FAVOR+ against exact softmax attention in NumPy (labutils.performer), d = 64, m = 256.
+"""FAVOR+ against exact softmax attention in NumPy (labutils.nn.favor), d = 64, m = 256.
 
     python benchmarks/bench_performer.py [--max-L 16384] [--repeats 3] [--dtype float64]
                                          [--threads 1]
@@ -8,7 +8,7 @@ Every (method, L) is measured in a fresh Python process, so that its peak reside
 brackets, the peak above the process's baseline after the inputs were made. Time is the median
 of ``--repeats`` runs after one warm-up run.
 
-    exact          one (L, L) score array, softmax in place (labutils.performer.exact_attention)
+    exact          one (L, L) score array, softmax in place (labutils.lab.performer_experiments.exact_attention)
     FAVOR+         bidirectional, positive orthogonal features, phi(Q) (phi(K)^T V) / normaliser
     exact causal   the same score array, mask written in place
     FAVOR+ causal  prefix sums in chunks of 64 positions: the largest array is (64, m, d),
@@ -34,17 +34,18 @@ def rss_mb():
 def child(method, L, repeats, dtype):
     import numpy as np
 
-    from labutils import performer as P
+    from labutils.lab.performer_experiments import exact_attention
+    from labutils.nn.favor import favor_attention, orthogonal_gaussian_matrix
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((L, D)).astype(dtype) * 0.5 for _ in range(3))
-    W = P.orthogonal_gaussian_matrix(M, D, rng).astype(dtype)
+    W = orthogonal_gaussian_matrix(M, D, rng).astype(dtype)
     causal = method.endswith("causal")
     if method.startswith("exact"):
         def fn():
-            return P.exact_attention(q, k, v, causal)
+            return exact_attention(q, k, v, causal)
     else:
         def fn():
-            return P.favor_attention(q, k, v, W, "positive", causal)
+            return favor_attention(q, k, v, W, "positive", causal)
     base = rss_mb()
     fn()                                   # warm-up (and the first peak)
     times = []

@@ -183,7 +183,7 @@ def pf_in_place(x, W):
     (positive_features32, ["float32, not float64"]),
     (lambda x, W: positive_features32(x, W).astype(np.float64),
      ["[FAIL] long vectors |x| = 10", "computed in float32"]),
-    (lambda x, W: P.positive_features(x, W), ["called positive_features (labutils.performer)", DELEGATION]),
+    (lambda x, W: P.positive_features(x, W), ["called positive_features (labutils.nn.favor)", DELEGATION]),
     (lambda x, W: torch.exp(torch.tensor(x @ W.T - sq(x) / 2)).numpy() / np.sqrt(len(W)), ["(torch)", DELEGATION]),
     (lambda x, W: torch.exp(torch.tensor(x) @ torch.tensor(W).T - torch.tensor(sq(x)) / 2).numpy() / np.sqrt(len(W)),
      ["(torch)", DELEGATION]),
@@ -227,7 +227,7 @@ def favor_in_place(q, k, v, W):
     (favor_quadratic, ["[pass] l = 6", "peak memory grows like n^2", "an L × S matrix"]),
     (favor_per_query, ["[pass] l = 6", "[pass] memory grows like L", "a Python loop per row"]),
     (favor32, ["float32, not float64"]),
-    (lambda q, k, v, W: P.favor_attention(q, k, v, W), ["called favor_attention (labutils.performer)", DELEGATION]),
+    (lambda q, k, v, W: P.favor_attention(q, k, v, W), ["called favor_attention (labutils.nn.favor)", DELEGATION]),
     (lambda q, k, v, W: P.favor_attention(q, k, v, W, "trig"), ["called favor_attention", DELEGATION]),
     (favor_torch, ["(torch)", DELEGATION]),
     (favor_in_place, ["changed its argument 0 in place"]),
@@ -340,7 +340,7 @@ def scaled_kernel(features, x, y, m, n_draws, rng):
     (lambda *a: np.array([unbiasedness_z(*a)]), ["expected a number, got ndarray of shape (1,)"]),
     (lambda *a: g.reference_unbiasedness_z(*a), ["reference_unbiasedness_z (labutils.references.performer)", DELEGATION]),
     (lambda f, x, y, m, n, rng: P.kernel_estimates(x, y, P.sample_matrices(n, m, len(x), rng), "positive").mean(),
-     ["(labutils.performer)", DELEGATION]),
+     ["(labutils.lab.performer_experiments)", DELEGATION]),
 ])
 def test_unbiasedness_catalogue(fn, phrases):
     with np.errstate(all="ignore"):
@@ -377,8 +377,8 @@ def unit_rows(d, rng):
     (lambda d, rng: orthogonal_block(d, np.random.default_rng()), ["same seed gave two different answers"]),
     (lambda d, rng: orthogonal_block(d, np.random.default_rng(1)), ["two different seeds gave the same answer"]),
     (lambda d, rng: orthogonal_block(d, rng).astype(np.float32), ["float32, not float64"]),
-    (lambda d, rng: P.orthogonal_block(d, rng), ["called orthogonal_block (labutils.performer)", DELEGATION]),
-    (lambda d, rng: P.orthogonal_gaussian_matrix(d, d, rng), ["(labutils.performer)", DELEGATION]),
+    (lambda d, rng: P.orthogonal_block(d, rng), ["called orthogonal_block (labutils.nn.favor)", DELEGATION]),
+    (lambda d, rng: P.orthogonal_gaussian_matrix(d, d, rng), ["(labutils.nn.favor)", DELEGATION]),
     (lambda d, rng: torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0].numpy(), ["(torch)", DELEGATION]),
 ])
 def test_orthogonal_block_catalogue(fn, phrases):

@@ -8,7 +8,8 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from labutils import performer as P  # noqa: E402
+from labutils.lab import performer_experiments as PX  # noqa: E402
+from labutils.nn import favor as F  # noqa: E402
 from labutils.viz import performer as vp  # noqa: E402
 from labutils.viz.explorer import render_png  # noqa: E402
 from labutils.viz.style import new_figure  # noqa: E402
@@ -31,7 +32,7 @@ def test_estimator_drawing_shows_truth_and_lemma2(kind, angle):
     s = vp.estimator_summary(0.5, 1.0, angle, 8, kind, n_draws=1500)
     assert np.isclose(vlines[1], s["samples"].mean())                 # the sample mean
     band, = [p for p in ax.patches if "Lemma 2" in p.get_label()]
-    rmse = math.sqrt(P.softmax_kernel_mse(x, y, 8, kind))
+    rmse = math.sqrt(F.softmax_kernel_mse(x, y, 8, kind))
     assert np.isclose(band.get_x(), true - rmse) and np.isclose(band.get_width(), 2 * rmse)
     assert kind in ax.get_title() and ax.get_xlabel() and ax.get_ylabel()
     assert "Lemma 2" in ax.texts[0].get_text()
@@ -62,7 +63,7 @@ def test_explorer_controls_pick_the_right_frame():
     # every frame's alt text says what that frame shows
     assert len(set(e.alts)) == len(e.alts)
     alt = e.alts[e.combos.index((0.5, 1.0, 0, 4, "positive"))]
-    rel = math.sqrt(P.softmax_kernel_mse(*vp.pair(0.5, 1.0, 0), 4, "positive")) / math.exp(0.5)
+    rel = math.sqrt(F.softmax_kernel_mse(*vp.pair(0.5, 1.0, 0), 4, "positive")) / math.exp(0.5)
     assert "positive features, m = 4, |x| = 0.5, |y| = 1.0, angle 0°" in alt and f"{rel:.2g}" in alt
     assert "exact" in vp.estimator_alt(1.0, 1.0, 0, 4, "trig")      # trig at x = y: no error
 
@@ -128,9 +129,15 @@ def test_scale_regime():
 
 
 def test_cost_table_measures_in_a_fresh_process():
-    rows = P.cost_table(Ls=(64, 512), d=16, m=32, repeats=1)
+    rows = PX.cost_table(Ls=(64, 512), d=16, m=32, repeats=1)
     assert [r["L"] for r in rows] == [64, 512]
     for r in rows:
         assert all(r[key] > 0 for key in ("exact_ms", "favor_ms", "exact_mb", "favor_mb"))
     # the (L, L) score array: 512² float64 is 2 MB; FAVOR+ never holds it
     assert rows[1]["exact_mb"] > 2 > rows[1]["favor_mb"]
+
+
+def test_viz_draws_what_the_lab_computes():
+    """The numbers behind the pictures live in labutils.lab (viz re-exports the old names)."""
+    for name in ("pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime"):
+        assert getattr(vp, name) is getattr(PX, name), name

@@ -1,5 +1,5 @@
 """Autograder checks for chapter 6 (Performer random features). Each takes the student's
-function; the truth is ``labutils.performer``. Statistical checks use fixed seeds and bounds
+function; the truth is ``labutils.nn.favor``. Statistical checks use fixed seeds and bounds
 many standard errors wide, so a correct answer passes whatever order it draws numbers in.
 
 Besides wrong values, every check catches (see ``core``): calls to the course's references
@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from .. import performer as P
+from ..nn import favor as P
 from ..tolerances import GRADER_TIME_LIMIT
 from .adapted import hidden_title, precision_hint, quiet
 from .core import (LineCounter, Problem, Report, call_student, check_function, memory_growth,
@@ -144,7 +144,7 @@ def _favor_scaled(q, k, v, W, sq, sk, causal=False):
 
 
 # the FAVOR+ exercises may build on the course's feature map (the previous exercise)
-_FAVOR_ALLOW = ("labutils.performer.positive_features",)
+_FAVOR_ALLOW = ("labutils.nn.favor.positive_features",)
 
 
 def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=None,

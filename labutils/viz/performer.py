@@ -1,41 +1,34 @@
 """Chapter 6 pictures: the random-feature estimator of exp(x·y) against the truth and Lemma 2,
 the relative error as SM -> 0, attention error against m, and the input-scale regime.
 Each ``draw_*`` is a pure function of its arguments (fixed seeds); the explorer pre-draws
-``draw_estimator`` over a small grid."""
+``draw_estimator`` over a small grid. The numbers drawn are computed in
+``labutils.lab.performer_experiments`` (re-exported here under their old names:
+``pair``, ``estimator_summary``, ``attention_errors``, ``mean_and_sem``, ``scale_regime``).
+"""
+from __future__ import annotations
+
 import math
 
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-from .. import performer as P
+from ..lab import performer_experiments as PX
+from ..lab.performer_experiments import (attention_errors, estimator_summary, mean_and_sem,
+                                         pair, scale_regime)
+from ..nn.favor import softmax_kernel_mse
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, finish
+
+__all__ = ["KIND_COLOURS", "LINE_STYLES", "EXPLORER_GRID", "draw_estimator", "estimator_explorer",
+           "estimator_alt", "draw_relative_mse", "draw_attention_errors", "draw_scale_regime",
+           "pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime"]
 
 KIND_COLOURS = {"positive": OKABE_ITO[0], "trig": OKABE_ITO[3], "hyperbolic": OKABE_ITO[2]}
 
 
-def pair(x_norm, y_norm, angle_deg, d=8):
-    """x = |x| e_0 and y at ``angle_deg`` from x in the (e_0, e_1) plane, in R^d."""
-    t = math.radians(angle_deg)
-    x, y = np.zeros(d), np.zeros(d)
-    x[0] = x_norm
-    y[0], y[1] = y_norm * math.cos(t), y_norm * math.sin(t)
-    return x, y
-
-
-def estimator_summary(x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws=4000,
-                      seed=0, d=8):
-    """Samples of φ(x)·φ(y) over ``n_draws`` iid W (m, d), the true exp(x·y), Lemma 2's MSE
-    and the sample MSE."""
-    x, y = pair(x_norm, y_norm, angle, d)
-    rng = np.random.default_rng(seed)
-    est = P.kernel_estimates(x, y, P.sample_matrices(n_draws, m, d, rng), kind)
-    true = math.exp(x @ y)
-    return {"samples": est, "true": true, "lemma_mse": float(P.softmax_kernel_mse(x, y, m, kind)),
-            "sample_mse": float(np.mean((est - true) ** 2))}
-
-
-def draw_estimator(fig, x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws=4000,
-                   seed=0):
+def draw_estimator(fig: Figure, x_norm: float = 0.5, y_norm: float = 0.5, angle: float = 0,
+                   m: int = 4, kind: str = "positive", n_draws: int = 4000, seed: int = 0) -> Axes:
     """Histogram of the estimates, the true value, and ±√MSE of Lemma 2 around it."""
     s = estimator_summary(x_norm, y_norm, angle, m, kind, n_draws, seed)
     est, true, rmse = s["samples"], s["true"], math.sqrt(s["lemma_mse"])
@@ -67,7 +60,7 @@ EXPLORER_GRID = {"x_norm": [0.5, 1.0], "y_norm": [0.5, 1.0], "angle": [0, 180],
                  "m": [4, 32], "kind": ["positive", "trig"]}
 
 
-def estimator_explorer(grid=None):
+def estimator_explorer(grid: dict | None = None) -> FrameExplorer:
     """|x|, |y|, angle, m and feature kind -> the estimator's distribution (pre-drawn frames)."""
     return FrameExplorer(
         draw_estimator, grid or EXPLORER_GRID,
@@ -76,11 +69,12 @@ def estimator_explorer(grid=None):
         alt=estimator_alt)
 
 
-def estimator_alt(x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws=4000, d=8):
+def estimator_alt(x_norm: float = 0.5, y_norm: float = 0.5, angle: float = 0, m: int = 4,
+                  kind: str = "positive", n_draws: int = 4000, d: int = 8) -> str:
     """The alt text of one estimator-explorer frame (what ``draw_estimator`` shows)."""
     x, y = pair(x_norm, y_norm, angle, d)
     true = math.exp(x @ y)
-    rel = math.sqrt(P.softmax_kernel_mse(x, y, m, kind)) / true
+    rel = math.sqrt(softmax_kernel_mse(x, y, m, kind)) / true
     spread = ("; here every estimate is exact (Lemma 2's error is 0)" if rel < 1e-12 else
               f", and Lemma 2's root mean squared error, {rel:.2g} of the true value, as a "
               f"shaded band")
@@ -89,7 +83,8 @@ def estimator_alt(x_norm=0.5, y_norm=0.5, angle=0, m=4, kind="positive", n_draws
             f"as a vertical line, the mean of the estimates as a dashed line{spread}.")
 
 
-def draw_relative_mse(fig, s_norm=1.0, m=16, d=8, n_draws=4000, seed=0):
+def draw_relative_mse(fig: Figure, s_norm: float = 1.0, m: int = 16, d: int = 8,
+                      n_draws: int = 4000, seed: int = 0) -> Axes:
     """Relative MSE (MSE / SM²) of trig and positive features as x·y decreases with
     |x + y| held fixed: Lemma 2 (lines) and Monte Carlo (points)."""
     ax = fig.add_subplot()
@@ -104,8 +99,8 @@ def draw_relative_mse(fig, s_norm=1.0, m=16, d=8, n_draws=4000, seed=0):
             r[1] = t
             x, y = (s + r) / 2, (s - r) / 2
             sm = math.exp(x @ y)
-            lem.append(P.softmax_kernel_mse(x, y, m, kind) / sm ** 2)
-            est = P.kernel_estimates(x, y, P.sample_matrices(n_draws, m, d, rng), kind)
+            lem.append(softmax_kernel_mse(x, y, m, kind) / sm ** 2)
+            est = PX.kernel_estimates(x, y, PX.sample_matrices(n_draws, m, d, rng), kind)
             mc.append(np.mean((est - sm) ** 2) / sm ** 2)
         sms = [math.exp((s_norm ** 2 - t ** 2) / 4) for t in ts]
         ax.loglog(sms, lem, color=KIND_COLOURS[kind], lw=2, label=f"{kind}: Lemma 2")
@@ -116,46 +111,11 @@ def draw_relative_mse(fig, s_norm=1.0, m=16, d=8, n_draws=4000, seed=0):
     return ax
 
 
-def attention_errors(L=64, d=16, ms=(8, 16, 32, 64, 128, 256), scale=0.5, n_seeds=10, seed=0):
-    """Relative errors (Frobenius) of FAVOR's attention matrix and output against exact
-    softmax attention, for iid/orthogonal x positive/trig features, one row per seed.
-    Seed ``seed + i`` draws q, k (entries N(0, scale²)), v (N(0, 1)) and every W of row i, so
-    the four feature types of one row see the same inputs.
-    Returns {(kind, matrix): (matrix errors, output errors)}, each (n_seeds, len(ms))."""
-    res = {(kind, mat): (np.zeros((n_seeds, len(ms))), np.zeros((n_seeds, len(ms))))
-           for kind in ("positive", "trig") for mat in ("iid", "orthogonal")}
-    for i in range(n_seeds):
-        rng = np.random.default_rng(seed + i)
-        q, k, v = (rng.standard_normal((L, d)) * sc for sc in (scale, scale, 1.0))
-        S = q @ k.T / math.sqrt(d)
-        A = np.exp(S - S.max(1, keepdims=True))
-        A /= A.sum(1, keepdims=True)
-        out = A @ v
-        for (kind, mat), (ea, eo) in res.items():
-            for j, m in enumerate(ms):
-                W = P.sample_matrices(1, m, d, rng, orthogonal=mat == "orthogonal")[0]
-                f = P.FEATURES[kind]
-                B = f(q * d ** -.25, W) @ f(k * d ** -.25, W).T
-                B /= B.sum(1, keepdims=True)
-                ea[i, j] = np.linalg.norm(B - A) / np.linalg.norm(A)
-                eo[i, j] = np.linalg.norm(B @ v - out) / np.linalg.norm(out)
-    return res
-
-
-def mean_and_sem(errors, cap=10.0):
-    """Mean over seeds (axis 0) and its standard error, each seed's error counted as at most
-    ``cap`` (a normaliser near 0 gives errors of any size). Returns (means, yerr (2, n)), the
-    lower bar kept above 0 for a log axis."""
-    errors = np.minimum(np.asarray(errors), cap)
-    mean = errors.mean(0)
-    sem = errors.std(0, ddof=1) / math.sqrt(errors.shape[0])
-    return mean, np.vstack([np.minimum(sem, 0.95 * mean), sem])
-
-
 LINE_STYLES = {"iid": "--", "orthogonal": "-"}
 
 
-def draw_attention_errors(fig, errors_by_scale, ms=(8, 16, 32, 64, 128, 256)):
+def draw_attention_errors(fig: Figure, errors_by_scale: dict,
+                          ms: tuple[int, ...] = (8, 16, 32, 64, 128, 256)) -> np.ndarray:
     """One row per input scale: attention-matrix error and output error against m (log-log),
     the mean over seeds with ± one standard error. ``errors_by_scale``: {scale:
     attention_errors(...)}. Errors above 10 count as 10 (see ``mean_and_sem``). One legend under the panels
@@ -181,29 +141,8 @@ def draw_attention_errors(fig, errors_by_scale, ms=(8, 16, 32, 64, 128, 256)):
     return axes
 
 
-def scale_regime(scales=(0.25, 0.5, 0.75, 1.0, 1.5), L=64, d=16, ms=(64, 256, 1024), n_seeds=10,
-                 seed=0):
-    """Relative output error of FAVOR+ (positive, orthogonal) for each m, and of uniform
-    attention (every key weighted 1/L), against exact softmax attention, for q, k entries
-    N(0, scale²). Seed ``seed + i`` draws row i's inputs and feature matrices.
-    Returns (scales, favor errors (n_seeds, len(ms), len(scales)),
-    uniform errors (n_seeds, len(scales)))."""
-    favor, uniform = np.zeros((n_seeds, len(ms), len(scales))), np.zeros((n_seeds, len(scales)))
-    for s in range(n_seeds):
-        rng = np.random.default_rng(seed + s)
-        for j, sc in enumerate(scales):
-            q, k = rng.standard_normal((L, d)) * sc, rng.standard_normal((L, d)) * sc
-            v = rng.standard_normal((L, d))
-            exact = P.exact_attention(q, k, v)
-            norm = np.linalg.norm(exact)
-            uniform[s, j] = np.linalg.norm(v.mean(0) - exact) / norm
-            for i, m in enumerate(ms):
-                W = P.orthogonal_gaussian_matrix(m, d, rng)
-                favor[s, i, j] = np.linalg.norm(P.favor_attention(q, k, v, W) - exact) / norm
-    return np.array(scales), favor, uniform
-
-
-def draw_scale_regime(fig, scales, favor, uniform, ms=(64, 256, 1024)):
+def draw_scale_regime(fig: Figure, scales: np.ndarray, favor: np.ndarray, uniform: np.ndarray,
+                      ms: tuple[int, ...] = (64, 256, 1024)) -> Axes:
     """FAVOR+'s output error for each m against uniform attention's, over the input scale:
     means over the seeds (axis 0) with ± one standard error."""
     ax = fig.add_subplot()
