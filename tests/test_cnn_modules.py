@@ -6,8 +6,11 @@ import torch
 
 import labutils.nn as nn
 from labutils.gradcheck import check_module
-from labutils.nn.conv import conv_forward, conv_output_size, conv_transpose_forward
-from labutils.nn.pool import pool_output_size
+from labutils.nn.conv import (ConvCache, ConvTransposeCache, col2im, conv_backward, conv_forward,
+                              conv_output_size, conv_transpose_backward, conv_transpose_forward,
+                              im2col)
+from labutils.nn.pool import (adaptive_avg_pool_backward, adaptive_avg_pool_forward, avg_pool_backward,
+                              avg_pool_forward, max_pool_backward, max_pool_forward, pool_output_size)
 from labutils.torchcheck import compare_with_torch
 
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same'")
@@ -335,3 +338,120 @@ def test_output_size_formula():
             y = torch.nn.functional.conv1d(torch.zeros(1, 1, n), torch.zeros(1, 1, k), stride=s,
                                            padding=p, dilation=d)
             assert conv_output_size(n, k, s, p, d) == y.shape[-1]
+
+
+# -- the public pairs (what the modules wrap and the chapter prints) ----------------------------
+def _torch_grads(fn, *arrays):
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    y = fn(*ts)
+    return y, ts
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_conv_pair_matches_torch_autograd(seed):
+    """conv_forward / conv_backward called directly: groups, dilation, stride, padding."""
+    rng = np.random.default_rng(seed)
+    g = int(rng.integers(1, 3))
+    x = rng.standard_normal((2, 2 * g, 7, 6))
+    w = rng.standard_normal((2 * g, 2, 3, 2))
+    b = rng.standard_normal(2 * g)
+    kw = dict(stride=(1, 2), padding=(1, 0), dilation=(2, 1), groups=g)
+    y, cache = conv_forward(x, w, b, **kw)
+    assert isinstance(cache, ConvCache) and cache.x_shape == x.shape and cache.groups == g
+    yt, (xt, wt, bt) = _torch_grads(lambda a, c, d: torch.nn.functional.conv2d(a, c, d, **kw), x, w, b)
+    dy = rng.standard_normal(y.shape)
+    yt.backward(torch.tensor(dy))
+    assert np.abs(y - yt.detach().numpy()).max() < 1e-10
+    for mine, ref in zip(conv_backward(dy, cache), (xt.grad, wt.grad, bt.grad)):
+        assert np.abs(mine - ref.numpy()).max() < 1e-10
+
+
+def test_conv_transpose_pair_matches_torch_autograd():
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 4, 5, 4)), rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(6)
+    kw = dict(stride=2, padding=1, output_padding=1, groups=2, dilation=1)
+    y, cache = conv_transpose_forward(x, w, b, **kw)
+    assert isinstance(cache, ConvTransposeCache)
+    yt, ts = _torch_grads(lambda a, c, d: torch.nn.functional.conv_transpose2d(a, c, d, **kw), x, w, b)
+    dy = rng.standard_normal(y.shape)
+    yt.backward(torch.tensor(dy))
+    assert np.abs(y - yt.detach().numpy()).max() < 1e-10
+    for mine, ref in zip(conv_transpose_backward(dy, cache), ts):
+        assert np.abs(mine - ref.grad.numpy()).max() < 1e-10
+
+
+@pytest.mark.parametrize("kind", ["max", "avg", "adaptive"])
+def test_pool_pairs_match_torch_autograd(kind):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 7, 6))
+    if kind == "max":
+        y, cache = max_pool_forward(x, 3, 2, 1, 1, ceil_mode=True)
+        ref = lambda a: torch.nn.functional.max_pool2d(a, 3, 2, 1, 1, ceil_mode=True)
+        back = max_pool_backward
+    elif kind == "avg":
+        y, cache = avg_pool_forward(x, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+        ref = lambda a: torch.nn.functional.avg_pool2d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False)
+        back = avg_pool_backward
+    else:
+        y, cache = adaptive_avg_pool_forward(x, (4, 3))
+        ref = lambda a: torch.nn.functional.adaptive_avg_pool2d(a, (4, 3))
+        back = adaptive_avg_pool_backward
+    yt, (xt,) = _torch_grads(ref, x)
+    dy = rng.standard_normal(y.shape)
+    yt.backward(torch.tensor(dy))
+    assert np.abs(y - yt.detach().numpy()).max() < 1e-10
+    assert np.abs(back(dy, cache) - xt.grad.numpy()).max() < 1e-10
+
+
+def test_im2col_and_col2im_are_adjoint():
+    """<im2col(x), c> = <x, col2im(c)>: col2im is the transpose of im2col."""
+    rng = np.random.default_rng(5)
+    xp = rng.standard_normal((2, 4, 7, 8))
+    kernel, stride, dilation, groups = (3, 2), (2, 1), (1, 2), 2
+    out = tuple((n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(xp.shape[2:], kernel, stride, dilation))
+    cols = im2col(xp, kernel, stride, dilation, out, groups)
+    assert cols.shape == (groups, 2 * 3 * 2, 2 * out[0] * out[1])
+    c = rng.standard_normal(cols.shape)
+    back = col2im(c, xp.shape, kernel, stride, dilation, out, groups)
+    assert abs(np.sum(cols * c) - np.sum(xp * back)) <= 1e-10 * np.abs(cols * c).sum()
+
+
+@pytest.mark.parametrize("make,error,message", [
+    (lambda: nn.Conv2d(1, 1, 0), ValueError, "Conv2d: kernel_size must be a positive int, got 0"),
+    (lambda: nn.Conv1d(0, 1, 3), ValueError, "Conv1d: in_channels must be a positive int, got 0"),
+    (lambda: nn.Conv2d(1, 1, 3, padding=-1), ValueError, "Conv2d: padding must be an int >= 0, got -1"),
+    (lambda: nn.ConvTranspose2d(1, 1, 3, stride=(1, 0)), ValueError,
+     "ConvTranspose2d: stride must be a positive int, got 0"),
+    (lambda: nn.MaxPool2d(2, dilation=0), ValueError, "MaxPool2d: dilation must be a positive int, got 0"),
+    (lambda: nn.AvgPool1d(2.5), TypeError, "AvgPool1d: kernel_size must be an int or a tuple of 1 ints, got 2.5"),
+])
+def test_argument_errors_follow_the_convention(make, error, message):
+    """'ClassName: what was expected, got what came'."""
+    with pytest.raises(error) as e:
+        make()
+    assert str(e.value).startswith(message)
+
+
+def test_public_functions_and_methods_have_type_hints():
+    import inspect
+
+    import labutils.lab.receptive_field as lab_rf
+    import labutils.nn.cnn_blocks as blocks
+    import labutils.nn.conv as conv
+    import labutils.nn.pool as pool
+    import labutils.viz.receptive_field as viz_rf
+    missing = []
+    for mod in (conv, pool, blocks, lab_rf, viz_rf):
+        for name in mod.__all__:
+            obj = getattr(mod, name)
+            if inspect.isfunction(obj):
+                fns = [obj]
+            elif inspect.isclass(obj) and not issubclass(obj, tuple):
+                fns = [f for k, f in inspect.getmembers(obj, inspect.isfunction)
+                       if (not k.startswith("_") or k == "__init__")
+                       and f.__module__ == mod.__name__]
+            else:
+                continue
+            missing += [f"{mod.__name__}.{f.__qualname__}" for f in fns
+                        if "return" not in f.__annotations__]
+    assert not missing, missing
