@@ -318,7 +318,7 @@ def test_attention_backward_gradient_check_says_wrong():
     (lambda tq, tk: np.arange(tk)[None, :] >= np.arange(tq)[:, None] + tk - tq, ["attend to itself"]),
     (lambda tq, tk: causal_mask_ex(tq, tk).astype(int), ["must be a boolean array", "int64"]),
     (lambda tq, tk: causal_mask_ex(tq, tk).astype(float), ["must be a boolean array", "float64"]),
-    (lambda tq, tk: causal_mask(tq, tk), ["called causal_mask (labutils.nn.attention)", DELEGATION]),
+    (lambda tq, tk: causal_mask(tq, tk), ["called causal_mask (labutils.nn.masks)", DELEGATION]),
     (lambda tq, tk: torch.ones(tq, tk, dtype=torch.bool).triu(tk - tq + 1).numpy(), ["(torch)", DELEGATION]),
     (lambda tq, tk: causal_mask_ex(tq, tk).T, ["expected shape"]),
 ])
@@ -361,7 +361,7 @@ def _split_with_labutils(x, h):
     (lambda x, h: x.reshape(x.shape[0], x.shape[1], h, -1), ["swap the T and H axes"]),
     (lambda x, h: x.reshape(*x.shape[:2], -1, h).transpose(0, 3, 1, 2), ["CONTIGUOUS"]),
     (lambda x, h: split_heads(x, h).astype(np.float32), ["float32, not float64"]),
-    (_split_with_labutils, ["(labutils.nn.attention)", DELEGATION]),
+    (_split_with_labutils, ["(labutils.nn.multihead_attention)", DELEGATION]),
     (lambda x, h: torch.tensor(x).unflatten(-1, (h, -1)).transpose(1, 2).numpy(), ["(torch)", DELEGATION]),
 ])
 def test_split_heads_catalogue(fn, phrases):

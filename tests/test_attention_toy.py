@@ -9,7 +9,8 @@ import pytest
 import torch
 
 import labutils.nn as nn
-from labutils.decoding import beam_search, greedy_decode, log_softmax
+from labutils.lab import toy_transformer as toy_lab
+from labutils.lab.decoding import beam_search, greedy_decode, log_softmax
 from labutils.gradcheck import check_module
 from labutils.tolerances import FLOAT32_RTOL
 
@@ -25,11 +26,11 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def toy():
-    return nn.load_toy_transformer()
+    return toy_lab.load_toy_transformer()
 
 
 def test_weights_file_is_small_and_has_the_script_config(toy):
-    path = ROOT / "labutils" / "data" / nn.transformer.TOY_WEIGHTS
+    path = ROOT / "labutils" / "data" / toy_lab.TOY_WEIGHTS
     assert path.stat().st_size < 300_000
     model, config = toy
     assert config == load_script().CONFIG
@@ -40,7 +41,7 @@ def test_labutils_model_equals_torch_twin_on_stored_weights(toy):
     script = load_script()
     tm = script.TorchSeq2Seq(**config).double()
     tm.load_state_dict({k: torch.tensor(v) for k, v in model.state_dict().items()}, strict=True)
-    src, tgt_in, _ = nn.make_toy_batch(np.random.default_rng(7), 16, config["length"])
+    src, tgt_in, _ = toy_lab.make_toy_batch(np.random.default_rng(7), 16, config["length"])
     ours = model(src, tgt_in)
     theirs = tm(torch.tensor(src), torch.tensor(tgt_in)).detach().numpy()
     np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9)
@@ -48,12 +49,12 @@ def test_labutils_model_equals_torch_twin_on_stored_weights(toy):
 
 def test_stored_model_sorts(toy):
     model, config = toy
-    src, _, tgt = nn.make_toy_batch(np.random.default_rng(123), 200, config["length"])
+    src, _, tgt = toy_lab.make_toy_batch(np.random.default_rng(123), 200, config["length"])
     memory = model.encode(src)
     out, _ = greedy_decode(lambda p: log_softmax(model.decode(p, memory)[:, -1]), config["bos"],
                            config["length"], batch_size=len(src))
     assert (out == tgt).all(axis=1).mean() >= 0.98
-    early, _ = nn.load_toy_transformer(early=True)
+    early, _ = toy_lab.load_toy_transformer(early=True)
     memory = early.encode(src)
     out, _ = greedy_decode(lambda p: log_softmax(early.decode(p, memory)[:, -1]), config["bos"],
                            config["length"], batch_size=len(src))
@@ -62,11 +63,11 @@ def test_stored_model_sorts(toy):
 
 def test_float32_load_agrees(toy):
     model, config = toy
-    m32 = nn.Seq2SeqTransformer(config["vocab_size"], config["d_model"], config["nhead"],
+    m32 = toy_lab.Seq2SeqTransformer(config["vocab_size"], config["d_model"], config["nhead"],
                                 dim_feedforward=config["dim_feedforward"],
                                 max_len=config["max_len"], dtype=np.float32)
     m32.load_state_dict(model.state_dict())
-    src, tgt_in, _ = nn.make_toy_batch(np.random.default_rng(0), 4, config["length"])
+    src, tgt_in, _ = toy_lab.make_toy_batch(np.random.default_rng(0), 4, config["length"])
     a, b = m32(src, tgt_in), model(src, tgt_in)
     assert a.dtype == np.float32
     assert np.linalg.norm(a - b) / np.linalg.norm(b) < FLOAT32_RTOL
@@ -74,10 +75,10 @@ def test_float32_load_agrees(toy):
 
 def test_seq2seq_backward_gradcheck_and_attention_maps():
     rng = np.random.default_rng(0)
-    m = nn.Seq2SeqTransformer(5, d_model=4, nhead=2, dim_feedforward=6, max_len=8, rng=rng)
+    m = toy_lab.Seq2SeqTransformer(5, d_model=4, nhead=2, dim_feedforward=6, max_len=8, rng=rng)
     for lin in (m.encoder.layers[0].linear1, m.decoder.layers[0].linear1):
         lin.params["bias"][...] += 0.5
-    src, tgt_in, _ = nn.make_toy_batch(rng, 2, 3, num_digits=4)
+    src, tgt_in, _ = toy_lab.make_toy_batch(rng, 2, 3, num_digits=4)
     rep = check_module(m, src, tgt_in, max_entries=30, n_directions=2)
     assert rep.ok, rep
     maps = m.attention_maps()

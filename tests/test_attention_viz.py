@@ -6,8 +6,8 @@ import pytest
 
 matplotlib.use("Agg")
 
-from labutils.nn import load_toy_transformer  # noqa: E402
-from labutils.nn.attention import sliding_window_pattern, strided_pattern  # noqa: E402
+from labutils.lab.toy_transformer import load_toy_transformer, toy_attention_maps  # noqa: E402
+from labutils.nn.masks import sliding_window_pattern, strided_pattern  # noqa: E402
 from labutils.nn.positional import sinusoidal_encoding  # noqa: E402
 from labutils.viz import new_figure  # noqa: E402
 from labutils.viz import attention as va  # noqa: E402
@@ -71,7 +71,7 @@ def test_positional_explorer_frames_follow_the_controls():
 def test_attention_explorer_on_the_toy_model():
     model, cfg = load_toy_transformer()
     src = np.array([4, 1, 3, 0, 2, 2, 9, 5])
-    maps, src_labels, tgt_labels, out = va.toy_attention_maps(model, src, cfg["bos"])
+    maps, src_labels, tgt_labels, out = toy_attention_maps(model, src, cfg["bos"])
     assert out.tolist() == sorted(src.tolist())
     assert maps["decoder cross-attention, layer 0"].shape == (2, 8, 8)
     np.testing.assert_allclose(maps["encoder self-attention, layer 0"].sum(-1), 1.0)

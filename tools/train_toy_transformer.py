@@ -3,8 +3,8 @@ weights for labutils:
 
     .venv/bin/python tools/train_toy_transformer.py [--steps N] [--out PATH]
 
-The torch model below has exactly the parameter names of labutils.nn.Seq2SeqTransformer, so
-the labutils model loads the file with load_state_dict; tests/test_attention_toy.py re-checks
+The torch model below has exactly the parameter names of
+labutils.lab.toy_transformer.Seq2SeqTransformer, so the labutils model loads the file with load_state_dict; tests/test_attention_toy.py re-checks
 the stored weights (labutils and torch agree on them, and the model still sorts). Training
 is seeded and single-threaded; it takes about a minute on one CPU core.
 """
@@ -20,15 +20,15 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from labutils.lab.toy_transformer import TOY_WEIGHTS, make_toy_batch  # noqa: E402
 from labutils.nn.positional import sinusoidal_encoding  # noqa: E402
-from labutils.nn.transformer import TOY_WEIGHTS, make_toy_batch  # noqa: E402
 
 CONFIG = dict(task="sort", length=8, num_digits=10, bos=10, vocab_size=11, d_model=32, nhead=2,
               num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=64, max_len=16)
 
 
 class TorchSeq2Seq(torch.nn.Module):
-    """torch twin of labutils.nn.Seq2SeqTransformer (same names, same computation)."""
+    """torch twin of labutils.lab.toy_transformer.Seq2SeqTransformer (same names, same computation)."""
 
     def __init__(self, vocab_size, d_model, nhead, num_encoder_layers, num_decoder_layers,
                  dim_feedforward, max_len, **_):

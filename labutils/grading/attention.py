@@ -14,7 +14,8 @@ import math
 
 import numpy as np
 
-from ..nn.attention import _attend_backward, causal_mask as _causal_mask, safe_softmax
+from ..nn.attention import AttendCache, attend_backward, safe_softmax
+from ..nn.masks import causal_mask as _causal_mask
 from ..nn.positional import sinusoidal_encoding as _sinusoidal
 from ..tolerances import GRADER_TIME_LIMIT
 from .adapted import check_adapted, hidden_title, quiet
@@ -138,7 +139,7 @@ def _reference_attention_backward(dout, q, k, v, mask):
     """-> (dq, dk, dv) of reference_attention's output for the upstream gradient dout."""
     scale = 1 / math.sqrt(q.shape[-1])
     _, w = _reference_attention(q, k, v, mask)
-    ds, dv = _attend_backward(dout, None, w, v)
+    ds, dv = attend_backward(dout, AttendCache(w, v))
     return scale * (ds @ k), scale * (np.swapaxes(ds, -1, -2) @ q), dv
 
 

@@ -12,17 +12,22 @@ beam     keep the ``beam_size`` best prefixes; extend each by every token; keep 
          With ``length_penalty`` α, finished hypotheses are ranked by log p / T^α (α = 0:
          raw log-probability, which favours short outputs when lengths can differ).
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["greedy_decode", "beam_search", "log_softmax"]
 
 
-def log_softmax(logits, axis=-1):
+def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log softmax along ``axis``, computed stably (the maximum subtracted first)."""
     shifted = logits - logits.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
-def _check_step(out, rows, name):
+def _check_step(out: np.ndarray, rows: int, name: str) -> np.ndarray:
     out = np.asarray(out)
     if out.ndim != 2 or out.shape[0] != rows:
         raise ValueError(f"{name}: step_fn must return ({rows}, vocab_size) log-probabilities, "
@@ -32,7 +37,8 @@ def _check_step(out, rows, name):
     return out
 
 
-def greedy_decode(step_fn, bos, max_len, batch_size=1, eos=None):
+def greedy_decode(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: int,
+                  batch_size: int = 1, eos: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Returns (tokens (B, max_len) without bos, log_probs (B,)). After ``eos`` a row is
     padded with ``eos`` and its score stops changing."""
     if max_len < 1:
@@ -57,14 +63,16 @@ def greedy_decode(step_fn, bos, max_len, batch_size=1, eos=None):
     return out, score
 
 
-def beam_search(step_fn, bos, max_len, beam_size=4, eos=None, length_penalty=0.0):
+def beam_search(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: int,
+                beam_size: int = 4, eos: int | None = None,
+                length_penalty: float = 0.0) -> list[tuple[np.ndarray, float]]:
     """Beam search for ONE sequence. Returns a list of (tokens without bos, log_prob) of up
     to ``beam_size`` hypotheses, best first (ranked by log_prob / len^length_penalty)."""
     if beam_size < 1 or max_len < 1:
         raise ValueError(f"beam_search: need beam_size >= 1 and max_len >= 1, got "
                          f"beam_size={beam_size}, max_len={max_len}")
 
-    def rank(tokens, s):
+    def rank(tokens: np.ndarray, s: float) -> float:
         return s / max(len(tokens), 1) ** length_penalty
 
     live = [(np.array([bos], dtype=np.int64), 0.0)]

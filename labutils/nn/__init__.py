@@ -14,7 +14,12 @@ from .pool import *  # noqa: F401,F403  (chapter 3)
 from .cnn_blocks import *  # noqa: F401,F403  (chapter 3)
 from .rnn import *  # noqa: F401,F403  (chapter 4)
 from .rnn_layers import *  # noqa: F401,F403  (chapter 4)
+from .masks import *  # noqa: F401,F403  (chapter 5)
 from .attention import *  # noqa: F401,F403  (chapter 5)
+from .attention_layers import *  # noqa: F401,F403  (chapter 5)
+from .heads import *  # noqa: F401,F403  (chapter 5)
+from .multihead_attention import *  # noqa: F401,F403  (chapter 5)
+from .embedding import *  # noqa: F401,F403  (chapter 5)
 from .positional import *  # noqa: F401,F403  (chapter 5)
 from .transformer import *  # noqa: F401,F403  (chapter 5)
 from .performer_attention import *  # noqa: F401,F403  (chapter 6)
@@ -22,7 +27,9 @@ from .performer_attention import *  # noqa: F401,F403  (chapter 6)
 
 # Demo models that moved to labutils.lab, still reachable as labutils.nn.<name> so that saved
 # notebooks run: name -> module of labutils.lab (imported on first use, no import loop).
-MOVED_TO_LAB = {"AttentionEncoderDecoder": "seq2seq"}
+MOVED_TO_LAB = {"AttentionEncoderDecoder": "seq2seq",
+                "Seq2SeqTransformer": "toy_transformer", "make_toy_batch": "toy_transformer",
+                "load_toy_transformer": "toy_transformer"}
 
 
 def __getattr__(name: str) -> object:

@@ -14,17 +14,23 @@ Learned absolute positions: an ``Embedding`` row per position, added to the toke
 Relative position bias: a learned scalar per head and clipped distance j − i, added to the
 attention scores (as in T5 and Shaw et al.; here without T5's logarithmic buckets).
 """
+from __future__ import annotations
+
+from typing import NamedTuple
+
 import numpy as np
 
-from .. import init
 from .. import validate
 from ..module import Module
+from .embedding import Embedding
 
-__all__ = ["sinusoidal_encoding", "rotation_matrix", "SinusoidalPositionalEncoding", "Embedding",
-           "LearnedPositionalEmbedding", "RelativePositionBias"]
+__all__ = ["sinusoidal_encoding", "rotation_matrix", "SinusoidalPositionalEncoding",
+           "LearnedPositionalEmbedding", "RelativePositionCache", "relative_position_bias_forward",
+           "relative_position_bias_backward", "RelativePositionBias"]
 
 
-def sinusoidal_encoding(num_positions, d_model, base=10000.0, dtype=np.float64):
+def sinusoidal_encoding(num_positions: int, d_model: int, base: float = 10000.0,
+                        dtype: type = np.float64) -> np.ndarray:
     """(num_positions, d_model) table: even columns sin(ω_i t), odd columns cos(ω_i t)."""
     if d_model < 2 or d_model % 2:
         raise ValueError(f"sinusoidal_encoding: d_model must be even and >= 2, got {d_model}")
@@ -38,7 +44,7 @@ def sinusoidal_encoding(num_positions, d_model, base=10000.0, dtype=np.float64):
     return pe.astype(dtype)
 
 
-def rotation_matrix(k, d_model, base=10000.0):
+def rotation_matrix(k: int, d_model: int, base: float = 10000.0) -> np.ndarray:
     """R_k (d_model, d_model) with PE(t + k) = R_k PE(t) for every t (column vectors).
 
     For a pair (s, c) = (sin ωt, cos ωt):  sin ω(t+k) = s cos ωk + c sin ωk,
@@ -52,18 +58,44 @@ def rotation_matrix(k, d_model, base=10000.0):
     return R
 
 
+class RelativePositionCache(NamedTuple):
+    buckets: np.ndarray       # (tq, tk) int: the row of weight each (i, j) reads
+    num_buckets: int
+
+
+def relative_position_bias_forward(weight: np.ndarray, tq: int, tk: int,
+                                   max_distance: int) -> tuple[np.ndarray, RelativePositionCache]:
+    """bias[h, i, j] = weight[clip(j − i, −D, D) + D, h], D = max_distance, query i at position
+    i + tk − tq (aligned to the END of the keys, as in cached decoding).
+    weight (2D + 1, H) -> bias (H, tq, tk)."""
+    i = np.arange(tq)[:, None] + (tk - tq)
+    j = np.arange(tk)[None, :]
+    buckets = np.clip(j - i, -max_distance, max_distance) + max_distance
+    return np.moveaxis(weight[buckets], -1, 0), RelativePositionCache(buckets, weight.shape[0])
+
+
+def relative_position_bias_backward(dbias: np.ndarray,
+                                    cache: RelativePositionCache) -> np.ndarray:
+    """dbias (H, tq, tk) -> dweight (2D + 1, H): each bucket sums the dbias of its (i, j)."""
+    H = dbias.shape[0]
+    dweight = np.zeros((cache.num_buckets, H), dbias.dtype)
+    np.add.at(dweight, cache.buckets.reshape(-1), np.moveaxis(dbias, 0, -1).reshape(-1, H))
+    return dweight
+
+
 class SinusoidalPositionalEncoding(Module):
     """y = x + PE[:T] (no parameters).  x: (N, T, d_model) -> y: (N, T, d_model);  dx = dy.
 
     ``offset`` shifts the positions (cached decoding: the new tokens start at ``offset``)."""
 
-    def __init__(self, d_model, max_len=512, base=10000.0, dtype=np.float64):
+    def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0,
+                 dtype: type = np.float64) -> None:
         super().__init__()
         self.d_model, self.max_len = d_model, max_len
         self.add_buffer("pe", sinusoidal_encoding(max_len, d_model, base, dtype))
         self._shape = None
 
-    def forward(self, x, offset=0):
+    def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         validate.array(x, "SinusoidalPositionalEncoding", "input", ndim=3, shape=(self.d_model,))
         T = x.shape[1]
         if offset + T > self.max_len:
@@ -72,54 +104,12 @@ class SinusoidalPositionalEncoding(Module):
         self._shape = x.shape
         return x + self.buffers["pe"][offset:offset + T].astype(x.dtype)
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         shape = validate.forward_called("SinusoidalPositionalEncoding", self._shape)
         return validate.grad(dy, shape, "SinusoidalPositionalEncoding")
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"d_model={self.d_model}, max_len={self.max_len}"
-
-
-class Embedding(Module):
-    """torch.nn.Embedding: a lookup table.  indices: (*) int -> y: (*, embedding_dim)
-
-    weight: (num_embeddings, embedding_dim), initialised N(0, 1) as torch (the padding_idx
-    row is zero and gets no gradient).  backward: dW[idx] += dy (scatter-add, repeated
-    indices add up); no gradient for the integer input (returns None)."""
-
-    def __init__(self, num_embeddings, embedding_dim, padding_idx=None, rng=None,
-                 dtype=np.float64):
-        super().__init__()
-        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
-        if padding_idx is not None and padding_idx < 0:
-            padding_idx += num_embeddings
-        self.padding_idx = padding_idx
-        w = init.get_rng(rng).standard_normal((num_embeddings, embedding_dim)).astype(dtype)
-        if padding_idx is not None:
-            w[padding_idx] = 0
-        self.add_param("weight", w)
-        self._idx = None
-
-    def forward(self, indices):
-        validate.array(indices, "Embedding", "indices", dtype="int")
-        if indices.size and (indices.min() < 0 or indices.max() >= self.num_embeddings):
-            raise ValueError(f"Embedding: indices must be in [0, {self.num_embeddings}), got "
-                             f"values from {indices.min()} to {indices.max()}")
-        self._idx = indices
-        return self.params["weight"][indices]
-
-    def backward(self, dy):
-        idx = validate.forward_called("Embedding", self._idx)
-        validate.grad(dy, idx.shape + (self.embedding_dim,), "Embedding")
-        g = np.zeros_like(self.grads["weight"])
-        np.add.at(g, idx.reshape(-1), dy.reshape(-1, self.embedding_dim))
-        if self.padding_idx is not None:
-            g[self.padding_idx] = 0
-        self.grads["weight"] += g
-        return None
-
-    def extra_repr(self):
-        return f"{self.num_embeddings}, {self.embedding_dim}"
 
 
 class LearnedPositionalEmbedding(Module):
@@ -127,13 +117,14 @@ class LearnedPositionalEmbedding(Module):
 
     x: (N, T, d_model) -> y: same;  dx = dy;  dP[t] += Σ_n dy[n, t]."""
 
-    def __init__(self, max_len, d_model, rng=None, dtype=np.float64):
+    def __init__(self, max_len: int, d_model: int, rng: np.random.Generator | None = None,
+                 dtype: type = np.float64) -> None:
         super().__init__()
         self.max_len, self.d_model = max_len, d_model
         self.embedding = Embedding(max_len, d_model, rng=rng, dtype=dtype)
         self._shape = None
 
-    def forward(self, x, offset=0):
+    def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         validate.array(x, "LearnedPositionalEmbedding", "input", ndim=3, shape=(self.d_model,))
         if offset + x.shape[1] > self.max_len:
             raise ValueError(f"LearnedPositionalEmbedding: positions up to {offset + x.shape[1]}"
@@ -143,7 +134,7 @@ class LearnedPositionalEmbedding(Module):
         pos = np.arange(offset, offset + x.shape[1])
         return x + self.embedding(pos)[None]
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         shape = validate.forward_called("LearnedPositionalEmbedding", self._shape)
         validate.grad(dy, shape, "LearnedPositionalEmbedding")
         self.embedding.backward(dy.sum(axis=0))
@@ -151,7 +142,8 @@ class LearnedPositionalEmbedding(Module):
 
 
 class RelativePositionBias(Module):
-    """A learned bias per head and relative distance, added to the attention scores.
+    """A learned bias per head and relative distance, added to the attention scores
+    (``relative_position_bias_forward/backward``).
 
         bias[h, i, j] = weight[clip(j − i, −max_distance, max_distance) + max_distance, h]
 
@@ -165,31 +157,32 @@ class RelativePositionBias(Module):
     ``bias_module.backward(mha.score_grad.sum(axis=0))`` trains the bias.
     """
 
-    def __init__(self, num_heads, max_distance, dtype=np.float64):
+    def __init__(self, num_heads: int, max_distance: int, dtype: type = np.float64) -> None:
         super().__init__()
         self.num_heads, self.max_distance = num_heads, max_distance
         self.add_param("weight", np.zeros((2 * max_distance + 1, num_heads), dtype))
-        self._idx = None
+        self._cache = None
 
-    def buckets(self, tq, tk):
-        i = np.arange(tq)[:, None] + (tk - tq)
-        j = np.arange(tk)[None, :]
-        return np.clip(j - i, -self.max_distance, self.max_distance) + self.max_distance
+    def buckets(self, tq: int, tk: int) -> np.ndarray:
+        """(tq, tk) int: the row of weight that each (query, key) pair reads."""
+        return relative_position_bias_forward(self.params["weight"], tq, tk,
+                                              self.max_distance)[1].buckets
 
-    def forward(self, tq, tk=None):
+    def forward(self, tq: int, tk: int | None = None) -> np.ndarray:
         tk = tq if tk is None else tk
         for name, v in (("tq", tq), ("tk", tk)):
             if not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"RelativePositionBias: {name} must be a positive int, got {v!r}")
-        self._idx = self.buckets(tq, tk)
-        return np.moveaxis(self.params["weight"][self._idx], -1, 0)
+        bias, self._cache = relative_position_bias_forward(self.params["weight"], tq, tk,
+                                                           self.max_distance)
+        return bias
 
-    def backward(self, dbias):
-        idx = validate.forward_called("RelativePositionBias", self._idx)
-        validate.grad(dbias, (self.num_heads,) + idx.shape, "RelativePositionBias", "dbias")
-        np.add.at(self.grads["weight"], idx.reshape(-1),
-                  np.moveaxis(dbias, 0, -1).reshape(-1, self.num_heads))
+    def backward(self, dbias: np.ndarray) -> None:
+        cache = validate.forward_called("RelativePositionBias", self._cache)
+        validate.grad(dbias, (self.num_heads,) + cache.buckets.shape, "RelativePositionBias",
+                      "dbias")
+        self.grads["weight"] += relative_position_bias_backward(dbias, cache)
         return None
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return f"num_heads={self.num_heads}, max_distance={self.max_distance}"

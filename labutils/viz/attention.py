@@ -1,17 +1,31 @@
 """Chapter 5 pictures: attention maps, positional encodings, sparse attention patterns, and
-their two explorers. Drawing functions are pure: ``draw_*(fig, **values)``."""
+their two explorers. Drawing functions are pure: ``draw_*(fig, **values)``. What they draw
+is computed elsewhere: the toy model's attention maps by ``labutils.lab.toy_transformer``."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ..lab.toy_transformer import toy_attention_maps  # noqa: F401 (re-exported for saved notebooks)
 from ..nn.positional import sinusoidal_encoding
 from .explorer import FrameExplorer
 from .style import DIVERGING, OKABE_ITO, SEQUENTIAL, finish
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from ..lab.toy_transformer import Seq2SeqTransformer
 
 __all__ = ["draw_attention_map", "draw_positional", "draw_patterns", "draw_pair_counts",
            "attention_explorer", "positional_explorer", "toy_attention_maps"]
 
 
 # -- attention maps --------------------------------------------------------------------------
-def draw_attention_map(fig, weights, query, query_labels, key_labels, title):
+def draw_attention_map(fig: Figure, weights: np.ndarray, query: int, query_labels: Sequence[str],
+                       key_labels: Sequence[str], title: str) -> None:
     """Left: the (Tq, Tk) weights as a heat map, the chosen query's row outlined.
     Right: that query's weights over the key tokens (a bar chart)."""
     weights = np.asarray(weights)
@@ -31,43 +45,28 @@ def draw_attention_map(fig, weights, query, query_labels, key_labels, title):
            "key token", "attention weight")
 
 
-def _row_box(row, width):
+def _row_box(row: int, width: int) -> Rectangle:
     from matplotlib.patches import Rectangle
     return Rectangle((-0.5, row - 0.5), width, 1, fill=False, edgecolor=OKABE_ITO[3], lw=2.5)
 
 
-def toy_attention_maps(model, src, bos):
-    """Run the toy model on one example, feeding back its own greedy output; returns
-    (maps {name: (H, Tq, Tk)}, src labels, decoder-input labels, output tokens)."""
-    from ..decoding import greedy_decode, log_softmax
-    src = np.asarray(src).reshape(1, -1)
-    memory = model.encode(src)
-    out, _ = greedy_decode(lambda p: log_softmax(model.decode(p, memory)[:, -1]), bos,
-                           src.shape[1])
-    tgt_in = np.concatenate([[[bos]], out[:, :-1]], axis=1)
-    model(src, tgt_in)
-    maps = {k: v[0] for k, v in model.attention_maps().items()}
-    src_labels = [str(t) for t in src[0]]
-    tgt_labels = ["BOS"] + [str(t) for t in out[0, :-1]]
-    return maps, src_labels, tgt_labels, out[0]
-
-
-def attention_explorer(model, src, bos, blocks=("encoder self-attention, layer 0",
+def attention_explorer(model: Seq2SeqTransformer, src: np.ndarray, bos: int,
+                       blocks: Sequence[str] = ("encoder self-attention, layer 0",
                                                 "decoder cross-attention, layer 0"),
-                       queries=None):
+                       queries: Sequence[int] | None = None) -> FrameExplorer:
     """Explorer over attention block x head x query token of the toy model on ``src``
     (2 blocks x 2 heads x 8 queries = 32 pre-drawn frames by default)."""
     maps, src_labels, tgt_labels, _ = toy_attention_maps(model, src, bos)
     H = next(iter(maps.values())).shape[0]
     queries = list(range(max(maps[b].shape[1] for b in blocks))) if queries is None else queries
 
-    def draw(fig, block, head, query):
+    def draw(fig: Figure, block: str, head: int, query: int) -> None:
         w = maps[block][head]
         q_labels = src_labels if block.startswith("encoder") else tgt_labels
         k_labels = tgt_labels if "decoder self" in block else src_labels
         draw_attention_map(fig, w, min(query, w.shape[0] - 1), q_labels, k_labels,
                            f"{block}, head {head}")
-    def alt(block, head, query):
+    def alt(block: str, head: int, query: int) -> str:
         w = maps[block][head]
         q = min(query, w.shape[0] - 1)
         q_labels = src_labels if block.startswith("encoder") else tgt_labels
@@ -86,7 +85,8 @@ def attention_explorer(model, src, bos, blocks=("encoder self-attention, layer 0
 
 
 # -- positional encodings ---------------------------------------------------------------------
-def draw_positional(fig, t, k, pair, num_positions=64, d_model=32):
+def draw_positional(fig: Figure, t: int, k: int, pair: int, num_positions: int = 64,
+                    d_model: int = 32) -> None:
     """Three panels: the encoding (positions x dimensions) with positions t and t+k marked;
     the dot product PE(s)·PE(s+j) against the distance j (the same for every s); the pair
     ``pair`` (sin, cos) of frequency ω = 10000^(-2·pair/d) on its circle, where a shift by k
@@ -124,7 +124,8 @@ def draw_positional(fig, t, k, pair, num_positions=64, d_model=32):
            "cos ωt (dim 2i+1)", "sin ωt (dim 2i)", legend=False)
 
 
-def positional_explorer(ts=(0, 24), ks=(2, 24), pairs=(0, 6)):
+def positional_explorer(ts: Sequence[int] = (0, 24), ks: Sequence[int] = (2, 24),
+                        pairs: Sequence[int] = (0, 6)) -> FrameExplorer:
     """Explorer over position t, distance k and frequency pair (2 x 2 x 2 = 8 frames: each
     frame is stored in the notebook)."""
     return FrameExplorer(draw_positional, {"t": list(ts), "k": list(ks), "pair": list(pairs)},
@@ -132,7 +133,7 @@ def positional_explorer(ts=(0, 24), ks=(2, 24), pairs=(0, 6)):
                          alt=positional_alt, figsize=(10, 3.8))
 
 
-def positional_alt(t, k, pair, num_positions=64, d_model=32):
+def positional_alt(t: int, k: int, pair: int, num_positions: int = 64, d_model: int = 32) -> str:
     """The alt text of one positional-explorer frame (what ``draw_positional`` shows)."""
     pe = sinusoidal_encoding(num_positions, d_model)
     omega = 10000.0 ** (-2 * pair / d_model)
@@ -145,7 +146,7 @@ def positional_alt(t, k, pair, num_positions=64, d_model=32):
 
 
 # -- sparse patterns ---------------------------------------------------------------------------
-def draw_patterns(fig, patterns, ncols=3):
+def draw_patterns(fig: Figure, patterns: dict[str, np.ndarray], ncols: int = 3) -> None:
     """One panel per {name: (T, T) bool allowed pattern}, ``ncols`` to a row (few enough that
     titles and labels keep the size of the text around the figure); the title gives the pair
     count."""
@@ -159,7 +160,7 @@ def draw_patterns(fig, patterns, ncols=3):
         ax.set_visible(False)
 
 
-def draw_pair_counts(fig, Ts, counts):
+def draw_pair_counts(fig: Figure, Ts: Sequence[int], counts: dict[str, Sequence[int]]) -> None:
     """Attended pairs against the sequence length T (log-log), one line per pattern."""
     ax = fig.subplots()
     for (name, c), col in zip(counts.items(), OKABE_ITO):
