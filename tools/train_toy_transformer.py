@@ -4,7 +4,8 @@ weights for labutils:
     .venv/bin/python tools/train_toy_transformer.py [--steps N] [--out PATH]
 
 The torch model below has exactly the parameter names of
-labutils.lab.toy_transformer.Seq2SeqTransformer, so the labutils model loads the file with load_state_dict; tests/test_attention_toy.py re-checks
+labutils.lab.toy_transformer.Seq2SeqTransformer, so the labutils model loads the file with
+load_state_dict; tests/test_attention_toy.py re-checks
 the stored weights (labutils and torch agree on them, and the model still sorts). Training
 is seeded and single-threaded; it takes about a minute on one CPU core.
 """
@@ -28,7 +29,8 @@ CONFIG = dict(task="sort", length=8, num_digits=10, bos=10, vocab_size=11, d_mod
 
 
 class TorchSeq2Seq(torch.nn.Module):
-    """torch twin of labutils.lab.toy_transformer.Seq2SeqTransformer (same names, same computation)."""
+    """torch twin of labutils.lab.toy_transformer.Seq2SeqTransformer (same names, same
+    computation)."""
 
     def __init__(self, vocab_size, d_model, nhead, num_encoder_layers, num_decoder_layers,
                  dim_feedforward, max_len, **_):

@@ -23,7 +23,8 @@ from .decoding import greedy_decode, log_softmax
 __all__ = ["Seq2SeqTransformer", "TOY_WEIGHTS", "make_toy_batch", "load_toy_transformer",
            "toy_attention_maps"]
 
-TOY_WEIGHTS = "toy_transformer.npz"     # in labutils/data/, written by tools/train_toy_transformer.py
+# in labutils/data/, written by tools/train_toy_transformer.py
+TOY_WEIGHTS = "toy_transformer.npz"
 
 
 class Seq2SeqTransformer(Module):
@@ -123,7 +124,8 @@ def load_toy_transformer(path: str | Path | None = None,
         config = json.loads(str(data["config"]))
         prefix = "early." if early else ""
         state = {k[len(prefix):]: data[k] for k in data.files
-                 if k != "config" and k.startswith(prefix) and (early or not k.startswith("early."))}
+                 if k != "config" and k.startswith(prefix)
+                 and (early or not k.startswith("early."))}
     model = Seq2SeqTransformer(config["vocab_size"], config["d_model"], config["nhead"],
                                config["num_encoder_layers"], config["num_decoder_layers"],
                                config["dim_feedforward"], config["max_len"])

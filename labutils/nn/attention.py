@@ -55,7 +55,8 @@ def safe_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
     """softmax along ``axis`` where entries may be -inf (masked out). A slice that is all
     -inf gives zeros instead of 0/0 = NaN.
 
-        m = max_j s_j (0 if every s_j = -inf);   e_j = exp(s_j − m);   w_j = e_j / Σ e (0 if Σ e = 0)
+        m = max_j s_j (0 if every s_j = -inf);   e_j = exp(s_j − m);
+        w_j = e_j / Σ e (0 if Σ e = 0)
     """
     m = np.max(scores, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0.0)
@@ -70,7 +71,8 @@ def safe_softmax_backward(weights: np.ndarray, dweights: np.ndarray, axis: int =
     return weights * (dweights - (dweights * weights).sum(axis=axis, keepdims=True))
 
 
-def masked_softmax(scores: np.ndarray, mask: np.ndarray | None = None, axis: int = -1) -> np.ndarray:
+def masked_softmax(scores: np.ndarray, mask: np.ndarray | None = None,
+                   axis: int = -1) -> np.ndarray:
     """safe_softmax of ``scores`` with entries where ``mask`` is True (masked out) set to -inf.
     ``mask`` broadcasts against ``scores``."""
     if mask is None:
@@ -169,7 +171,8 @@ def additive_score_backward(dscores: np.ndarray, cache: AdditiveScoreCache
                             ) -> tuple[np.ndarray, ...]:
     """-> (dquery, dkey, dw_query, dw_key, db_key, dw_score). With h_ij = tanh(a_i + b_j):
 
-        dv = Σ ds_ij h_ij;   dpre_ij = ds_ij v ⊙ (1 − h_ij²);   da_i = Σ_j dpre_ij;   db_j = Σ_i dpre_ij
+        dv = Σ ds_ij h_ij;   dpre_ij = ds_ij v ⊙ (1 − h_ij²);
+        da_i = Σ_j dpre_ij;  db_j = Σ_i dpre_ij   (then through a = W_q q and b = W_k k + b)
     """
     q, k, h, Wq, Wk, v = cache
     dw_score = np.einsum("nqk,nqkh->h", dscores, h)[None]
@@ -294,7 +297,8 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, query: np.ndarray, k
 
 # -- compatibility: the modules moved to attention_layers and multihead_attention -------------
 _MOVED = {"AdditiveAttention": "attention_layers", "BilinearAttention": "attention_layers",
-          "DotProductAttention": "attention_layers", "ScaledDotProductAttention": "attention_layers",
+          "DotProductAttention": "attention_layers",
+          "ScaledDotProductAttention": "attention_layers",
           "MultiheadAttention": "multihead_attention"}
 
 

@@ -1,9 +1,11 @@
 """The score-function attentions as modules: thin wrappers over the pairs of ``attention``.
 
     forward:   s = score(q, k) + bias;   context, w = attend(s, v)
-    backward:  ds, dv = attend_backward(dcontext, dweights);   dq, dk (and dparams) = score_backward(ds)
+    backward:  ds, dv = attend_backward(dcontext, dweights)
+               dq, dk (and the parameter gradients) = score_backward(ds)
 
-query: (N, Tq, Dq), key: (N, Tk, Dk), value: (N, Tk, Dv) -> context (N, Tq, Dv), weights (N, Tq, Tk).
+query: (N, Tq, Dq), key: (N, Tk, Dk), value: (N, Tk, Dv)
+-> context (N, Tq, Dv), weights (N, Tq, Tk).
 key_padding_mask: (N, Tk), attn_mask: (Tq, Tk) or (N, Tq, Tk); bool True = masked out (the
 modules' convention, as torch.nn.MultiheadAttention), or float added to the scores.
 backward(dcontext, dweights=None) -> (dquery, dkey, dvalue); parameter gradients accumulate.
@@ -176,7 +178,8 @@ class ScaledDotProductAttention(DotProductAttention):
     """Vaswani et al.'s score s = qᵀ k / √D (module form; its functional twin is
     ``scaled_dot_product_attention``, whose boolean masks mean the opposite: True = attend).
 
-    query: (N, Tq, D), key: (N, Tk, D), value: (N, Tk, Dv) -> context (N, Tq, Dv), weights (N, Tq, Tk)
+    query: (N, Tq, D), key: (N, Tk, D), value: (N, Tk, Dv)
+    -> context (N, Tq, Dv), weights (N, Tq, Tk)
     """
 
     def __init__(self) -> None:

@@ -49,7 +49,8 @@ def in_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight:
                   bias: np.ndarray | None = None
                   ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], InProjectionCache]:
     """((q, k, v), cache): x_i W_iᵀ + b_i for the slices i = 0, 1, 2 of weight (3E, E) and
-    bias (3E,) (or None). query: (N, Tq, E), key and value: (N, Tk, E) -> q (N, Tq, E), k, v (N, Tk, E)."""
+    bias (3E,) (or None). query: (N, Tq, E), key and value: (N, Tk, E)
+    -> q (N, Tq, E), k and v (N, Tk, E)."""
     E = weight.shape[1]
     out = []
     for i, x in enumerate((query, key, value)):
