@@ -123,12 +123,9 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = No
     x: (N, C_in, *S)   weight: (C_out, C_in/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), and the cache for conv_backward.
     stride, dilation: an int or one per spatial axis; padding: the same, or (lo, hi) pairs."""
-    nd = weight.ndim - 2
-    stride = spatial_ints(stride, nd, owner, "stride")
-    dilation = spatial_ints(dilation, nd, owner, "dilation")
-    pads = _pad_pairs(padding, nd, owner)
-    kernel, c_out, g = weight.shape[2:], weight.shape[0], groups
-    out = _out_shape(x.shape[2:], kernel, stride, pads, dilation, owner)
+    stride, pads, dilation, out = _geometry(x.shape, weight.shape, stride, padding, dilation,
+                                            owner)
+    kernel, c_out, g, nd = weight.shape[2:], weight.shape[0], groups, weight.ndim - 2
     cols = im2col(_pad(x, pads), kernel, stride, dilation, out, g)   # (G, C_in/G·Πk, N·ΠL_out)
     y = np.matmul(weight.reshape(g, c_out // g, -1), cols)          # (G, C_out/G, N·ΠL_out)
     y = np.ascontiguousarray(np.moveaxis(y.reshape(c_out, x.shape[0], *out), 1, 0))
@@ -232,9 +229,16 @@ def _pad_pairs(padding, nd: int, owner: str) -> Pads:
     return tuple((p, p) for p in spatial_ints(padding, nd, owner, "padding", 0))
 
 
-def _out_shape(size, kernel, stride, pads: Pads, dilation, owner: str) -> tuple[int, ...]:
+def _geometry(x_shape, w_shape, stride, padding, dilation, owner: str):
+    """conv_forward's arguments as tuples (stride, (lo, hi) pads, dilation) and L_out per axis,
+    with a clear error when the kernel does not fit."""
+    nd = len(w_shape) - 2
+    stride = spatial_ints(stride, nd, owner, "stride")
+    dilation = spatial_ints(dilation, nd, owner, "dilation")
+    pads = _pad_pairs(padding, nd, owner)
     out = []
-    for ax, (n, k, s, (lo, hi), d) in enumerate(zip(size, kernel, stride, pads, dilation)):
+    for ax, (n, k, s, (lo, hi), d) in enumerate(zip(x_shape[2:], w_shape[2:], stride, pads,
+                                                    dilation)):
         span = d * (k - 1) + 1
         if span > n + lo + hi:
             raise ValueError(
@@ -242,7 +246,7 @@ def _out_shape(size, kernel, stride, pads: Pads, dilation, owner: str) -> tuple[
                 f"larger than the padded input along spatial axis {ax} ({n} + padding {lo}+{hi} "
                 f"= {n + lo + hi}); use a smaller kernel or dilation, or more padding")
         out.append((n + lo + hi - span) // s + 1)
-    return tuple(out)
+    return stride, pads, dilation, tuple(out)
 
 
 def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
