@@ -319,3 +319,31 @@ def test_bad_types_and_arguments():
 def test_instancenorm_warns_on_unused_num_features_like_torch():
     with pytest.warns(UserWarning, match="num_features"):
         nn.InstanceNorm1d(3)(np.arange(8.0).reshape(1, 2, 4))
+
+
+def test_buffers_match_follows_the_running_statistics():
+    from labutils.torchcheck import buffers_match
+    lab, tm = nn.BatchNorm1d(3), torch.nn.BatchNorm1d(3).double()
+    x = np.random.default_rng(0).standard_normal((5, 3))
+    assert buffers_match(lab, tm)
+    lab(x)
+    assert not buffers_match(lab, tm)          # lab has taken a step, torch not yet
+    tm(torch.tensor(x))
+    assert buffers_match(lab, tm)
+    assert not buffers_match(nn.BatchNorm1d(3, track_running_stats=False), tm)   # names differ
+
+
+def test_norm_pairs_agree_with_the_modules():
+    rng = np.random.default_rng(7)
+    x, dy = rng.standard_normal((4, 6, 3)), rng.standard_normal((4, 6, 3))
+    w, b = rng.standard_normal(6), rng.standard_normal(6)
+    for m, (fwd, bwd, args) in [
+            (nn.GroupNorm(2, 6), (nn.group_norm_forward, nn.group_norm_backward, (x, 2, w, b, 1e-5))),
+            (nn.BatchNorm1d(6), (nn.batch_norm_forward, nn.batch_norm_backward, (x, w, b, 1e-5)))]:
+        m.params["weight"], m.params["bias"] = w, b
+        y, cache = fwd(*args)
+        grads = bwd(dy, cache)
+        assert np.array_equal(m(x), y) and np.array_equal(m.backward(dy), grads["x"])
+        assert np.array_equal(m.grads["weight"], grads["weight"])
+    y, cache = nn.layer_norm_forward(x, None, None, 2, 1e-5)
+    assert np.allclose(y.mean(axis=(1, 2)), 0) and set(nn.layer_norm_backward(dy, cache)) == {"x"}
