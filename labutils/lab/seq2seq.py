@@ -22,7 +22,7 @@ class AttentionEncoderDecoder(Module):
         E = enc_embed(src)                          (N, S, E)
         K, _ = encoder(E)                           (N, S, 2H)  keys and values
         Q, _ = decoder(dec_embed(tgt_in), 0)        (N, T, H)   the decoder starts from zeros:
-                                                                it sees the source only through attention
+                                                    it sees the source only through attention
         C, A = attention(Q, K, K)                   (N, T, 2H), alignment A (N, T, S)
         logits = out([Q, C])                        (N, T, V)
     forward -> (logits, A); backward(dlogits) -> (dsrc, dtgt_in), every module's gradients added.
@@ -31,7 +31,7 @@ class AttentionEncoderDecoder(Module):
     """
 
     def __init__(self, vocab_size: int, embed_dim: int, hidden_size: int, attention_dim: int,
-                 rng=None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         self.vocab_size, self.hidden_size = vocab_size, hidden_size
         self.enc_embed = Linear(vocab_size, embed_dim, bias=False, rng=rng, dtype=dtype)
@@ -49,7 +49,8 @@ class AttentionEncoderDecoder(Module):
         return self.encoder(self.enc_embed(src))[0]
 
     def forward(self, src: np.ndarray, tgt_in: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        validate.array(tgt_in, "AttentionEncoderDecoder", "tgt_in", ndim=3, shape=(self.vocab_size,))
+        validate.array(tgt_in, "AttentionEncoderDecoder", "tgt_in", ndim=3,
+                       shape=(self.vocab_size,))
         keys = self.encode(src)
         q, _ = self.decoder(self.dec_embed(tgt_in))
         context, weights = self.attention(q, keys, keys)
@@ -67,7 +68,8 @@ class AttentionEncoderDecoder(Module):
     def greedy_decode(self, src: np.ndarray, start: int,
                       steps: int) -> tuple[np.ndarray, np.ndarray]:
         """Generate ``steps`` tokens, each fed back as the next input (no teacher forcing).
-        src (N, S, V); start: the start token's index -> tokens (N, steps), alignment (N, steps, S)."""
+        src (N, S, V); start: the start token's index
+        -> tokens (N, steps), alignment (N, steps, S)."""
         keys = self.encode(src)
         N, V = src.shape[0], self.vocab_size
         token = np.full(N, start)

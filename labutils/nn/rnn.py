@@ -27,8 +27,8 @@ Each cell is a functional pair, ``*_step_forward(x, state, w_ih, w_hh, b_ih, b_h
 (state', cache)`` and ``*_step_backward(dstate', cache) -> RecurrentGrads`` (the state is h, or
 the pair (h, c) for the LSTM). ``rnn_layers`` runs a pair along a sequence (backpropagation
 through time); the modules ``RNNCell``, ``LSTMCell`` and ``GRUCell`` below are thin wrappers over
-one step. ``Layout`` is the one adapter between torch's layouts (unbatched inputs, batch_first,
-the (h, c) pair) and the batched rows the pairs compute on, with the argument validation.
+one step. ``rnn_layout.Layout`` is the one adapter between torch's layouts (unbatched inputs,
+batch_first, the (h, c) pair) and the batched rows the pairs compute on, with the validation.
 """
 from __future__ import annotations
 
@@ -42,13 +42,11 @@ from scipy.special import expit
 from .. import init
 from .. import validate
 from ..module import Module
+from .rnn_layout import Layout, State
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "rnn_step_forward", "rnn_step_backward",
            "lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
            "RecurrentGrads"]
-
-State = np.ndarray | tuple[np.ndarray, np.ndarray]      # h, or (h, c) for the LSTM
-
 
 class Projections(NamedTuple):
     """What the two projections gi = x W_ihᵀ + b_ih and gh = h W_hhᵀ + b_hh need for backward."""
@@ -69,7 +67,9 @@ class RecurrentGrads(NamedTuple):
     db_hh: np.ndarray | None
 
 
-def projections(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, np.ndarray, Projections]:
+def projections(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray, Projections]:
     """gi = x W_ihᵀ + b_ih (N, G H) and gh = h W_hhᵀ + b_hh (N, G H); biases may be None."""
     gi, gh = x @ w_ih.T, h @ w_hh.T
     if b_ih is not None:
@@ -78,10 +78,11 @@ def projections(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, np.
 
 
 def projections_backward(dgi: np.ndarray, dgh: np.ndarray, p: Projections,
-                         dstate: State) -> RecurrentGrads:
-    """d(gi), d(gh) (N, G H) -> every gradient; ``dstate`` is the direct part of dL/d(state)."""
+                         direct: State | None) -> RecurrentGrads:
+    """d(gi), d(gh) (N, G H) -> every gradient; ``direct``: the part of dL/d(state) that does
+    not go through W_hh (None for the RNN)."""
     dh = dgh @ p.w_hh
-    dstate = dh if dstate is None else add_to_hidden(dstate, dh)
+    dstate = dh if direct is None else add_to_hidden(direct, dh)
     db_ih, db_hh = (dgi.sum(axis=0), dgh.sum(axis=0)) if p.has_bias else (None, None)
     return RecurrentGrads(dgi @ p.w_ih, dstate, dgi.T @ p.x, dgh.T @ p.h, db_ih, db_hh)
 
@@ -95,7 +96,8 @@ class RNNStepCache(NamedTuple):
     nonlinearity: str
 
 
-def rnn_step_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None,
+def rnn_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                     b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
                      nonlinearity: str = "tanh") -> tuple[np.ndarray, RNNStepCache]:
     """h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), φ = tanh or relu.
     x (N, H_in), h (N, H), w_ih (H, H_in), w_hh (H, H), b_ih, b_hh (H,) -> h' (N, H)."""
@@ -126,7 +128,10 @@ class LSTMStepCache(NamedTuple):
     tanh_c_new: np.ndarray
 
 
-def lstm_step_forward(x, state, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[tuple, LSTMStepCache]:
+def lstm_step_forward(x: np.ndarray, state: tuple[np.ndarray, np.ndarray], w_ih: np.ndarray,
+                      w_hh: np.ndarray, b_ih: np.ndarray | None = None,
+                      b_hh: np.ndarray | None = None
+                      ) -> tuple[tuple[np.ndarray, np.ndarray], LSTMStepCache]:
     """c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'), gates i, f, g, o (torch's order).
     x (N, H_in), state (h, c) each (N, H), w_ih (4H, H_in), w_hh (4H, H), b_ih, b_hh (4H,)
     -> state' (h', c') each (N, H)."""
@@ -141,7 +146,8 @@ def lstm_step_forward(x, state, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[tuple
     return (o * tanh_c_new, c_new), LSTMStepCache(proj, i, f, g, o, c, tanh_c_new)
 
 
-def lstm_step_backward(dstate_new: tuple, cache: LSTMStepCache) -> RecurrentGrads:
+def lstm_step_backward(dstate_new: tuple[np.ndarray, np.ndarray],
+                       cache: LSTMStepCache) -> RecurrentGrads:
     """(dL/dh', dL/dc') each (N, H) -> dx, (dh, dc), dw_ih, dw_hh, db_ih, db_hh."""
     dh_new, dc_new = dstate_new
     i, f, g, o, tc = cache.i, cache.f, cache.g, cache.o, cache.tanh_c_new
@@ -163,7 +169,9 @@ class GRUStepCache(NamedTuple):
     gh_n: np.ndarray       # W_hn h + b_hn, what r multiplies
 
 
-def gru_step_forward(x, h, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, GRUStepCache]:
+def gru_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+                     b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, GRUStepCache]:
     """h' = (1 − z) ⊙ n + z ⊙ h, n = tanh(gi_n + r ⊙ gh_n), gates r, z, n (torch's order).
     x (N, H_in), h (N, H), w_ih (3H, H_in), w_hh (3H, H), b_ih, b_hh (3H,) -> h' (N, H)."""
     H = h.shape[-1]
@@ -184,6 +192,27 @@ def gru_step_backward(dh_new: np.ndarray, cache: GRUStepCache) -> RecurrentGrads
     dgi = np.concatenate([dr, dz, dn], axis=1)
     dgh = np.concatenate([dr, dz, dn * r], axis=1)     # the reset gate sits on gh_n
     return projections_backward(dgi, dgh, cache.proj, dh_new * z)
+
+
+# -- what a module needs to know about a cell ----------------------------------------------------
+
+class StepPair(NamedTuple):
+    """A cell's step pair, the number G of its gate blocks, and whether its state is (h, c)."""
+    forward: Callable
+    backward: Callable
+    gates: int
+    pair: bool
+
+
+RNN_STEP = StepPair(rnn_step_forward, rnn_step_backward, 1, False)
+LSTM_STEP = StepPair(lstm_step_forward, lstm_step_backward, 4, True)
+GRU_STEP = StepPair(gru_step_forward, gru_step_backward, 3, False)
+
+
+def rnn_step(nonlinearity: str) -> StepPair:
+    """The RNN's step pair with φ = tanh or relu."""
+    return RNN_STEP._replace(forward=functools.partial(rnn_step_forward,
+                                                       nonlinearity=nonlinearity))
 
 
 # -- states: h or (h, c) ------------------------------------------------------------------------
@@ -211,94 +240,15 @@ def stack_states(states: list) -> State:
 
 
 def add_param_grads(grads: dict, names: tuple, g: RecurrentGrads) -> None:
-    """Add dw_ih, dw_hh (and db_ih, db_hh) into ``grads`` under ``names`` (a bias name may be None)."""
+    """Add dw_ih, dw_hh (and db_ih, db_hh) into ``grads`` under ``names`` (a bias name may be
+    None)."""
     for name, d in zip(names, (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
         if name is not None:
             grads[name] += d
 
 
-# -- the adapter: torch's layouts <-> batched rows, and the validation ---------------------------
-
-class Layout(NamedTuple):
-    """How a module's caller lays out its arrays, and the way to and from the batched rows that
-    the step pairs compute on. A cell's rows are (N, .), a sequence's (L, N, .) and its stacked
-    states (num_layers * D, N, H): the batch axis is ``batch_axis`` (0 for a cell, 1 for a
-    sequence). Unbatched arrays get a batch of one; batch_first swaps (N, L) for sequences."""
-    owner: str
-    batched: bool
-    batch_axis: int
-    batch_first: bool = False
-
-    @classmethod
-    def of_input(cls, owner: str, input, input_size: int, sequence: bool,
-                 batch_first: bool = False) -> tuple[np.ndarray, Layout]:
-        """Validate ``input`` and return it as rows, with its layout."""
-        ndim = (2, 3) if sequence else (1, 2)
-        validate.array(input, owner, "input", ndim=ndim, shape=(input_size,))
-        layout = cls(owner, input.ndim == ndim[1], 1 if sequence else 0, batch_first and sequence)
-        return layout.to_rows(input, sequence=True), layout
-
-    def to_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
-        if not self.batched:
-            return np.expand_dims(a, self.batch_axis)
-        return a.swapaxes(0, 1) if sequence and self.batch_first else a
-
-    def from_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
-        if not self.batched:
-            return np.squeeze(a, self.batch_axis)
-        return a.swapaxes(0, 1) if sequence and self.batch_first else a
-
-    def outer_shape(self, shape: tuple, sequence: bool = False) -> tuple:
-        """The caller's shape of an array whose rows have ``shape``."""
-        shape = list(shape)
-        if not self.batched:
-            del shape[self.batch_axis]
-        elif sequence and self.batch_first:
-            shape[0], shape[1] = shape[1], shape[0]
-        return tuple(shape)
-
-    def read_state(self, hx, pair: bool, shape: tuple, names: tuple[str, str], single: str,
-                   dtype) -> State:
-        """hx as the caller gives it (h, or (h, c) when ``pair``; None means zeros) -> rows of
-        ``shape``. ``names``: the pair's argument names, ``single``: h's name when alone."""
-        if hx is None:
-            h = np.zeros(shape, dtype)
-            return (h, h) if pair else h
-        if pair and not (isinstance(hx, (tuple, list)) and len(hx) == 2):
-            raise TypeError(f"{self.owner}: hx must be a tuple ({names[0]}, {names[1]}), "
-                            f"got {type(hx).__name__}")
-        axes = (("num_layers * num_directions",) if self.batch_axis else ()) + (
-            ("batch", "hidden_size") if self.batched else ("hidden_size",))
-        parts = zip(hx, names) if pair else [(hx, single)]
-        rows = tuple(self.to_rows(check_state(s, self.owner, arg, self.outer_shape(shape), axes))
-                     for s, arg in parts)
-        return rows if pair else rows[0]
-
-    def read_grad(self, g, shape: tuple, arg: str, sequence: bool = False) -> np.ndarray | None:
-        """An upstream gradient as the caller gives it (None: nothing reaches the loss) -> rows."""
-        if g is None:
-            return None
-        validate.grad(g, self.outer_shape(shape, sequence), self.owner, arg)
-        return self.to_rows(g, sequence)
-
-
-def check_state(s, owner: str, arg: str, expected: tuple, axes: tuple) -> np.ndarray:
-    """A state array of shape ``expected`` whose axes are called ``axes``; the message names the
-    axis that contradicts the input (batch) or the module (the others)."""
-    validate.array(s, owner, arg)
-    if s.shape == tuple(expected):
-        return s
-    layout = "(" + ", ".join(axes) + (",)" if len(axes) == 1 else ")")
-    message = f"{owner}: {arg} must have shape {layout} = {tuple(expected)}, got {s.shape}"
-    if s.ndim != len(expected):
-        raise ValueError(message)
-    axis = next(k for k, (got, want) in enumerate(zip(s.shape, expected)) if got != want)
-    source = "the input's" if axes[axis] == "batch" else "the module's"
-    raise ValueError(f"{message}: its {axes[axis]} is {s.shape[axis]} but {source} "
-                     f"{axes[axis]} is {expected[axis]}")
-
-
-def check_nonlinearity(owner: str, nonlinearity: str) -> str:
+def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
+    """``nonlinearity`` if it is 'tanh' or 'relu', else a ValueError that names ``owner``."""
     if nonlinearity not in ("tanh", "relu"):
         raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return nonlinearity
@@ -310,19 +260,16 @@ class RNNCellBase(Module):
     """One step as a module (torch.nn.RNNCellBase): weight_ih (G H, H_in), weight_hh (G H, H),
     bias_ih, bias_hh (G H,); forward and backward are one call of the cell's step pair.
     input (N, H_in) or (H_in,) -> the new state h' (or (h', c')), like the state."""
-    gates = 1
-    pair = False                                   # True: the state is (h, c)
-    step_forward = staticmethod(rnn_step_forward)
-    step_backward = staticmethod(rnn_step_backward)
+    step = RNN_STEP
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, rng=None,
-                 dtype=np.float64) -> None:
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         name = type(self).__name__
         self.input_size = validate.positive_int(input_size, name, "input_size")
         self.hidden_size = validate.positive_int(hidden_size, name, "hidden_size")
         self.bias = bias
-        G, H, bound = self.gates, hidden_size, 1 / math.sqrt(hidden_size)
+        G, H, bound = self.step.gates, hidden_size, 1 / math.sqrt(hidden_size)
         self.add_param("weight_ih", init.uniform((G * H, input_size), bound, rng, dtype))
         self.add_param("weight_hh", init.uniform((G * H, H), bound, rng, dtype))
         if bias:
@@ -336,10 +283,10 @@ class RNNCellBase(Module):
     def forward(self, input: np.ndarray, hx: State | None = None) -> State:
         x, layout = Layout.of_input(type(self).__name__, input, self.input_size, sequence=False)
         shape = (x.shape[0], self.hidden_size)
-        state = layout.read_state(hx, self.pair, shape, ("h", "c"), "hx",
+        state = layout.read_state(hx, self.step.pair, shape, ("h", "c"), "hx",
                                   self.params["weight_hh"].dtype)
         weights = [None if n is None else self.params[n] for n in self.param_names()]
-        state_new, cache = self.step_forward(x, state, *weights)
+        state_new, cache = self.step.forward(x, state, *weights)
         self._cache = (cache, layout, shape)
         return map_state(layout.from_rows, state_new)
 
@@ -349,11 +296,11 @@ class RNNCellBase(Module):
         Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
         cache, layout, shape = validate.forward_called(type(self).__name__, self._cache)
         grads = [layout.read_grad(dh, shape, "grad of h'")]
-        if self.pair:
+        if self.step.pair:
             grads.append(layout.read_grad(dc, shape, "grad of c'"))
         zeros = np.zeros(shape, self.params["weight_hh"].dtype)
         grads = [zeros if g is None else g for g in grads]
-        g = self.step_backward(tuple(grads) if self.pair else grads[0], cache)
+        g = self.step.backward(tuple(grads) if self.step.pair else grads[0], cache)
         add_param_grads(self.grads, self.param_names(), g)
         return layout.from_rows(g.dx), map_state(layout.from_rows, g.dstate)
 
@@ -366,26 +313,23 @@ class RNNCell(RNNCellBase):
     φ = tanh or relu. input (N, H_in) or (H_in,), hx (N, H) or (H,) -> h' (N, H) or (H,)."""
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
-                 nonlinearity: str = "tanh", rng=None, dtype=np.float64) -> None:
-        self.nonlinearity = check_nonlinearity("RNNCell", nonlinearity)
-        self.step_forward = functools.partial(rnn_step_forward, nonlinearity=nonlinearity)
+                 nonlinearity: str = "tanh", rng: np.random.Generator | None = None,
+                 dtype: type = np.float64) -> None:
+        self.nonlinearity = validate_nonlinearity("RNNCell", nonlinearity)
+        self.step = rnn_step(nonlinearity)
         super().__init__(input_size, hidden_size, bias, rng, dtype)
 
 
 class GRUCell(RNNCellBase):
     """One GRU step (torch.nn.GRUCell), gates r, z, n; h' = (1 − z) ⊙ n + z ⊙ h.
     input (N, H_in), hx (N, H) -> h' (N, H)."""
-    gates = 3
-    step_forward = staticmethod(gru_step_forward)
-    step_backward = staticmethod(gru_step_backward)
+    step = GRU_STEP
 
 
 class LSTMCell(RNNCellBase):
     """One LSTM step (torch.nn.LSTMCell), gates i, f, g, o; c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c').
     input (N, H_in), hx = (h, c) -> (h', c')."""
-    gates, pair = 4, True
-    step_forward = staticmethod(lstm_step_forward)
-    step_backward = staticmethod(lstm_step_backward)
+    step = LSTM_STEP
 
 
 # The released chapter 4 (before the renovation) printed ``rnn._step``; a saved copy still runs.

@@ -27,7 +27,6 @@ input is the output gradient of the layer below (summed over the two directions)
 """
 from __future__ import annotations
 
-import functools
 import math
 from typing import Callable, NamedTuple
 
@@ -36,10 +35,9 @@ import numpy as np
 from .. import init
 from .. import validate
 from ..module import Module
-from .rnn import (Layout, RecurrentGrads, State, add_param_grads, add_to_hidden,
-                  check_nonlinearity, gru_step_backward, gru_step_forward, hidden,
-                  lstm_step_backward, lstm_step_forward, map_state, rnn_step_backward,
-                  rnn_step_forward, stack_states)
+from .rnn import (GRU_STEP, LSTM_STEP, RNN_STEP, RecurrentGrads, add_param_grads,
+                  add_to_hidden, hidden, map_state, rnn_step, stack_states, validate_nonlinearity)
+from .rnn_layout import Layout, State
 
 __all__ = ["RNN", "GRU", "LSTM", "sequence_forward", "sequence_backward"]
 
@@ -89,26 +87,23 @@ def sequence_backward(step_backward: Callable, doutput: np.ndarray | None, dstat
 class RNNBase(Module):
     """Stacked, optionally bidirectional recurrent layers over one step pair
     (torch.nn.RNNBase); see the module docstring for every shape."""
-    gates = 1
-    pair = False                                   # True: the state is (h, c)
-    step_forward = staticmethod(rnn_step_forward)
-    step_backward = staticmethod(rnn_step_backward)
+    step = RNN_STEP
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 rng=None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         name = type(self).__name__
+        self.num_layers = validate.positive_int(num_layers, name, "num_layers")
         self.input_size = validate.positive_int(input_size, name, "input_size")
         self.hidden_size = validate.positive_int(hidden_size, name, "hidden_size")
-        self.num_layers = validate.positive_int(num_layers, name, "num_layers")
         if dropout:
             raise ValueError(f"{name}: dropout between layers is not implemented in labutils "
                              f"(got dropout={dropout}); use 0")
         self.bias, self.batch_first, self.bidirectional = bias, batch_first, bidirectional
         self.num_directions = 2 if bidirectional else 1
         self.record_state_grads = False   # when True, backward keeps dL/dh_k per step
-        G, H, bound = self.gates, hidden_size, 1 / math.sqrt(hidden_size)
+        G, H, bound = self.step.gates, hidden_size, 1 / math.sqrt(hidden_size)
         for layer in range(num_layers):
             n_in = input_size if layer == 0 else H * self.num_directions
             for d in range(self.num_directions):
@@ -135,7 +130,7 @@ class RNNBase(Module):
             raise ValueError(f"{name}: input must have at least one time step and one sequence, "
                              f"got shape {input.shape}")
         shape = (self.num_layers * D, N, H)
-        state0 = layout.read_state(hx, self.pair, shape, ("h_0", "c_0"), "h_0",
+        state0 = layout.read_state(hx, self.step.pair, shape, ("h_0", "c_0"), "h_0",
                                    self.params["weight_hh_l0"].dtype)
         finals, caches = [], []
         for layer in range(self.num_layers):
@@ -144,7 +139,7 @@ class RNNBase(Module):
                 weights = [None if n is None else self.params[n]
                            for n in self.param_names(layer, d)]
                 (out, last), cache = sequence_forward(
-                    self.step_forward, x, map_state(lambda a: a[layer * D + d], state0),
+                    self.step.forward, x, map_state(lambda a: a[layer * D + d], state0),
                     weights, reverse=d == 1)
                 outs.append(out)
                 finals.append(last)
@@ -163,12 +158,13 @@ class RNNBase(Module):
                                                                    self._cache)
         H, D = self.hidden_size, self.num_directions
         dY = layout.read_grad(doutput, out_shape, "grad of output", sequence=True)
-        parts = (dstate if dstate is not None else (None, None)) if self.pair else (dstate,)
+        pair = self.step.pair
+        parts = (dstate if dstate is not None else (None, None)) if pair else (dstate,)
         zeros = np.zeros(shape, self.params["weight_hh_l0"].dtype)
         dstate_n = [layout.read_grad(g, shape, f"grad of {arg}")
                     for g, arg in zip(parts, ("h_n", "c_n"))]
         dstate_n = [zeros if g is None else g for g in dstate_n]
-        dstate_n = tuple(dstate_n) if self.pair else dstate_n[0]
+        dstate_n = tuple(dstate_n) if pair else dstate_n[0]
         dstate_0 = [None] * len(caches)
         self.state_grads = {}
         for layer in range(self.num_layers - 1, -1, -1):
@@ -176,7 +172,7 @@ class RNNBase(Module):
             for d in range(D):
                 idx = layer * D + d
                 record = [] if self.record_state_grads else None
-                g = sequence_backward(self.step_backward,
+                g = sequence_backward(self.step.backward,
                                       None if dY is None else dY[..., d * H:(d + 1) * H],
                                       map_state(lambda a: a[idx], dstate_n), caches[idx], record)
                 if record is not None:
@@ -185,7 +181,8 @@ class RNNBase(Module):
                 dstate_0[idx] = g.dstate
                 dX = dX + g.dx
             dY = dX
-        return layout.from_rows(dY, sequence=True), map_state(layout.from_rows, stack_states(dstate_0))
+        dstate_0 = map_state(layout.from_rows, stack_states(dstate_0))
+        return layout.from_rows(dY, sequence=True), dstate_0
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"
@@ -206,10 +203,10 @@ class RNN(RNNBase):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1,
                  nonlinearity: str = "tanh", bias: bool = True, batch_first: bool = False,
-                 dropout: float = 0.0, bidirectional: bool = False, rng=None,
-                 dtype=np.float64) -> None:
-        self.nonlinearity = check_nonlinearity("RNN", nonlinearity)
-        self.step_forward = functools.partial(rnn_step_forward, nonlinearity=nonlinearity)
+                 dropout: float = 0.0, bidirectional: bool = False,
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
+        self.nonlinearity = validate_nonlinearity("RNN", nonlinearity)
+        self.step = rnn_step(nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout,
                          bidirectional, rng, dtype)
 
@@ -218,15 +215,11 @@ class GRU(RNNBase):
     """Gated recurrent unit (torch.nn.GRU), gates r, z, n in that order:
     h_t = (1 − z) ⊙ n + z ⊙ h_{t-1}, n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)).
     input (L, N, H_in) -> (output (L, N, D H), h_n (num_layers D, N, H))."""
-    gates = 3
-    step_forward = staticmethod(gru_step_forward)
-    step_backward = staticmethod(gru_step_backward)
+    step = GRU_STEP
 
 
 class LSTM(RNNBase):
     """Long short-term memory (torch.nn.LSTM), gates i, f, g, o in that order:
     c_t = f ⊙ c_{t-1} + i ⊙ g, h_t = o ⊙ tanh(c_t).
     input (L, N, H_in), hx = (h_0, c_0) -> (output (L, N, D H), (h_n, c_n))."""
-    gates, pair = 4, True
-    step_forward = staticmethod(lstm_step_forward)
-    step_backward = staticmethod(lstm_step_backward)
+    step = LSTM_STEP

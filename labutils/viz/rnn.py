@@ -63,7 +63,7 @@ def draw_gradient_flow(fig: Figure, cell: str = "RNN", scale: float = 1.0, lengt
     return ax1, ax2
 
 
-def draw_alignment(fig: Figure, weights: np.ndarray, source, output,
+def draw_alignment(fig: Figure, weights: np.ndarray, source: list, output: list,
                    title: str = "Attention alignment") -> Axes:
     """weights (T_out, T_in): row i = how much output step i attends to each input position."""
     ax = fig.add_subplot(1, 1, 1)
