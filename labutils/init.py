@@ -7,6 +7,8 @@ xavier_normal:   N(0, s^2), s = gain * sqrt(2 / (fan_in + fan_out))
 kaiming_uniform: U(-a, a),  a = gain * sqrt(3 / fan)       (fan = fan_in or fan_out)
 kaiming_normal:  N(0, s^2), s = gain / sqrt(fan)
 """
+from __future__ import annotations
+
 import math
 
 import numpy as np
@@ -14,17 +16,18 @@ import numpy as np
 _rng = np.random.default_rng(0)
 
 
-def manual_seed(seed):
+def manual_seed(seed: int) -> None:
     """Reset the generator that modules use when they are not given one (like torch.manual_seed)."""
     global _rng
     _rng = np.random.default_rng(seed)
 
 
-def get_rng(rng=None):
+def get_rng(rng: np.random.Generator | None = None) -> np.random.Generator:
+    """``rng`` itself, or the library's own generator (see ``manual_seed``) when it is None."""
     return _rng if rng is None else rng
 
 
-def calculate_gain(nonlinearity, param=None):
+def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """torch.nn.init.calculate_gain."""
     if nonlinearity in ("linear", "conv1d", "conv2d", "conv3d", "sigmoid",
                         "conv_transpose1d", "conv_transpose2d", "conv_transpose3d"):
@@ -38,10 +41,11 @@ def calculate_gain(nonlinearity, param=None):
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
+    raise ValueError(f"calculate_gain: nonlinearity must be one torch knows (linear, conv*, sigmoid, "
+                     f"tanh, relu, leaky_relu, selu), got {nonlinearity!r}")
 
 
-def fans(shape):
+def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     """(fan_in, fan_out) of a weight of this shape, as torch computes them."""
     if len(shape) < 2:
         raise ValueError(f"fans: need a weight with at least 2 dimensions, got shape {shape}")
@@ -49,40 +53,46 @@ def fans(shape):
     return shape[1] * receptive, shape[0] * receptive
 
 
-def xavier_uniform(shape, gain=1.0, rng=None, dtype=np.float64):
+def xavier_uniform(shape: tuple[int, ...], gain: float = 1.0, rng: np.random.Generator | None = None,
+                   dtype: type = np.float64) -> np.ndarray:
     fan_in, fan_out = fans(shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return get_rng(rng).uniform(-a, a, shape).astype(dtype)
 
 
-def xavier_normal(shape, gain=1.0, rng=None, dtype=np.float64):
+def xavier_normal(shape: tuple[int, ...], gain: float = 1.0, rng: np.random.Generator | None = None,
+                  dtype: type = np.float64) -> np.ndarray:
     fan_in, fan_out = fans(shape)
     return (gain * math.sqrt(2.0 / (fan_in + fan_out)) * get_rng(rng).standard_normal(shape)).astype(dtype)
 
 
-def _fan(shape, mode):
+def _fan(shape: tuple[int, ...], mode: str) -> int:
     if mode not in ("fan_in", "fan_out"):
         raise ValueError(f"kaiming: mode must be 'fan_in' or 'fan_out', got {mode!r}")
     return fans(shape)[0 if mode == "fan_in" else 1]
 
 
-def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None,
-                    dtype=np.float64):
+def kaiming_uniform(shape: tuple[int, ...], a: float = 0.0, mode: str = "fan_in",
+                    nonlinearity: str = "leaky_relu", rng: np.random.Generator | None = None,
+                    dtype: type = np.float64) -> np.ndarray:
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / _fan(shape, mode))
     return get_rng(rng).uniform(-bound, bound, shape).astype(dtype)
 
 
-def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", rng=None,
-                   dtype=np.float64):
+def kaiming_normal(shape: tuple[int, ...], a: float = 0.0, mode: str = "fan_in",
+                   nonlinearity: str = "leaky_relu", rng: np.random.Generator | None = None,
+                   dtype: type = np.float64) -> np.ndarray:
     std = calculate_gain(nonlinearity, a) / math.sqrt(_fan(shape, mode))
     return (std * get_rng(rng).standard_normal(shape)).astype(dtype)
 
 
-def uniform(shape, bound, rng=None, dtype=np.float64):
+def uniform(shape: tuple[int, ...], bound: float, rng: np.random.Generator | None = None,
+            dtype: type = np.float64) -> np.ndarray:
     return get_rng(rng).uniform(-bound, bound, shape).astype(dtype)
 
 
-def torch_default(weight_shape, rng=None, dtype=np.float64, bias=True):
+def torch_default(weight_shape: tuple[int, ...], rng: np.random.Generator | None = None,
+                  dtype: type = np.float64, bias: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
     """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) for the weight, which
     is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
     w = kaiming_uniform(weight_shape, a=math.sqrt(5), rng=rng, dtype=dtype)
@@ -91,8 +101,8 @@ def torch_default(weight_shape, rng=None, dtype=np.float64, bias=True):
     return w, b
 
 
-def haar_orthogonal(d: int, rng: np.random.Generator | None = None, batch: tuple[int, ...] = (),
-                    sign_fix: bool = True) -> np.ndarray:
+def haar_orthogonal(d: int, rng: np.random.Generator | None = None,
+                    batch: tuple[int, ...] = (), sign_fix: bool = True) -> np.ndarray:
     """(*batch, d, d): Haar-distributed orthogonal matrices Q (QᵀQ = I), one per batch index.
 
     QR of a Gaussian matrix G = QR gives a Haar Q only once the signs are fixed so that

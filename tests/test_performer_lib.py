@@ -1,4 +1,5 @@
-"""labutils.nn.favor (and labutils.lab.performer_experiments): random matrices, feature maps, Lemma 2, ORF, FAVOR+ and its backward.
+"""labutils.nn.favor (and labutils.lab.performer_experiments): random matrices, feature maps,
+Lemma 2, ORF, FAVOR+ and its backward.
 
 Statistical tests are seeded Monte Carlo with bounds in standard errors, and each is paired
 with a check that a wrong claim of the same size would be rejected (so the test can fail).

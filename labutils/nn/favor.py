@@ -180,8 +180,10 @@ def features_forward(x: np.ndarray, W: np.ndarray, kind: str, query: bool
 
 
 def features_backward(dphi: np.ndarray, cache: FeatureCache) -> np.ndarray:
-    """dφ (..., L, M) -> dx (..., L, d). With g = dφ ⊙ φ: positive  dx = g W - x Σg;
-    hyperbolic  dx = (g₊ - g₋) W - x Σg;  trig  dx = (-dφ_cos sin u + dφ_sin cos u)·scale W + x Σg."""
+    """dφ (..., L, M) -> dx (..., L, d). With g = dφ ⊙ φ:
+    positive    dx = g W - x Σg
+    hyperbolic  dx = (g₊ - g₋) W - x Σg
+    trig        dx = ((-dφ_cos sin u + dφ_sin cos u) · scale) W + x Σg"""
     x, W, kind, phi, u, scale = cache
     m = W.shape[0]
     g = dphi * phi
@@ -194,7 +196,8 @@ def features_backward(dphi: np.ndarray, cache: FeatureCache) -> np.ndarray:
 
 
 # -- 2. FAVOR+, bidirectional -------------------------------------------------------------------
-def _check_favor(q, k, v, W, kind: str, causal: bool, owner: str) -> None:
+def _check_favor(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray, kind: str,
+                 causal: bool, owner: str) -> None:
     _check_kind(kind, owner)
     validate.array(q, owner, "q", min_ndim=2)
     validate.array(k, owner, "k", min_ndim=2, shape=(q.shape[-1],))
@@ -211,8 +214,8 @@ def _check_favor(q, k, v, W, kind: str, causal: bool, owner: str) -> None:
 
 
 class FavorCache(NamedTuple):
-    qs: np.ndarray                 # (..., L, d) q·d^(-1/4)
-    ks: np.ndarray                 # (..., S, d) k·d^(-1/4)
+    q: np.ndarray                  # (..., L, d)
+    k: np.ndarray                  # (..., S, d)
     v: np.ndarray                  # (..., S, dv)
     W: np.ndarray                  # (m, d), fixed (not differentiated)
     kind: str
@@ -229,38 +232,37 @@ def favor_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray,
     the (M, dv) sums, and backward recomputes the features."""
     _check_favor(q, k, v, W, kind, False, "favor_forward")
     s = q.shape[-1] ** -0.25
-    qs, ks = q * s, k * s
-    phi_k = features_forward(ks, W, kind, query=False)[0]
+    phi_k = features_forward(k * s, W, kind, query=False)[0]
     kv = np.swapaxes(phi_k, -1, -2) @ v               # (..., M, dv)
     z = phi_k.sum(axis=-2)                            # (..., M)
     del phi_k
-    phi_q = features_forward(qs, W, kind, query=True)[0]
+    phi_q = features_forward(q * s, W, kind, query=True)[0]
     den = (phi_q @ z[..., None])[..., 0] + eps
     out = (phi_q @ kv) / den[..., None]
-    return out, FavorCache(qs, ks, v, W, kind, kv, z, den, out)
+    return out, FavorCache(q, k, v, W, kind, kv, z, den, out)
 
 
 def favor_backward(dout: np.ndarray, cache: FavorCache
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dout (..., L, dv) -> (dq (..., L, d), dk (..., S, d), dv (..., S, dv)) for a fixed W."""
-    qs, ks, v, W, kind, kv, z, den, out = cache
-    phi_q, cache_q = features_forward(qs, W, kind, query=True)
-    phi_k, cache_k = features_forward(ks, W, kind, query=False)
+    q, k, v, W, kind, kv, z, den, out = cache
+    s = q.shape[-1] ** -0.25                      # dL/dq = dL/dq' · d^(-1/4), q' = q·s
+    phi_q, cache_q = features_forward(q * s, W, kind, query=True)
+    phi_k, cache_k = features_forward(k * s, W, kind, query=False)
     dN = dout / den[..., None]
     dD = -np.sum(dout * out, axis=-1) / den
     dphi_q = dN @ np.swapaxes(kv, -1, -2) + dD[..., None] * z[..., None, :]
     dKV = np.swapaxes(phi_q, -1, -2) @ dN
     dz = np.swapaxes(phi_q, -1, -2) @ dD[..., None]
     dphi_k = v @ np.swapaxes(dKV, -1, -2) + np.swapaxes(dz, -1, -2)
-    s = qs.shape[-1] ** -0.25                     # dL/dq = dL/dq' · d^(-1/4)
     return (features_backward(dphi_q, cache_q) * s, features_backward(dphi_k, cache_k) * s,
             phi_k @ dKV)
 
 
 # -- 3. FAVOR+, causal (prefix sums) -------------------------------------------------------------
 class CausalFavorCache(NamedTuple):
-    qs: np.ndarray                 # (..., L, d) q·d^(-1/4)
-    ks: np.ndarray                 # (..., L, d) k·d^(-1/4)
+    q: np.ndarray                  # (..., L, d)
+    k: np.ndarray                  # (..., L, d)
     v: np.ndarray                  # (..., L, dv)
     W: np.ndarray                  # (m, d), fixed (not differentiated)
     kind: str
@@ -272,18 +274,17 @@ class CausalFavorCache(NamedTuple):
 def causal_favor_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray,
                          kind: str = "positive", eps: float = 0.0, chunk: int = 64
                          ) -> tuple[np.ndarray, CausalFavorCache]:
-    """q, k (..., L, d), v (..., L, dv), W (m, d) -> out (..., L, dv), cache: query i uses keys
-    j <= i, out_i = φq_i·S_i / (φq_i·z_i + eps) with S_i = Σ_{j<=i} φk_j v_jᵀ, z_i = Σ_{j<=i} φk_j."""
+    """q, k (..., L, d), v (..., L, dv), W (m, d) -> out (..., L, dv), cache. Query i uses keys
+    j <= i: out_i = φq_i·S_i / (φq_i·z_i + eps), S_i = Σ_{j<=i} φk_j v_jᵀ, z_i = Σ_{j<=i} φk_j."""
     _check_favor(q, k, v, W, kind, True, "causal_favor_forward")
     chunk = validate.positive_int(chunk, "causal_favor_forward", "chunk")
     s = q.shape[-1] ** -0.25
-    qs, ks = q * s, k * s
-    phi_k = features_forward(ks, W, kind, query=False)[0]
-    phi_q = features_forward(qs, W, kind, query=True)[0]
+    phi_k = features_forward(k * s, W, kind, query=False)[0]
+    phi_q = features_forward(q * s, W, kind, query=True)[0]
     num, den = _causal_sums(phi_q, phi_k, v, chunk)
     den += eps
     out = num / den[..., None]
-    return out, CausalFavorCache(qs, ks, v, W, kind, den, out, chunk)
+    return out, CausalFavorCache(q, k, v, W, kind, den, out, chunk)
 
 
 def causal_favor_backward(dout: np.ndarray, cache: CausalFavorCache
@@ -292,20 +293,21 @@ def causal_favor_backward(dout: np.ndarray, cache: CausalFavorCache
     dφq_i = S_i dN_i + z_i dD_i (prefix sums over keys j <= i); with G_j = Σ_{i>=j} φq_i dN_iᵀ
     and g_j = Σ_{i>=j} dD_i φq_i (suffix sums over queries), dφk_j = G_j v_j + g_j and
     dv_j = G_jᵀ φk_j."""
-    qs, ks, v, W, kind, den, out, chunk = cache
-    phi_q, cache_q = features_forward(qs, W, kind, query=True)
-    phi_k, cache_k = features_forward(ks, W, kind, query=False)
+    q, k, v, W, kind, den, out, chunk = cache
+    s = q.shape[-1] ** -0.25
+    phi_q, cache_q = features_forward(q * s, W, kind, query=True)
+    phi_k, cache_k = features_forward(k * s, W, kind, query=False)
     dN = dout / den[..., None]
     dD = -np.sum(dout * out, axis=-1) / den
     dphi_q = _prefix_contract(phi_k, v, dN, dD, chunk)
     rev = (slice(None),) * (phi_q.ndim - 2) + (slice(None, None, -1),)   # suffix = reversed prefix
     dphi_k, dv = _prefix_apply(phi_q[rev], dN[rev], dD[rev], v[rev], phi_k[rev], chunk)
-    s = qs.shape[-1] ** -0.25
     return (features_backward(dphi_q, cache_q) * s,
             features_backward(dphi_k[rev], cache_k) * s, dv[rev])
 
 
-def _causal_sums(phi_q, phi_k, v, chunk):
+def _causal_sums(phi_q: np.ndarray, phi_k: np.ndarray, v: np.ndarray, chunk: int
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """num_i = Σ_{j<=i} (φq_i·φk_j) v_j and den_i = Σ_{j<=i} φq_i·φk_j, chunk by chunk.
 
     The prefix sums S = Σ_j φk_j v_jᵀ (m, dv) and z = Σ_j φk_j (m,) over all earlier chunks
@@ -331,7 +333,8 @@ def _causal_sums(phi_q, phi_k, v, chunk):
     return num, den
 
 
-def _prefix_contract(phi_k, v, dN, dD, chunk):
+def _prefix_contract(phi_k: np.ndarray, v: np.ndarray, dN: np.ndarray, dD: np.ndarray,
+                     chunk: int) -> np.ndarray:
     """dφq_i = (Σ_{j<=i} φk_j v_jᵀ) dN_i + (Σ_{j<=i} φk_j) dD_i, chunk by chunk."""
     L, m, dv = phi_k.shape[-2], phi_k.shape[-1], v.shape[-1]
     lead = phi_k.shape[:-2]
@@ -350,7 +353,8 @@ def _prefix_contract(phi_k, v, dN, dD, chunk):
     return out
 
 
-def _prefix_apply(phi_q, dN, dD, v, phi_k, chunk):
+def _prefix_apply(phi_q: np.ndarray, dN: np.ndarray, dD: np.ndarray, v: np.ndarray,
+                  phi_k: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
     """With the sequence reversed, G_j = Σ_{i<=j} φq_i dN_iᵀ and g_j = Σ_{i<=j} dD_i φq_i:
     returns dφk_j = G_j v_j + g_j and dv_j = G_jᵀ φk_j."""
     L, m, dv = phi_q.shape[-2], phi_q.shape[-1], dN.shape[-1]

@@ -118,8 +118,9 @@ def draw_attention_errors(fig: Figure, errors_by_scale: dict,
                           ms: tuple[int, ...] = (8, 16, 32, 64, 128, 256)) -> np.ndarray:
     """One row per input scale: attention-matrix error and output error against m (log-log),
     the mean over seeds with ± one standard error. ``errors_by_scale``: {scale:
-    attention_errors(...)}. Errors above 10 count as 10 (see ``mean_and_sem``). One legend under the panels
-    names every line (colour = feature kind, dash = iid rows, solid = orthogonal rows)."""
+    attention_errors(...)}. Errors above 10 count as 10 (see ``mean_and_sem``). One legend under
+    the panels names every line (colour = feature kind, dash = iid rows, solid = orthogonal
+    rows)."""
     axes = np.atleast_2d(fig.subplots(len(errors_by_scale), 2, sharex=True))
     n_seeds = None
     for r, (scale, errors) in enumerate(errors_by_scale.items()):
