@@ -41,8 +41,8 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
         return math.sqrt(2.0 / (1 + slope ** 2))
     if nonlinearity == "selu":
         return 3.0 / 4
-    raise ValueError(f"calculate_gain: nonlinearity must be one torch knows (linear, conv*, sigmoid, "
-                     f"tanh, relu, leaky_relu, selu), got {nonlinearity!r}")
+    raise ValueError(f"calculate_gain: nonlinearity must be one torch knows (linear, conv*, "
+                     f"sigmoid, tanh, relu, leaky_relu, selu), got {nonlinearity!r}")
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
@@ -53,8 +53,8 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def xavier_uniform(shape: tuple[int, ...], gain: float = 1.0, rng: np.random.Generator | None = None,
-                   dtype: type = np.float64) -> np.ndarray:
+def xavier_uniform(shape: tuple[int, ...], gain: float = 1.0,
+                   rng: np.random.Generator | None = None, dtype: type = np.float64) -> np.ndarray:
     fan_in, fan_out = fans(shape)
     a = gain * math.sqrt(6.0 / (fan_in + fan_out))
     return get_rng(rng).uniform(-a, a, shape).astype(dtype)
@@ -92,7 +92,8 @@ def uniform(shape: tuple[int, ...], bound: float, rng: np.random.Generator | Non
 
 
 def torch_default(weight_shape: tuple[int, ...], rng: np.random.Generator | None = None,
-                  dtype: type = np.float64, bias: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+                  dtype: type = np.float64, bias: bool = True) -> tuple[np.ndarray,
+                  np.ndarray | None]:
     """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) for the weight, which
     is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
     w = kaiming_uniform(weight_shape, a=math.sqrt(5), rng=rng, dtype=dtype)

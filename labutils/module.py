@@ -8,7 +8,9 @@ names its children's entries with dots, exactly as torch does (``0.weight``,
 ``self_attn.in_proj_weight``), so ``m.load_state_dict(torch_module.state_dict())`` works
 in one call.
 """
-from collections.abc import MutableMapping
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, MutableMapping
 
 import numpy as np
 
@@ -18,10 +20,10 @@ class _Tree(MutableMapping):
     module and all its children, with dotted names. Reading gives the arrays themselves
     (not copies), so ``m.grads["0.weight"] += g`` and optimisers work in place."""
 
-    def __init__(self, module, kind):
+    def __init__(self, module: Module, kind: str) -> None:
         self._m, self._kind = module, kind
 
-    def _locate(self, name):
+    def _locate(self, name: str) -> tuple[dict, str]:
         owner, *path = self._m, *name.split(".")
         for part in path[:-1]:
             if part not in owner._modules:
@@ -29,32 +31,32 @@ class _Tree(MutableMapping):
             owner = owner._modules[part]
         return getattr(owner, self._kind), path[-1]
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> np.ndarray:
         store, key = self._locate(name)
         return store[key]
 
-    def __setitem__(self, name, value):
+    def __setitem__(self, name: str, value: np.ndarray) -> None:
         store, key = self._locate(name)
         store[key] = value
 
-    def __delitem__(self, name):
+    def __delitem__(self, name: str) -> None:
         store, key = self._locate(name)
         del store[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         yield from getattr(self._m, self._kind)
         for child_name, child in self._m._modules.items():
             for key in getattr(child, self._kind[1:]):
                 yield f"{child_name}.{key}"
 
-    def __len__(self):
+    def __len__(self) -> int:
         return sum(1 for _ in self)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "{" + ", ".join(f"{k!r}: array{tuple(v.shape)}" for k, v in self.items()) + "}"
 
 
-def _to_numpy(value):
+def _to_numpy(value: object) -> np.ndarray:
     """ndarray from an ndarray, a torch tensor (duck-typed: no torch import) or a number."""
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
@@ -66,86 +68,86 @@ class Module:
     ``self.add_param(name, array)`` and buffers with ``self.add_buffer``, and assign child
     modules as attributes (their entries then appear under ``"child_name.entry"``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         object.__setattr__(self, "_modules", {})
         self._params, self._grads, self._buffers = {}, {}, {}
         self.training = True
 
     # -- registration -------------------------------------------------------------
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         if isinstance(value, Module):
             self._modules[name] = value
         elif name in self.__dict__.get("_modules", {}):
             del self._modules[name]
         object.__setattr__(self, name, value)
 
-    def add_module(self, name, module):
+    def add_module(self, name: str | int, module: Module) -> Module:
         """Register ``module`` under ``name`` (names such as "0" are not attributes)."""
         self._modules[str(name)] = module
         return module
 
-    def add_param(self, name, value):
+    def add_param(self, name: str, value: np.ndarray) -> None:
         self._params[name] = np.asarray(value)
         self._grads[name] = np.zeros_like(self._params[name])
 
-    def add_buffer(self, name, value):
+    def add_buffer(self, name: str, value: np.ndarray | None) -> None:
         self._buffers[name] = value if value is None else np.asarray(value)
 
     @property
-    def params(self):
+    def params(self) -> _Tree:
         return _Tree(self, "_params")
 
     @property
-    def grads(self):
+    def grads(self) -> _Tree:
         return _Tree(self, "_grads")
 
     @property
-    def buffers(self):
+    def buffers(self) -> _Tree:
         return _Tree(self, "_buffers")
 
-    def children(self):
+    def children(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
-    def modules(self):
+    def modules(self) -> Iterator[Module]:
         """This module and every module below it, depth first."""
         yield self
         for child in self._modules.values():
             yield from child.modules()
 
     # -- the three computations --------------------------------------------------
-    def forward(self, *inputs):
+    def forward(self, *inputs: np.ndarray) -> np.ndarray | tuple:
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
 
-    def backward(self, *grad_outputs):
+    def backward(self, *grad_outputs: np.ndarray | None) -> np.ndarray | tuple | None:
         raise NotImplementedError(f"{type(self).__name__}.backward is not written")
 
-    def __call__(self, *inputs, **kwargs):
+    def __call__(self, *inputs: np.ndarray, **kwargs: object) -> np.ndarray | tuple:
         return self.forward(*inputs, **kwargs)
 
     # -- state ---------------------------------------------------------------------
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         for g in self.grads.values():
             g[...] = 0
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> Module:
         for m in self.modules():
             m.training = mode
         return self
 
-    def eval(self):
+    def eval(self) -> Module:
         return self.train(False)
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, np.ndarray | None]:
         """Copies of all parameters and buffers, under torch's dotted names."""
         out = {k: v.copy() for k, v in self.params.items()}
         out.update({k: (None if v is None else v.copy()) for k, v in self.buffers.items()})
         return out
 
-    def _map_state_dict(self, state):
+    def _map_state_dict(self, state: dict) -> dict:
         """Hook for modules whose torch twin names things differently (weight norm)."""
         return state
 
-    def load_state_dict(self, state, strict=True):
+    def load_state_dict(self, state: Mapping, strict: bool = True) -> Module:
         """Load arrays or torch tensors. Each value is cast to the dtype of the entry it
         replaces; shapes must match. With ``strict``, missing and unexpected keys are errors."""
         state = self._apply_name_maps(dict(state))
@@ -169,7 +171,7 @@ class Module:
                 self.grads[name] = np.zeros_like(tree[name])
         return self
 
-    def _apply_name_maps(self, state):
+    def _apply_name_maps(self, state: dict) -> dict:
         """Let each module rename its own keys (those not under one of its children)."""
         for name, m in self._named_modules():
             p = name + "." if name else ""
@@ -183,15 +185,15 @@ class Module:
                 state.update({p + k: v for k, v in mapped.items()})
         return state
 
-    def _named_modules(self, prefix=""):
+    def _named_modules(self, prefix: str = "") -> Iterator[tuple[str, Module]]:
         yield prefix, self
         for name, child in self._modules.items():
             yield from child._named_modules(f"{prefix}.{name}" if prefix else name)
 
-    def extra_repr(self):
+    def extra_repr(self) -> str:
         return ""
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]
         for name, child in self._modules.items():
             lines.append(f"  ({name}): " + repr(child).replace("\n", "\n  "))
@@ -201,18 +203,18 @@ class Module:
 class ModuleList(Module):
     """A list of modules named "0", "1", ... (torch.nn.ModuleList); no forward of its own."""
 
-    def __init__(self, modules=()):
+    def __init__(self, modules: tuple | list = ()) -> None:
         super().__init__()
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> Module:
         return list(self._modules.values())[i]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._modules)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Module]:
         return iter(self._modules.values())
 
 
@@ -222,15 +224,15 @@ class Sequential(ModuleList):
     forward: x -> m_{n-1}(...m_1(m_0(x)))     backward: in reverse order.
     """
 
-    def __init__(self, *modules):
+    def __init__(self, *modules: Module) -> None:
         super().__init__(modules)
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> np.ndarray:
         for m in self:
             x = m(x)
         return x
 
-    def backward(self, dy):
+    def backward(self, dy: np.ndarray) -> np.ndarray:
         for m in reversed(list(self)):
             dy = m.backward(dy)
         return dy

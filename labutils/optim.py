@@ -5,32 +5,42 @@ SGD:   g <- g + wd p;   v <- mu v + g (v = g at the first step);   p <- p - lr (
 Adam:  g <- g + wd p;   m <- b1 m + (1 - b1) g;   s <- b2 s + (1 - b2) g^2;
        p <- p - lr (m / (1 - b1^t)) / (sqrt(s / (1 - b2^t)) + eps)
 """
+from __future__ import annotations
+
 import numpy as np
+
+from .module import Module
 
 
 class Optimizer:
-    def __init__(self, module):
+    """Updates every parameter of ``module`` in place from its accumulated gradient."""
+
+    def __init__(self, module: Module) -> None:
         self.module = module
         self.state = {}
 
-    def zero_grad(self):
+    def zero_grad(self) -> None:
         self.module.zero_grad()
 
-    def step(self):
+    def step(self) -> None:
         for name, p in self.module.params.items():
             self._update(name, p, self.module.grads[name])
 
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
+        raise NotImplementedError(f"{type(self).__name__}._update is not written")
+
 
 class SGD(Optimizer):
-    def __init__(self, module, lr, momentum=0.0, weight_decay=0.0, nesterov=False):
+    def __init__(self, module: Module, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
         super().__init__(module)
         if lr <= 0:
             raise ValueError(f"SGD: lr must be positive, got {lr}")
         if nesterov and momentum <= 0:
-            raise ValueError("SGD: nesterov needs momentum > 0")
+            raise ValueError(f"SGD: nesterov needs momentum > 0, got momentum={momentum}")
         self.lr, self.momentum, self.weight_decay, self.nesterov = lr, momentum, weight_decay, nesterov
 
-    def _update(self, name, p, g):
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         g = g + self.weight_decay * p if self.weight_decay else g
         if self.momentum:
             v = self.state.get(name)
@@ -41,16 +51,21 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    def __init__(self, module, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    def __init__(self, module: Module, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(module)
+        if lr <= 0:
+            raise ValueError(f"Adam: lr must be positive, got {lr}")
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.t = 0
 
-    def step(self):
+    def step(self) -> None:
         self.t += 1
         super().step()
 
-    def _update(self, name, p, g):
+    def _update(self, name: str, p: np.ndarray, g: np.ndarray) -> None:
         b1, b2 = self.betas
         g = g + self.weight_decay * p if self.weight_decay else g
         m, s = self.state.get(name, (np.zeros_like(p), np.zeros_like(p)))

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 
 import labutils.nn as nn
-from labutils.gradcheck import numerical_gradient as numerical_gradient_in_place, rel_error
-from labutils.lab import datasets, training
 from labutils import optim
+from labutils.gradcheck import numerical_gradient as numerical_gradient_in_place
+from labutils.gradcheck import rel_error
+from labutils.lab import datasets, training
 
 
 def numerical_gradient(f, x):
@@ -26,7 +27,8 @@ def input_grad_error(forward, backward, x, rng, **kw):
 ELEMENTWISE = [
     ("relu", {}), ("leaky_relu", {"negative_slope": 0.2}), ("elu", {"alpha": 0.7}), ("selu", {}),
     ("gelu", {}), ("gelu", {"approximate": "tanh"}), ("sigmoid", {}), ("tanh", {}),
-    ("softplus", {"beta": 2.0, "threshold": 1.0}), ("softmax", {"dim": 0}), ("log_softmax", {"dim": 1}),
+    ("softplus", {"beta": 2.0, "threshold": 1.0}), ("softmax", {"dim": 0}),
+    ("log_softmax", {"dim": 1}),
 ]
 
 
@@ -47,7 +49,9 @@ def test_linear_pair_gradients_and_module_agree():
     y, cache = nn.linear_forward(x, w, b)
     dy = rng.standard_normal(y.shape)
     grads = nn.linear_backward(dy, cache)
-    f = lambda w_: float(np.sum(nn.linear_forward(x, w_, b)[0] * dy))   # noqa: E731
+    def f(w_):
+        return float(np.sum(nn.linear_forward(x, w_, b)[0] * dy))
+
     assert rel_error(grads["weight"], numerical_gradient(f, w.copy())) < 1e-7
     assert rel_error(grads["bias"], dy.sum(axis=(0, 1))) < 1e-12
     assert "bias" not in nn.linear_backward(dy, nn.linear_forward(x, w)[1])
@@ -84,14 +88,11 @@ def test_highway_and_gate_pairs():
     y, cache = nn.highway_forward(x, h, t)
     dy = rng.standard_normal(y.shape)
     dx, dh, dt = nn.highway_backward(dy, cache)
+    args = (x, h, t)
     for arg, analytic in ((0, dx), (1, dh), (2, dt)):
-        args = [x, h, t]
-
         def f(v, arg=arg):
-            a = list(args)
-            a[arg] = v
-            return float(np.sum(nn.highway_forward(*a)[0] * dy))
-        assert rel_error(analytic, numerical_gradient(f, args[arg].copy())) < 1e-7
+            return float(np.sum(nn.highway_forward(*args[:arg], v, *args[arg + 1:])[0] * dy))
+        assert rel_error(analytic, numerical_gradient(f, args[arg])) < 1e-7
     logits = rng.standard_normal((5, 6))
     g, cache = nn.top_k_gate_forward(logits, 2)
     assert np.all((g > 0).sum(axis=1) == 2) and np.allclose(g.sum(axis=1), 1)
@@ -108,15 +109,20 @@ def test_spatial_gating_pair():
     y, cache = nn.spatial_gating_forward(u, v, w, b)
     dy = rng.standard_normal(y.shape)
     grads = nn.spatial_gating_backward(dy, cache)
-    f = lambda v_: float(np.sum(nn.spatial_gating_forward(u, v_, w, b)[0] * dy))   # noqa: E731
+    def f(v_):
+        return float(np.sum(nn.spatial_gating_forward(u, v_, w, b)[0] * dy))
+
     assert rel_error(grads["v_hat"], numerical_gradient(f, v.copy())) < 1e-7
-    f = lambda w_: float(np.sum(nn.spatial_gating_forward(u, v, w_, b)[0] * dy))   # noqa: E731
+    def f(w_):
+        return float(np.sum(nn.spatial_gating_forward(u, v, w_, b)[0] * dy))
+
     assert rel_error(grads["weight"], numerical_gradient(f, w.copy())) < 1e-7
 
 
 def test_old_homes_still_export_the_moved_modules():
     from labutils.nn import norm, residual
-    assert residual.FeedForward is nn.FeedForward and residual.MixtureOfExperts is nn.MixtureOfExperts
+    assert residual.FeedForward is nn.FeedForward
+    assert residual.MixtureOfExperts is nn.MixtureOfExperts
     assert norm.WeightNormLinear is nn.WeightNormLinear and norm.weight_norm is nn.weight_norm
 
 
@@ -144,7 +150,7 @@ def test_train_learns_two_spirals_and_restores_the_mode():
 def test_train_stops_on_a_diverging_run_and_random_batches_draw_without_replacement():
     x, t = datasets.three_spirals(30)
     batches = training.random_batches(x, t, 16, np.random.default_rng(0))
-    xb, tb = batches(0)
+    xb, _ = batches(0)
     assert xb.shape == (16, 2) and len({tuple(r) for r in xb}) == 16
     net = nn.Linear(2, 3, rng=np.random.default_rng(0))      # least squares, far too large a step
     losses = training.train(net, nn.MSELoss(), optim.SGD(net, lr=1e3),

@@ -203,7 +203,7 @@ class LeakyReLU(_Activation):
     """x for x > 0, negative_slope * x otherwise."""
     pair = (leaky_relu_forward, leaky_relu_backward)
 
-    def __init__(self, negative_slope: float = 0.01):
+    def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
         self.negative_slope = negative_slope
 
@@ -215,7 +215,7 @@ class ELU(_Activation):
     """x for x > 0, alpha (e^x − 1) otherwise; derivative alpha e^x = y + alpha there."""
     pair = (elu_forward, elu_backward)
 
-    def __init__(self, alpha: float = 1.0):
+    def __init__(self, alpha: float = 1.0) -> None:
         super().__init__()
         self.alpha = alpha
 
@@ -233,7 +233,7 @@ class GELU(_Activation):
     """x Φ(x) (approximate='none') or its tanh approximation (approximate='tanh')."""
     pair = (gelu_forward, gelu_backward)
 
-    def __init__(self, approximate: str = "none"):
+    def __init__(self, approximate: str = "none") -> None:
         super().__init__()
         if approximate not in ("none", "tanh"):
             raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -257,7 +257,7 @@ class Softplus(_Activation):
     """(1/beta) log(1 + e^(beta x)), and x itself where beta x > threshold (as torch)."""
     pair = (softplus_forward, softplus_backward)
 
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0):
+    def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
         super().__init__()
         self.beta, self.threshold = beta, threshold
 
@@ -266,7 +266,7 @@ class Softplus(_Activation):
 
 
 class _AlongDim(_Activation):
-    def __init__(self, dim: int):
+    def __init__(self, dim: int) -> None:
         super().__init__()
         if not isinstance(dim, int):
             raise TypeError(f"{type(self).__name__}: dim must be an int, got {dim!r}")

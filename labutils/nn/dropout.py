@@ -10,8 +10,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import init
-from .. import validate
+from .. import init, validate
 from ..module import Module
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward", "Dropout"]
@@ -39,7 +38,7 @@ class Dropout(Module):
     """x: (*) -> y: (*). Its own generator ``rng``; ``next_keep`` (a boolean array) injects
     the keep-mask of the next training forward, to reproduce another framework's draw."""
 
-    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None):
+    def __init__(self, p: float = 0.5, rng: np.random.Generator | None = None) -> None:
         super().__init__()
         if not 0 <= p <= 1:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p}")

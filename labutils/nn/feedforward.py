@@ -35,7 +35,8 @@ class SpatialGatingCache(NamedTuple):
 
 def spatial_gating_forward(u: np.ndarray, v_hat: np.ndarray, weight: np.ndarray,
                            bias: np.ndarray) -> tuple[np.ndarray, SpatialGatingCache]:
-    """u, v_hat: (N, seq_len, d); weight: (seq_len, seq_len); bias: (seq_len,) -> y: (N, seq_len, d)."""
+    """u, v_hat: (N, seq_len, d); weight: (seq_len, seq_len); bias: (seq_len,)
+    -> y: (N, seq_len, d)."""
     gate_t, mix = linear_forward(v_hat.swapaxes(1, 2), weight, bias)   # mix along positions
     gate = gate_t.swapaxes(1, 2)
     return u * gate, SpatialGatingCache(u, gate, mix)
@@ -52,8 +53,10 @@ class SpatialGatingUnit(Module):
     """z: (N, seq_len, d_ffn) -> y: (N, seq_len, d_ffn // 2); submodules norm and proj."""
 
     def __init__(self, d_ffn: int, seq_len: int, init_scale: float = 1e-3,
-                 rng: np.random.Generator | None = None, dtype: type = np.float64):
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
+        d_ffn = validate.positive_int(d_ffn, "SpatialGatingUnit", "d_ffn")
+        seq_len = validate.positive_int(seq_len, "SpatialGatingUnit", "seq_len")
         if d_ffn % 2:
             raise ValueError(f"SpatialGatingUnit: d_ffn must be even, got {d_ffn}")
         self.d_ffn, self.seq_len = d_ffn, seq_len
@@ -87,8 +90,10 @@ class FeedForward(Module):
 
     def __init__(self, d_model: int, dim_feedforward: int, dropout: float = 0.0,
                  activation: str = "relu", rng: np.random.Generator | None = None,
-                 dtype: type = np.float64):
+                 dtype: type = np.float64) -> None:
         super().__init__()
+        d_model = validate.positive_int(d_model, "FeedForward", "d_model")
+        dim_feedforward = validate.positive_int(dim_feedforward, "FeedForward", "dim_feedforward")
         acts = {"relu": ReLU, "gelu": GELU}
         if activation not in acts:
             raise ValueError(f"FeedForward: activation must be 'relu' or 'gelu', got {activation!r}")

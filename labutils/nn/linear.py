@@ -11,8 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import init
-from .. import validate
+from .. import init, validate
 from ..module import Module
 
 __all__ = ["LinearCache", "linear_forward", "linear_backward", "Linear", "Identity"]
@@ -45,7 +44,7 @@ class Linear(Module):
     """y = x Wᵀ + b (torch.nn.Linear). x: (*, in_features) -> y: (*, out_features)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: np.random.Generator | None = None, dtype: type = np.float64):
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         self.in_features = validate.positive_int(in_features, "Linear", "in_features")
         self.out_features = validate.positive_int(out_features, "Linear", "out_features")

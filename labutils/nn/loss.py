@@ -29,7 +29,8 @@ def mse_forward(x: np.ndarray, target: np.ndarray, reduction: str = "mean"
     diff = x - target
     total = np.sum(diff ** 2)
     mean = reduction == "mean"
-    return np.asarray(total / x.size if mean else total), MSECache(diff, 2.0 / diff.size if mean else 2.0)
+    loss = np.asarray(total / x.size if mean else total)
+    return loss, MSECache(diff, 2.0 / diff.size if mean else 2.0)
 
 
 def mse_backward(dy: np.ndarray | float, cache: MSECache) -> tuple[np.ndarray, np.ndarray]:
@@ -79,7 +80,7 @@ def _reduction(name: str, reduction: str) -> str:
 class MSELoss(Module):
     """input, target: same shape (*) -> L: ()."""
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = _reduction("MSELoss", reduction)
         self._cache = None
@@ -100,7 +101,7 @@ class MSELoss(Module):
 class CrossEntropyLoss(Module):
     """logits: (N, C) with target (N,) ints in [0, C), or (C,) with a 0-d target -> L: ()."""
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         self.reduction = _reduction("CrossEntropyLoss", reduction)
         self._cache = None

@@ -55,8 +55,11 @@ class MixtureOfExperts(Module):
 
     def __init__(self, in_features: int, out_features: int, num_experts: int, k: int = 2,
                  experts: list[Module] | None = None, rng: np.random.Generator | None = None,
-                 dtype: type = np.float64):
+                 dtype: type = np.float64) -> None:
         super().__init__()
+        for arg, value in (("in_features", in_features), ("out_features", out_features),
+                           ("num_experts", num_experts)):
+            validate.positive_int(value, "MixtureOfExperts", arg)
         if not 1 <= k <= num_experts:
             raise ValueError(f"MixtureOfExperts: need 1 <= k <= num_experts, got k={k}, "
                              f"num_experts={num_experts}")

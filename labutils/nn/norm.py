@@ -31,7 +31,7 @@ import numpy as np
 
 from .. import validate
 from ..module import Module
-from .weight_norm import WeightNormLinear, weight_norm  # noqa: F401  (their home was this file)
+from .weight_norm import WeightNormLinear, weight_norm  # their home was this file
 
 __all__ = ["normalize", "normalize_backward", "NormCache", "batch_norm_forward",
            "batch_norm_backward", "layer_norm_forward", "layer_norm_backward",
@@ -63,12 +63,13 @@ class NormCache(NamedTuple):
     param_axes: tuple             # the axes dγ and dβ are summed over
 
 
-def _affine_backward(dy: np.ndarray, x_hat: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
-    """dγ, dβ and g = γ dy, shared by every pair below."""
+def _affine_backward(dy: np.ndarray, cache: NormCache) -> tuple[np.ndarray, dict]:
+    """g = γ dy, and {dγ, dβ} (empty without an affine map), shared by every pair below."""
     if cache.weight is None:
-        return {"g": dy}
-    return {"weight": (dy * x_hat).sum(axis=cache.param_axes),
-            "bias": dy.sum(axis=cache.param_axes), "g": dy * cache.weight}
+        return dy, {}
+    sums = cache.param_axes
+    return dy * cache.weight, {"weight": (dy * cache.x_hat).sum(axis=sums),
+                               "bias": dy.sum(axis=sums)}
 
 
 # -- batch norm (and instance norm: the same pair over other axes) ---------------------------
@@ -101,8 +102,7 @@ def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarra
 
 def batch_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
     """dy: (N, C, *spatial) -> {"x": same, "weight", "bias": (C,) when affine}."""
-    grads = _affine_backward(dy, cache.x_hat, cache)
-    g = grads.pop("g")
+    g, grads = _affine_backward(dy, cache)
     if not cache.batch_stats:
         return grads | {"x": g * cache.inv_std}
     return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes)}
@@ -123,8 +123,8 @@ def layer_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarra
 
 def layer_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
     """dy: the input's shape -> {"x": same, "weight", "bias": normalized_shape when affine}."""
-    grads = _affine_backward(dy, cache.x_hat, cache)
-    return grads | {"x": normalize_backward(grads.pop("g"), cache.x_hat, cache.inv_std, cache.axes)}
+    g, grads = _affine_backward(dy, cache)
+    return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes)}
 
 
 def group_norm_forward(x: np.ndarray, num_groups: int, weight: np.ndarray | None,
@@ -140,14 +140,21 @@ def group_norm_forward(x: np.ndarray, num_groups: int, weight: np.ndarray | None
 
 def group_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
     """dy: (N, C, *) -> {"x": same, "weight", "bias": (C,) when affine}."""
-    grads = _affine_backward(dy, cache.x_hat, cache)
+    g, grads = _affine_backward(dy, cache)
     grouped = cache.inv_std.shape[:2] + (-1,)
-    dx = normalize_backward(grads.pop("g").reshape(grouped), cache.x_hat.reshape(grouped),
-                            cache.inv_std, (2,))
+    dx = normalize_backward(g.reshape(grouped), cache.x_hat.reshape(grouped), cache.inv_std, (2,))
     return grads | {"x": dx.reshape(dy.shape)}
 
 
 # -- the modules --------------------------------------------------------------------------
+
+def _add_param_grads(module: Module, grads: dict[str, np.ndarray]) -> np.ndarray:
+    """Accumulate a pair's dγ, dβ into the module's grads (those it has); return dx."""
+    for name in ("weight", "bias"):
+        if name in module._params:
+            module.grads[name] += grads[name]
+    return grads["x"]
+
 
 class _NormBase(Module):
     """Shared by batch and instance norm: per-channel affine (axis 1) and running statistics
@@ -156,7 +163,8 @@ class _NormBase(Module):
     name = "_NormBase"
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = True, track_running_stats: bool = True, dtype: type = np.float64):
+                 affine: bool = True, track_running_stats: bool = True,
+                 dtype: type = np.float64) -> None:
         super().__init__()
         self.num_features = validate.positive_int(num_features, self.name, "num_features")
         if momentum is not None and not 0 <= momentum <= 1:
@@ -197,11 +205,7 @@ class _NormBase(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called(self.name, self._cache)
         validate.grad(dy, cache.x_hat.shape, self.name)
-        grads = batch_norm_backward(dy, cache)
-        if self.affine:
-            self.grads["weight"] += grads["weight"]
-            self.grads["bias"] += grads["bias"]
-        return grads["x"]
+        return _add_param_grads(self, batch_norm_backward(dy, cache))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -223,11 +227,8 @@ class _BatchNorm(_NormBase):
     weight, bias, running_mean, running_var: (C,)   num_batches_tracked: () int64
     """
 
-    def _check(self, x: np.ndarray) -> None:
-        raise NotImplementedError
-
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._check(x)
+        self._check(x)      # the subclass's: the ranks it accepts
         axes = (0,) + tuple(range(2, x.ndim))
         if self.training or not self.track_running_stats:
             n = x.size // x.shape[1]
@@ -283,7 +284,8 @@ class _InstanceNorm(_NormBase):
     spatial = 1
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
-                 affine: bool = False, track_running_stats: bool = False, dtype: type = np.float64):
+                 affine: bool = False, track_running_stats: bool = False,
+                 dtype: type = np.float64) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def _check(self, x: np.ndarray) -> None:
@@ -342,7 +344,8 @@ class LayerNorm(Module):
     """
 
     def __init__(self, normalized_shape: int | tuple[int, ...], eps: float = 1e-5,
-                 elementwise_affine: bool = True, bias: bool = True, dtype: type = np.float64):
+                 elementwise_affine: bool = True, bias: bool = True,
+                 dtype: type = np.float64) -> None:
         super().__init__()
         shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
@@ -364,12 +367,7 @@ class LayerNorm(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called("LayerNorm", self._cache)
         validate.grad(dy, cache.x_hat.shape, "LayerNorm")
-        grads = layer_norm_backward(dy, cache)
-        if self.elementwise_affine:
-            self.grads["weight"] += grads["weight"]
-            if self.has_bias:
-                self.grads["bias"] += grads["bias"]
-        return grads["x"]
+        return _add_param_grads(self, layer_norm_backward(dy, cache))
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -384,7 +382,7 @@ class GroupNorm(Module):
     """
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
-                 dtype: type = np.float64):
+                 dtype: type = np.float64) -> None:
         super().__init__()
         if num_groups < 1 or num_channels % num_groups:
             raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
@@ -407,11 +405,7 @@ class GroupNorm(Module):
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called("GroupNorm", self._cache)
         validate.grad(dy, cache.x_hat.shape, "GroupNorm")
-        grads = group_norm_backward(dy, cache)
-        if self.affine:
-            self.grads["weight"] += grads["weight"]
-            self.grads["bias"] += grads["bias"]
-        return grads["x"]
+        return _add_param_grads(self, group_norm_backward(dy, cache))
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -32,7 +32,7 @@ class HighwayCache(NamedTuple):
 
 def highway_forward(x: np.ndarray, h: np.ndarray, t: np.ndarray
                     ) -> tuple[np.ndarray, HighwayCache]:
-    """Mix the transform h and the carried input x by the gate t. x, h, t -> y: all (*, features)."""
+    """Mix the transform h and the carried input x by the gate t. x, h, t -> y: (*, features)."""
     return t * h + (1 - t) * x, HighwayCache(x, h, t)
 
 
@@ -46,7 +46,7 @@ def highway_backward(dy: np.ndarray, cache: HighwayCache
 class Residual(Module):
     """y = x + f(x)                 dx = dy + f.backward(dy)       x, y: same shape"""
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module) -> None:
         super().__init__()
         self.module = module
 
@@ -66,8 +66,9 @@ class Highway(Module):
     so the layer starts close to the identity and gradients pass through the carry path."""
 
     def __init__(self, features: int, gate_bias: float = -2.0,
-                 rng: np.random.Generator | None = None, dtype: type = np.float64):
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
+        features = validate.positive_int(features, "Highway", "features")
         self.transform, self.act = Linear(features, features, rng=rng, dtype=dtype), ReLU()
         self.gate, self.sigmoid = Linear(features, features, rng=rng, dtype=dtype), Sigmoid()
         self.gate.params["bias"][...] = gate_bias

@@ -14,8 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import init
-from .. import validate
+from .. import init, validate
 from ..module import Module
 from .linear import Linear, LinearCache, linear_backward, linear_forward
 
@@ -57,7 +56,7 @@ class WeightNormLinear(Module):
                     "parametrizations.weight.original1": "weight_v"}
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: np.random.Generator | None = None, dtype: type = np.float64):
+                 rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
         w, b = init.torch_default((out_features, in_features), rng, dtype, bias)
