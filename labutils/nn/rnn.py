@@ -156,7 +156,8 @@ def lstm_step_backward(dstate_new: tuple[np.ndarray, np.ndarray],
                          dc * cache.c * f * (1 - f),
                          dc * i * (1 - g * g),
                          dh_new * tc * o * (1 - o)], axis=1)
-    return projections_backward(ds, ds, cache.proj, (0, dc * f))
+    direct = (0, dc * f)               # c reaches c' through f; h only through W_hh
+    return projections_backward(ds, ds, cache.proj, direct)
 
 
 # -- the GRU ------------------------------------------------------------------------------------
