@@ -439,9 +439,10 @@ def test_public_functions_and_methods_have_type_hints():
     import labutils.nn.cnn_blocks as blocks
     import labutils.nn.conv as conv
     import labutils.nn.pool as pool
+    import labutils.nn.spatial as spatial
     import labutils.viz.receptive_field as viz_rf
     missing = []
-    for mod in (conv, pool, blocks, lab_rf, viz_rf):
+    for mod in (conv, pool, blocks, spatial, lab_rf, viz_rf):
         for name in mod.__all__:
             obj = getattr(mod, name)
             if inspect.isfunction(obj):
@@ -452,6 +453,8 @@ def test_public_functions_and_methods_have_type_hints():
                        and f.__module__ == mod.__name__]
             else:
                 continue
-            missing += [f"{mod.__name__}.{f.__qualname__}" for f in fns
-                        if "return" not in f.__annotations__]
+            for f in fns:
+                names = [p for p in inspect.signature(f).parameters if p not in ("self", "cls")]
+                missing += [f"{mod.__name__}.{f.__qualname__}: {a}" for a in names + ["return"]
+                            if a not in f.__annotations__]
     assert not missing, missing

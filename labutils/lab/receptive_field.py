@@ -18,6 +18,7 @@ maximum) but sends the gradient of one input to one pixel only.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import nn
 from ..module import Sequential
@@ -74,7 +75,7 @@ def rf_box(layers: list[Layer], position: tuple[int, int]
     return tuple((u * jump + offset, u * jump + offset + r - 1) for u in position)
 
 
-def build_network(layers: list[Layer], dtype=np.float64) -> Sequential:
+def build_network(layers: list[Layer], dtype: npt.DTypeLike = np.float64) -> Sequential:
     """One-channel labutils network of the layers: convolutions with all weights 1 and no
     bias, average pooling (counting the padding, so every window sum is scaled alike)."""
     mods = []
@@ -120,7 +121,7 @@ def field_middle(layers: list[Layer], position: tuple[int, int], n: int = INPUT_
     return tuple(min(max((lo + hi) // 2, 0), n - 1) for lo, hi in rf_box(layers, position))
 
 
-def count_peaks(profile) -> int:
+def count_peaks(profile: np.ndarray | list[float]) -> int:
     """Number of local maxima of a 1-D profile, a plateau counting once."""
     v = np.round(np.asarray(profile, dtype=float), 12)
     v = v[np.r_[True, v[1:] != v[:-1]]]               # collapse plateaus

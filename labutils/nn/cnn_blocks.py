@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import validate
 from ..module import Module, ModuleList, Sequential
@@ -54,7 +55,7 @@ class PointwiseConv2d(Conv2d):
     y[n, :, i, j] = W x[n, :, i, j] + b: a Linear layer applied at every pixel."""
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True,
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__(in_channels, out_channels, 1, bias=bias, rng=rng, dtype=dtype)
 
 
@@ -64,7 +65,7 @@ class DepthwiseSeparableConv2d(Module):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
                  padding: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
-                 dtype=np.float64) -> None:
+                 dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
         self.depthwise = Conv2d(in_channels, in_channels, kernel_size, stride, padding,
                                 groups=in_channels, bias=bias, rng=rng, dtype=dtype)
@@ -83,7 +84,7 @@ class NiNBlock(Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, rng: np.random.Generator | None = None,
-                 dtype=np.float64) -> None:
+                 dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__(
             Conv2d(in_channels, out_channels, kernel_size, stride, padding, rng=rng, dtype=dtype),
             ReLU(),
@@ -105,7 +106,7 @@ class Bottleneck(Module):
 
     def __init__(self, in_channels: int, width: int, out_channels: int, stride: int = 1,
                  groups: int = 1, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
         bias = norm_layer is None
         kw = dict(rng=rng, dtype=dtype)
@@ -129,7 +130,8 @@ class Bottleneck(Module):
                             self.conv3, self.bn3) if m is not None]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, type(self).__name__, "input", ndim=4, shape=(self.in_channels, None, None))
+        validate.array(x, type(self).__name__, "input", ndim=4,
+                       shape=(self.in_channels, None, None))
         h = x
         for m in self._main():
             h = m(h)
@@ -151,7 +153,7 @@ class ResNeXtBlock(Bottleneck):
 
     def __init__(self, in_channels: int, out_channels: int, cardinality: int = 32,
                  base_width: int = 4, stride: int = 1, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__(in_channels, cardinality * base_width, out_channels, stride,
                          cardinality, norm_layer, rng, dtype)
 
@@ -161,7 +163,7 @@ class DenseLayer(Sequential):
     Children "0", "1", ("2") as in torch.nn.Sequential."""
 
     def __init__(self, in_channels: int, growth_rate: int, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         parts = [] if norm_layer is None else [norm_layer(in_channels)]
         parts += [ReLU(), Conv2d(in_channels, growth_rate, 3, 1, 1, bias=norm_layer is None,
                                  rng=rng, dtype=dtype)]
@@ -180,7 +182,7 @@ class DenseBlock(Module):
 
     def __init__(self, in_channels: int, growth_rate: int, num_layers: int,
                  norm_layer: NormLayer = BatchNorm2d, rng: np.random.Generator | None = None,
-                 dtype=np.float64) -> None:
+                 dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
         self.in_channels, self.growth_rate = in_channels, growth_rate
         self.layers = ModuleList([DenseLayer(in_channels + i * growth_rate, growth_rate,

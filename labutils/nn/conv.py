@@ -30,10 +30,11 @@ import numbers
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import init
 from .. import validate
-from ..module import Module
+from .spatial import Size, SpatialModule, spatial_ints
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "conv_output_size", "conv_transpose_output_size", "conv_forward", "conv_backward",
@@ -54,15 +55,6 @@ def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, paddin
                                output_padding: int = 0, dilation: int = 1) -> int:
     """(n − 1)s − 2p + d(k − 1) + output_padding + 1."""
     return (n - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
-
-
-def spatial_ints(value, nd: int, owner: str, arg: str, minimum: int = 1) -> tuple[int, ...]:
-    """``value`` (an int, or one int per spatial axis) as a tuple of ``nd`` ints >= minimum."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return (validate.positive_int(value, owner, arg, minimum),) * nd
-    if not isinstance(value, (tuple, list)) or len(value) != nd:
-        raise TypeError(f"{owner}: {arg} must be an int or a tuple of {nd} ints, got {value!r}")
-    return tuple(validate.positive_int(v, owner, arg, minimum) for v in value)
 
 
 # -- im2col / col2im ------------------------------------------------------------------------
@@ -116,7 +108,7 @@ class ConvCache(NamedTuple):
 
 
 def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-                 stride=1, padding=0, dilation=1, groups: int = 1,
+                 stride: Size = 1, padding: Size | Pads = 0, dilation: Size = 1, groups: int = 1,
                  owner: str = "conv_forward") -> tuple[np.ndarray, ConvCache]:
     """y = W ⋆ x + b as one matrix product: Y = W_mat X_col.
 
@@ -166,7 +158,8 @@ class ConvTransposeCache(NamedTuple):
 
 
 def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
-                           stride=1, padding=0, output_padding=0, dilation=1, groups: int = 1,
+                           stride: Size = 1, padding: Size = 0, output_padding: Size = 0,
+                           dilation: Size = 1, groups: int = 1,
                            owner: str = "conv_transpose_forward"
                            ) -> tuple[np.ndarray, ConvTransposeCache]:
     """The adjoint of conv_forward in its input, with the same weight: y = col2im(W_matᵀ x) + b.
@@ -221,7 +214,7 @@ def _crop(xp: np.ndarray, pads: Pads, size: tuple[int, ...]) -> np.ndarray:
                                                  for n, (lo, _) in zip(size, pads))]
 
 
-def _pad_pairs(padding, nd: int, owner: str) -> Pads:
+def _pad_pairs(padding: Size | Pads, nd: int, owner: str) -> Pads:
     """Padding as ((lo, hi), ...) per spatial axis."""
     if isinstance(padding, (tuple, list)) and len(padding) == nd and all(
             isinstance(p, (tuple, list)) for p in padding):
@@ -229,7 +222,9 @@ def _pad_pairs(padding, nd: int, owner: str) -> Pads:
     return tuple((p, p) for p in spatial_ints(padding, nd, owner, "padding", 0))
 
 
-def _geometry(x_shape, w_shape, stride, padding, dilation, owner: str):
+def _geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Size,
+              padding: Size | Pads, dilation: Size, owner: str
+              ) -> tuple[tuple[int, ...], Pads, tuple[int, ...], tuple[int, ...]]:
     """conv_forward's arguments as tuples (stride, (lo, hi) pads, dilation) and L_out per axis,
     with a clear error when the kernel does not fit."""
     nd = len(w_shape) - 2
@@ -249,7 +244,8 @@ def _geometry(x_shape, w_shape, stride, padding, dilation, owner: str):
     return stride, pads, dilation, tuple(out)
 
 
-def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
+def _same_or_valid(name: str, padding: str, kernel: tuple[int, ...], stride: Size, dilation: Size
+                   ) -> Pads:
     """torch's padding='same' (total d(k − 1), the odd one at the end) or 'valid' (none)."""
     if padding not in ("same", "valid"):
         raise ValueError(f"{name}: padding must be an int, a tuple, 'same' or 'valid', "
@@ -264,13 +260,12 @@ def _same_or_valid(name: str, padding: str, kernel, stride, dilation) -> Pads:
 
 
 # -- modules: thin wrappers over the pairs ---------------------------------------------------
-class _ConvModule(Module):
-    """What Conv and ConvTranspose modules share: a (C, *S) input is a batch of one, as in
-    torch; the pair's gradients accumulate into ``grads``."""
-    nd = 2
+class _ConvModule(SpatialModule):
+    """What Conv and ConvTranspose modules share: argument checks, and the pair's gradients
+    accumulated into ``grads``."""
 
-    def _arguments(self, in_channels: int, out_channels: int, kernel_size, stride, dilation,
-                   groups: int, bias: bool, padding_mode: str) -> None:
+    def _arguments(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size,
+                   dilation: Size, groups: int, bias: bool, padding_mode: str) -> None:
         name = type(self).__name__
         for arg, v in (("in_channels", in_channels), ("out_channels", out_channels),
                        ("groups", groups)):
@@ -288,19 +283,8 @@ class _ConvModule(Module):
         self.has_bias = bias
         self._cache = None
 
-    def _run(self, x: np.ndarray, pair) -> np.ndarray:
-        validate.array(x, type(self).__name__, "input", ndim=(self.nd + 1, self.nd + 2),
-                       shape=(self.in_channels,) + (None,) * self.nd)
-        unbatched = x.ndim == self.nd + 1
-        y, cache = pair(x[None] if unbatched else x)
-        self._cache = (cache, y.shape, unbatched)
-        return y[0] if unbatched else y
-
-    def _grad(self, dy: np.ndarray, pair_backward) -> np.ndarray:
-        name = type(self).__name__
-        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dx, dw, db = pair_backward(dy[None] if unbatched else dy, cache)
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        (dx, dw, db), unbatched = self._run_backward(dy, self._pair_backward)
         self.grads["weight"] += dw
         if self.has_bias:
             self.grads["bias"] += db
@@ -310,9 +294,10 @@ class _ConvModule(Module):
 class _ConvNd(_ConvModule):
     """Conv1d/2d/3d over conv_forward / conv_backward."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 dilation=1, groups: int = 1, bias: bool = True, padding_mode: str = "zeros",
-                 rng: np.random.Generator | None = None, dtype=np.float64) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size | str = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
+                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
+                 dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
         name = type(self).__name__
         self._arguments(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
@@ -326,13 +311,12 @@ class _ConvNd(_ConvModule):
         if bias:
             self.add_param("bias", b)
 
+    _pair_backward = staticmethod(conv_backward)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._run(x, lambda x4: conv_forward(
             x4, self.params["weight"], self.params.get("bias"), self.stride, self._pads,
-            self.dilation, self.groups, owner=type(self).__name__))
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._grad(dy, conv_backward)
+            self.dilation, self.groups, owner=type(self).__name__), self.in_channels)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
@@ -369,10 +353,10 @@ class _ConvTransposeNd(_ConvModule):
     weight: (C_in, C_out/groups, *k)   bias: (C_out,)
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 output_padding=0, groups: int = 1, bias: bool = True, dilation=1,
-                 padding_mode: str = "zeros", rng: np.random.Generator | None = None,
-                 dtype=np.float64) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
+                 padding: Size = 0, output_padding: Size = 0, groups: int = 1,
+                 bias: bool = True, dilation: Size = 1, padding_mode: str = "zeros",
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
         name = type(self).__name__
         self._arguments(in_channels, out_channels, kernel_size, stride, dilation, groups, bias,
@@ -390,13 +374,13 @@ class _ConvTransposeNd(_ConvModule):
             b = init.get_rng(rng).uniform(-bound, bound, out_channels).astype(dtype)
             self.add_param("bias", b)
 
+    _pair_backward = staticmethod(conv_transpose_backward)
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._run(x, lambda x4: conv_transpose_forward(
             x4, self.params["weight"], self.params.get("bias"), self.stride, self.padding,
-            self.output_padding, self.dilation, self.groups, owner=type(self).__name__))
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._grad(dy, conv_transpose_backward)
+            self.output_padding, self.dilation, self.groups, owner=type(self).__name__),
+            self.in_channels)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "

@@ -21,10 +21,12 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import validate
 from ..module import Module
-from .conv import col2im, spatial_ints
+from .conv import col2im
+from .spatial import Size, SpatialModule, spatial_ints
 
 __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2d",
            "pool_output_size", "adaptive_pool_matrix", "max_pool_forward", "max_pool_backward",
@@ -57,7 +59,9 @@ class PoolCache(NamedTuple):
     divisor: np.ndarray | float | None   # average: per-window divisor, broadcast to *out
 
 
-def _geometry(x_shape, kernel, stride, padding, dilation, ceil_mode: bool, owner: str):
+def _geometry(x_shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+              padding: tuple[int, ...], dilation: tuple[int, ...], ceil_mode: bool, owner: str
+              ) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
     """L_out per axis, and the (lo, hi) padding that covers every window (ceil mode included)."""
     out, pads = [], []
     for ax, (n, k, s, p, d) in enumerate(zip(x_shape[2:], kernel, stride, padding, dilation)):
@@ -71,7 +75,8 @@ def _geometry(x_shape, kernel, stride, padding, dilation, ceil_mode: bool, owner
     return tuple(out), tuple(pads)
 
 
-def _windows(xp: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
+def _windows(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
+             dilation: tuple[int, ...], out: tuple[int, ...]) -> np.ndarray:
     """View (N, C, *out, *kernel) of the windows of xp (N, C, *S)."""
     st = xp.strides
     shape = (*xp.shape[:2], *out, *kernel)
@@ -80,7 +85,8 @@ def _windows(xp: np.ndarray, kernel, stride, dilation, out) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
 
 
-def _args(x: np.ndarray, kernel_size, stride, padding, dilation, owner: str):
+def _args(x: np.ndarray, kernel_size: Size, stride: Size | None, padding: Size, dilation: Size,
+          owner: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
     nd = x.ndim - 2
     kernel = spatial_ints(kernel_size, nd, owner, "kernel_size")
     stride = kernel if stride is None else spatial_ints(stride, nd, owner, "stride")
@@ -89,9 +95,9 @@ def _args(x: np.ndarray, kernel_size, stride, padding, dilation, owner: str):
 
 
 # -- max pooling: the pair ------------------------------------------------------------------
-def max_pool_forward(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1,
-                     ceil_mode: bool = False, owner: str = "max_pool_forward"
-                     ) -> tuple[np.ndarray, PoolCache]:
+def max_pool_forward(x: np.ndarray, kernel_size: Size, stride: Size | None = None,
+                     padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
+                     owner: str = "max_pool_forward") -> tuple[np.ndarray, PoolCache]:
     """x: (N, C, *S) -> y: (N, C, *L_out), y = max over each window (padding is −∞)."""
     kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, dilation, owner)
     out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode, owner)
@@ -121,7 +127,9 @@ def max_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
 
 
 # -- average pooling: the pair --------------------------------------------------------------
-def _divisor(x_shape, out, kernel, stride, padding, count_include_pad: bool):
+def _divisor(x_shape: tuple[int, ...], out: tuple[int, ...], kernel: tuple[int, ...],
+             stride: tuple[int, ...], padding: tuple[int, ...], count_include_pad: bool
+             ) -> np.ndarray | float:
     div = 1.0
     nd = len(out)
     for a, (n, o, k, s, p) in enumerate(zip(x_shape[2:], out, kernel, stride, padding)):
@@ -132,8 +140,8 @@ def _divisor(x_shape, out, kernel, stride, padding, count_include_pad: bool):
     return div
 
 
-def avg_pool_forward(x: np.ndarray, kernel_size, stride=None, padding=0,
-                     ceil_mode: bool = False, count_include_pad: bool = True,
+def avg_pool_forward(x: np.ndarray, kernel_size: Size, stride: Size | None = None,
+                     padding: Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
                      divisor_override: float | None = None, owner: str = "avg_pool_forward"
                      ) -> tuple[np.ndarray, PoolCache]:
     """x: (N, C, *S) -> y: (N, C, *L_out), y = (sum over each window) / divisor."""
@@ -161,7 +169,7 @@ def avg_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
 
 
 # -- adaptive average pooling: the pair -----------------------------------------------------
-def adaptive_pool_matrix(n_in: int, n_out: int, dtype=np.float64) -> np.ndarray:
+def adaptive_pool_matrix(n_in: int, n_out: int, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """(n_out, n_in) averaging matrix of torch's adaptive pooling: row i averages
     x[⌊i·n_in/n_out⌋ : ⌈(i+1)·n_in/n_out⌉]."""
     i = np.arange(n_out)
@@ -192,12 +200,12 @@ def adaptive_avg_pool_backward(dy: np.ndarray, cache: AdaptivePoolCache) -> np.n
 
 
 # -- modules: thin wrappers over the pairs ---------------------------------------------------
-class _PoolNd(Module):
+class _PoolNd(SpatialModule):
     """Common arguments and the unbatched (C, *S) input of the pooling modules."""
     nd = 2
 
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 ceil_mode: bool = False) -> None:
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+                 dilation: Size = 1, ceil_mode: bool = False) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
@@ -211,18 +219,8 @@ class _PoolNd(Module):
                              f"{self.kernel_size} (as in torch), got {self.padding}")
         self._cache = None
 
-    def _pooled(self, x: np.ndarray, pair) -> np.ndarray:
-        validate.array(x, type(self).__name__, "input", ndim=(self.nd + 1, self.nd + 2))
-        unbatched = x.ndim == self.nd + 1             # (C, *S): a batch of one, as torch
-        y, cache = pair(x[None] if unbatched else x)
-        self._cache = (cache, y.shape, unbatched)
-        return y[0] if unbatched else y
-
-    def _unpooled(self, dy: np.ndarray, pair_backward) -> np.ndarray:
-        name = type(self).__name__
-        cache, y_shape, unbatched = validate.forward_called(name, self._cache)
-        validate.grad(dy, y_shape[1:] if unbatched else y_shape, name)
-        dx = pair_backward(dy[None] if unbatched else dy, cache)
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx, unbatched = self._run_backward(dy, self._pair_backward)
         return dx[0] if unbatched else dx
 
     def extra_repr(self) -> str:
@@ -231,20 +229,19 @@ class _PoolNd(Module):
 
 
 class _MaxPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1,
-                 return_indices: bool = False, ceil_mode: bool = False) -> None:
+    _pair_backward = staticmethod(max_pool_backward)
+
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+                 dilation: Size = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
         if return_indices:
             raise ValueError(f"{type(self).__name__}: return_indices must be False (True is "
                              f"not implemented), got {return_indices!r}")
         super().__init__(kernel_size, stride, padding, dilation, ceil_mode)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._pooled(x, lambda x4: max_pool_forward(
+        return self._run(x, lambda x4: max_pool_forward(
             x4, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
             owner=type(self).__name__))
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._unpooled(dy, max_pool_backward)
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -258,8 +255,11 @@ class MaxPool2d(_MaxPoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True, divisor_override: float | None = None) -> None:
+    _pair_backward = staticmethod(avg_pool_backward)
+
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True,
+                 divisor_override: float | None = None) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = count_include_pad
         if divisor_override is not None and divisor_override <= 0:
@@ -268,12 +268,9 @@ class _AvgPoolNd(_PoolNd):
         self.divisor_override = divisor_override
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self._pooled(x, lambda x4: avg_pool_forward(
+        return self._run(x, lambda x4: avg_pool_forward(
             x4, self.kernel_size, self.stride, self.padding, self.ceil_mode,
             self.count_include_pad, self.divisor_override, owner=type(self).__name__))
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        return self._unpooled(dy, avg_pool_backward)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -286,8 +283,8 @@ class AvgPool1d(_AvgPoolNd):
     5 and is cut at L + p = 7, so it averages (6 + 0)/2."""
     nd = 1
 
-    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode: bool = False,
-                 count_include_pad: bool = True) -> None:
+    def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
+                 ceil_mode: bool = False, count_include_pad: bool = True) -> None:
         super().__init__(kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 

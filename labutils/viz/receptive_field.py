@@ -7,6 +7,8 @@ of that file are re-exported here, as the chapter calls them ``rf.receptive_fiel
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..lab.receptive_field import (ARCHITECTURES, INPUT_SIZE, UNITS, build_network,  # noqa: F401
@@ -15,12 +17,18 @@ from ..lab.receptive_field import (ARCHITECTURES, INPUT_SIZE, UNITS, build_netwo
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, SEQUENTIAL, finish
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    from ..lab.receptive_field import Layer
+
 __all__ = ["ARCHITECTURES", "UNITS", "receptive_field", "rf_box", "build_network", "describe",
            "gradient_map", "support_box", "field_middle", "count_peaks", "receptive_field_alt",
            "draw_receptive_field", "receptive_field_explorer"]
 
 
-def _layers_and_title(architecture, n: int) -> tuple[list, str]:
+def _layers_and_title(architecture: str | list[Layer], n: int) -> tuple[list, str]:
     if isinstance(architecture, str):
         return ARCHITECTURES[architecture], architecture
     layers, title = [tuple(layer) for layer in architecture], describe(architecture)
@@ -30,8 +38,8 @@ def _layers_and_title(architecture, n: int) -> tuple[list, str]:
     return layers, title
 
 
-def receptive_field_alt(architecture: str | list = "3 x conv3", unit: str | tuple[int, int] = "centre",
-                        n: int = INPUT_SIZE) -> str:
+def receptive_field_alt(architecture: str | list = "3 x conv3",
+                        unit: str | tuple[int, int] = "centre", n: int = INPUT_SIZE) -> str:
     """Alt text for ``draw_receptive_field(fig, architecture, unit)``, computed from the same
     measurement, so that it is true for every frame (peaked or gridded, clipped or not)."""
     layers, title = _layers_and_title(architecture, n)
@@ -70,7 +78,7 @@ def receptive_field_alt(architecture: str | list = "3 x conv3", unit: str | tupl
     return text
 
 
-def draw_receptive_field(fig, architecture: str | list = "3 x conv3",
+def draw_receptive_field(fig: Figure, architecture: str | list = "3 x conv3",
                          unit: str | tuple[int, int] = "centre", n: int = INPUT_SIZE) -> tuple:
     """Left: gradient magnitude of one output unit over the input grid (the effective
     receptive field), with the formula's box and a dotted line on the unit's row. Right: the
@@ -109,7 +117,7 @@ def draw_receptive_field(fig, architecture: str | list = "3 x conv3",
     return ax, ax2
 
 
-def _rect(x0, y0, w, h):
+def _rect(x0: float, y0: float, w: float, h: float) -> Rectangle:
     from matplotlib.patches import Rectangle
     return Rectangle((x0 - 0.5, y0 - 0.5), w, h, fill=False, edgecolor=OKABE_ITO[1], lw=2,
                      ls="--", label="formula")
