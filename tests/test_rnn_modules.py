@@ -368,3 +368,88 @@ def test_encoder_decoder_greedy_decode_shapes_and_rows_sum_to_one():
     np.testing.assert_allclose(align.sum(-1), 1.0)
     with pytest.raises(ValueError, match=r"AttentionEncoderDecoder: src must have shape \(\.\.\., 6\)"):
         m.greedy_decode(np.zeros((3, 4, 5)), start=5, steps=2)
+
+
+# -- the public pairs (what chapter 4 prints) ----------------------------------------------------
+
+from labutils.gradcheck import numerical_gradient  # noqa: E402
+from labutils.nn import rnn as rnn_pairs  # noqa: E402
+from labutils.nn import rnn_layers  # noqa: E402
+
+STEPS = {"rnn_tanh": rnn_pairs.RNN_STEP, "rnn_relu": rnn_pairs.rnn_step("relu"),
+         "gru": rnn_pairs.GRU_STEP, "lstm": rnn_pairs.LSTM_STEP}
+
+
+def _pair_case(kind, seed, L=None, bias=True):
+    """Random inputs of a step pair (or of a sequence of length L), a state, weights, and
+    random upstream gradients, N = 3, H_in = 4, H = 5."""
+    rng = np.random.default_rng(seed)
+    step = STEPS[kind]
+    G, N, H_in, H = step.gates, 3, 4, 5
+    x = rng.standard_normal((N, H_in) if L is None else (L, N, H_in))
+    state = tuple(rng.standard_normal((N, H)) for _ in range(2)) if step.pair else \
+        rng.standard_normal((N, H))
+    weights = [rng.standard_normal(s) * 0.5 for s in ((G * H, H_in), (G * H, H), (G * H,), (G * H,))]
+    return rng, step, x, state, weights if bias else weights[:2] + [None, None]
+
+
+def _leaves(state):
+    return list(state) if isinstance(state, tuple) else [state]
+
+
+@pytest.mark.parametrize("kind", list(STEPS))
+@pytest.mark.parametrize("bias", [True, False])
+def test_step_pairs_backward_is_the_gradient(kind, bias):
+    """Every gradient a step's backward returns equals central differences of its forward."""
+    rng, step, x, state, weights = _pair_case(kind, 30, bias=bias)
+    new, cache = step.forward(x, state, *weights)
+    R = [rng.standard_normal(a.shape) for a in _leaves(new)]
+
+    def loss():
+        out, _ = step.forward(x, state, *weights)
+        return sum(np.sum(r * a) for r, a in zip(R, _leaves(out)))
+    g = step.backward(tuple(R) if step.pair else R[0], cache)
+    pairs = [(g.dx, x)] + list(zip(_leaves(g.dstate), _leaves(state)))
+    pairs += [(d, w) for d, w in zip((g.dw_ih, g.dw_hh, g.db_ih, g.db_hh), weights) if w is not None]
+    assert (g.db_ih is None) == (not bias)
+    for analytic, arr in pairs:
+        assert verdict(rel_error(analytic, numerical_gradient(loss, arr))) == "correct"
+
+
+@pytest.mark.parametrize("kind", list(STEPS))
+@pytest.mark.parametrize("reverse", [False, True])
+def test_sequence_pair_is_bptt(kind, reverse):
+    """sequence_backward (BPTT over any step pair) against central differences of
+    sequence_forward, in both directions, with gradients on the outputs and on the last state."""
+    rng, step, x, state, weights = _pair_case(kind, 31, L=4)
+    (out, last), cache = rnn_layers.sequence_forward(step.forward, x, state, weights, reverse)
+    R_out = rng.standard_normal(out.shape)
+    R_last = [rng.standard_normal(a.shape) for a in _leaves(last)]
+
+    def loss():
+        (o, s), _ = rnn_layers.sequence_forward(step.forward, x, state, weights, reverse)
+        return np.sum(R_out * o) + sum(np.sum(r * a) for r, a in zip(R_last, _leaves(s)))
+    g = rnn_layers.sequence_backward(step.backward, R_out,
+                                     tuple(R_last) if step.pair else R_last[0], cache)
+    pairs = [(g.dx, x)] + list(zip(_leaves(g.dstate), _leaves(state)))
+    pairs += list(zip((g.dw_ih, g.dw_hh, g.db_ih, g.db_hh), weights))
+    for analytic, arr in pairs:
+        assert verdict(rel_error(analytic, numerical_gradient(loss, arr))) == "correct"
+
+
+def test_sizes_get_the_course_message():
+    with pytest.raises(ValueError, match=r"RNN: input_size must be a positive int, got 0"):
+        nn.RNN(0, 4)
+    with pytest.raises(TypeError, match=r"LSTMCell: hidden_size must be a positive int, got 2.5"):
+        nn.LSTMCell(3, 2.5)
+    with pytest.raises(ValueError, match=r"GRU: num_layers must be a positive int, got 0"):
+        nn.GRU(3, 4, num_layers=0)
+
+
+def test_names_that_saved_notebooks_call_still_resolve():
+    """Chapter 4 as released printed rnn._step and built nn.AttentionEncoderDecoder."""
+    assert rnn_pairs._step is rnn_pairs.rnn_step_forward
+    assert nn.AttentionEncoderDecoder is AttentionEncoderDecoder
+    assert AttentionEncoderDecoder.__module__ == "labutils.lab.seq2seq"
+    with pytest.raises(AttributeError, match="has no attribute 'NoSuchLayer'"):
+        nn.NoSuchLayer  # noqa: B018
