@@ -36,9 +36,13 @@ class _ScoredAttention(Module):
         super().__init__()
         self._cache = None
 
-    def _check_inputs(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-                      query_dim: int | None = None, key_dim: int | None = None) -> None:
+    def _dims(self, query: np.ndarray) -> tuple[int | None, int | None]:
+        """The feature sizes (query_dim, key_dim) that the inputs must have."""
+        return self.query_dim, self.key_dim
+
+    def _check_inputs(self, query: np.ndarray, key: np.ndarray, value: np.ndarray) -> None:
         n = type(self).__name__
+        query_dim, key_dim = self._dims(query)
         validate.array(query, n, "query", ndim=3, shape=(query_dim,) if query_dim else None)
         validate.array(key, n, "key", ndim=3, shape=(key_dim,) if key_dim else None)
         validate.array(value, n, "value", ndim=3)
@@ -91,12 +95,6 @@ class AdditiveAttention(_ScoredAttention):
         self.key_proj = Linear(key_dim, hidden_dim, bias=True, rng=rng, dtype=dtype)
         self.score_proj = Linear(hidden_dim, 1, bias=False, rng=rng, dtype=dtype)
 
-    def forward(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-                key_padding_mask: np.ndarray | None = None,
-                attn_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        self._check_inputs(query, key, value, self.query_dim, self.key_dim)
-        return super().forward(query, key, value, key_padding_mask, attn_mask)
-
     def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
         return additive_score_forward(q, k, self.query_proj.params["weight"],
                                       self.key_proj.params["weight"],
@@ -128,12 +126,6 @@ class BilinearAttention(_ScoredAttention):
         bound = 1 / math.sqrt(key_dim)
         self.add_param("weight", init.uniform((query_dim, key_dim), bound, rng, dtype))
 
-    def forward(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-                key_padding_mask: np.ndarray | None = None,
-                attn_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        self._check_inputs(query, key, value, self.query_dim, self.key_dim)
-        return super().forward(query, key, value, key_padding_mask, attn_mask)
-
     def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
         return bilinear_score_forward(q, k, self.params["weight"])
 
@@ -154,12 +146,9 @@ class DotProductAttention(_ScoredAttention):
         super().__init__()
         self.scale = scale
 
-    def forward(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-                key_padding_mask: np.ndarray | None = None,
-                attn_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _dims(self, query: np.ndarray) -> tuple[int | None, int | None]:
         validate.array(query, type(self).__name__, "query", ndim=3)
-        self._check_inputs(query, key, value, None, query.shape[-1])
-        return super().forward(query, key, value, key_padding_mask, attn_mask)
+        return None, query.shape[-1]
 
     def _scale(self, d: int) -> float:
         return self.scale

@@ -170,9 +170,8 @@ class RelativePositionBias(Module):
 
     def forward(self, tq: int, tk: int | None = None) -> np.ndarray:
         tk = tq if tk is None else tk
-        for name, v in (("tq", tq), ("tk", tk)):
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"RelativePositionBias: {name} must be a positive int, got {v!r}")
+        tq = validate.positive_int(tq, "RelativePositionBias", "tq")
+        tk = validate.positive_int(tk, "RelativePositionBias", "tk")
         bias, self._cache = relative_position_bias_forward(self.params["weight"], tq, tk,
                                                            self.max_distance)
         return bias
