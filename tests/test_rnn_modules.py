@@ -389,7 +389,8 @@ def _pair_case(kind, seed, L=None, bias=True):
     x = rng.standard_normal((N, H_in) if L is None else (L, N, H_in))
     state = tuple(rng.standard_normal((N, H)) for _ in range(2)) if step.pair else \
         rng.standard_normal((N, H))
-    weights = [rng.standard_normal(s) * 0.5 for s in ((G * H, H_in), (G * H, H), (G * H,), (G * H,))]
+    shapes = ((G * H, H_in), (G * H, H), (G * H,), (G * H,))
+    weights = [rng.standard_normal(s) * 0.5 for s in shapes]
     return rng, step, x, state, weights if bias else weights[:2] + [None, None]
 
 
@@ -410,7 +411,8 @@ def test_step_pairs_backward_is_the_gradient(kind, bias):
         return sum(np.sum(r * a) for r, a in zip(R, _leaves(out)))
     g = step.backward(tuple(R) if step.pair else R[0], cache)
     pairs = [(g.dx, x)] + list(zip(_leaves(g.dstate), _leaves(state)))
-    pairs += [(d, w) for d, w in zip((g.dw_ih, g.dw_hh, g.db_ih, g.db_hh), weights) if w is not None]
+    pairs += [(d, w) for d, w in zip((g.dw_ih, g.dw_hh, g.db_ih, g.db_hh), weights)
+              if w is not None]
     assert (g.db_ih is None) == (not bias)
     for analytic, arr in pairs:
         assert verdict(rel_error(analytic, numerical_gradient(loss, arr))) == "correct"
