@@ -19,9 +19,11 @@ import numpy as np
 
 from .. import init, validate
 from ..module import Module
-from .attention import dot_score_backward, dot_score_forward, safe_softmax, safe_softmax_backward
+from .attention import (DotScoreCache, dot_score_backward, dot_score_forward, safe_softmax,
+                        safe_softmax_backward)
 from .dropout import Dropout
-from .heads import in_projection, in_projection_backward, merge_heads, split_heads
+from .heads import (InProjectionCache, in_projection, in_projection_backward, merge_heads,
+                    split_heads)
 from .linear import Linear
 from .masks import attention_bias, causal_mask
 
@@ -29,8 +31,8 @@ __all__ = ["MultiheadAttention"]
 
 
 class _MHACache(NamedTuple):
-    projection: object         # InProjectionCache
-    score: object              # DotScoreCache of the heads
+    projection: InProjectionCache
+    score: DotScoreCache       # of the heads: q, k (N, H, T, d)
     weights: np.ndarray        # A (N, H, Tq, Tk)
     dropped: np.ndarray        # dropout(A)
     value: np.ndarray          # v split into heads (N, H, Tk, d)
