@@ -6,21 +6,29 @@ For a module with outputs y (any nesting of tuples), the check uses the scalar l
 L = sum_j <R_j, y_j> with fixed random R_j, whose gradient w.r.t. y_j is R_j: the backward
 pass is then fed R and its results are compared with central differences of L.
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
+from .module import Module
 from .tolerances import GRADCHECK_STEP, verdict
 
+# A module's outputs (or their gradients): an array, None, or a tuple/list of such trees.
+Tree = np.ndarray | None | tuple["Tree", ...] | list["Tree"]
 
-def rel_error(a, b):
+
+def rel_error(a: ArrayLike, b: ArrayLike) -> float:
     """|a - b| / max(|a|, |b|) with Euclidean norms over the whole arrays (0 if both are 0)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     scale = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
-def floored_error(a, b, floor):
+def floored_error(a: ArrayLike, b: ArrayLike, floor: float) -> float:
     """|a - b| / max(|a|, |b|, floor), Euclidean norms over the whole arrays.
 
     ``rel_error`` with an absolute floor under the denominator: two arrays far smaller
@@ -35,7 +43,8 @@ def floored_error(a, b, floor):
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
 
-def numerical_gradient(f, x, h=GRADCHECK_STEP):
+def numerical_gradient(f: Callable[[], float], x: np.ndarray,
+                       h: float = GRADCHECK_STEP) -> np.ndarray:
     """Gradient of the scalar function ``f()`` w.r.t. the array ``x``, which f reads.
 
     ``x`` is perturbed in place one entry at a time and restored afterwards.
@@ -52,7 +61,8 @@ def numerical_gradient(f, x, h=GRADCHECK_STEP):
     return grad
 
 
-def directional_derivative(f, x, u, h=GRADCHECK_STEP):
+def directional_derivative(f: Callable[[], float], x: np.ndarray, u: np.ndarray,
+                           h: float = GRADCHECK_STEP) -> float:
     """(f(x + h u) - f(x - h u)) / 2h for the scalar function ``f()`` reading ``x``."""
     old = x.copy()
     x[...] = old + h * u
@@ -63,18 +73,18 @@ def directional_derivative(f, x, u, h=GRADCHECK_STEP):
     return (f_plus - f_minus) / (2 * h)
 
 
-def flatten(tree):
+def flatten(tree: Tree) -> list[np.ndarray | None]:
     """Arrays (and Nones) of a nested tuple/list structure, in order."""
     if isinstance(tree, (tuple, list)):
         return [leaf for t in tree for leaf in flatten(t)]
     return [tree]
 
 
-def unflatten(tree, leaves):
+def unflatten(tree: Tree, leaves: Iterable[np.ndarray | None]) -> Tree:
     """Rebuild ``tree``'s structure from a flat iterator of leaves."""
     leaves = iter(leaves)
 
-    def build(t):
+    def build(t: Tree) -> Tree:
         if isinstance(t, (tuple, list)):
             return type(t)(build(s) for s in t)
         return next(leaves)
@@ -84,10 +94,10 @@ def unflatten(tree, leaves):
 @dataclass
 class ErrorReport:
     """Relative error per compared array ("input 0", "param weight", ...)."""
-    errors: dict = field(default_factory=dict)
+    errors: dict[str, float] = field(default_factory=dict)
 
     @property
-    def worst(self):
+    def worst(self) -> float:
         """The largest error; NaN if any error is NaN (max() alone would skip it)."""
         errs = list(self.errors.values())
         return float("nan") if any(e != e for e in errs) else max(errs, default=0.0)
@@ -97,21 +107,22 @@ class GradCheckReport(ErrorReport):
     """Analytic gradients against central differences."""
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return all(verdict(e) == "correct" for e in self.errors.values())
 
-    def summary(self):
+    def summary(self) -> str:
         """One verdict per array, without the digits that vary from CPU to CPU."""
         return "\n".join(f"{name:<28} {verdict(err)}" for name, err in self.errors.items())
 
-    def __str__(self):
+    def __str__(self) -> str:
         rows = [f"{name:<28} rel. error {err:9.2e}  {verdict(err)}"
                 for name, err in self.errors.items()]
         return "\n".join(rows)
 
 
-def check_module(module, *inputs, seed=0, max_entries=200, n_directions=4,
-                 h=GRADCHECK_STEP, check_inputs=None):
+def check_module(module: Module, *inputs: object, seed: int = 0, max_entries: int = 200,
+                 n_directions: int = 4, h: float = GRADCHECK_STEP,
+                 check_inputs: Sequence[int] | None = None) -> GradCheckReport:
     """Compare ``module.backward`` with central differences, for every floating input and
     every parameter. Arrays with more than ``max_entries`` entries are checked along
     ``n_directions`` random unit directions instead of entry by entry.
@@ -124,7 +135,7 @@ def check_module(module, *inputs, seed=0, max_entries=200, n_directions=4,
     leaves = flatten(out)
     weights = [None if y is None else rng.standard_normal(np.shape(y)) for y in leaves]
 
-    def loss():
+    def loss() -> float:
         ys = flatten(module(*inputs))
         return sum(float(np.sum(w * y)) for w, y in zip(weights, ys) if w is not None)
 
@@ -162,7 +173,7 @@ def check_module(module, *inputs, seed=0, max_entries=200, n_directions=4,
     return report
 
 
-def _as_grad_args(out, weights):
+def _as_grad_args(out: Tree, weights: list[np.ndarray | None]) -> tuple[Tree, ...]:
     """The backward arguments: one per top-level output, shaped like that output."""
     structured = unflatten(out, weights)
     return structured if isinstance(out, tuple) else (structured,)

@@ -6,6 +6,7 @@ entries that are zero in exact arithmetic, and a norm ratio does not. Comparison
 add a floor under the denominator, for whole arrays that are zero in exact arithmetic
 (see PARITY_RTOL).
 """
+from __future__ import annotations
 
 # Central-difference step for float64. The truncation error of (f(x+h) - f(x-h)) / 2h is
 # O(h^2 f''') ~ 1e-12, the rounding error O(eps_machine |f| / h) ~ 1e-16 / 1e-6 = 1e-10;
@@ -62,7 +63,7 @@ GRADER_MEMORY_LIMIT = 2 * 2**30
 GRADER_REPORT_LINES = 15
 
 
-def verdict(rel_err):
+def verdict(rel_err: float) -> str:
     """'correct', 'suspicious' or 'wrong' for a gradient check's relative error."""
     if not rel_err <= GRADCHECK_SUSPICIOUS:  # also catches NaN
         return "wrong"

@@ -5,12 +5,16 @@ what came, in one form: ``Owner: what was expected, got what came``. Every modul
 from __future__ import annotations
 
 import numbers
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
+T = TypeVar("T")
 
-def array(x, owner: str, arg: str = "input", ndim: int | tuple[int, ...] | None = None,
-          min_ndim: int | None = None, shape: tuple | None = None,
+
+def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...] | None = None,
+          min_ndim: int | None = None, shape: tuple[int | None, ...] | None = None,
           dtype: str | None = "float") -> np.ndarray:
     """Check ``x`` and return it; raise TypeError/ValueError with a clear message otherwise.
 
@@ -48,7 +52,8 @@ def array(x, owner: str, arg: str = "input", ndim: int | tuple[int, ...] | None 
     return x
 
 
-def grad(dy, expected_shape: tuple, owner: str, arg: str = "grad_output") -> np.ndarray:
+def grad(dy: object, expected_shape: Sequence[int], owner: str,
+         arg: str = "grad_output") -> np.ndarray:
     """Check an upstream gradient against the shape of the output it belongs to."""
     array(dy, owner, arg)
     if dy.shape != tuple(expected_shape):
@@ -57,13 +62,13 @@ def grad(dy, expected_shape: tuple, owner: str, arg: str = "grad_output") -> np.
     return dy
 
 
-def forward_called(owner: str, cache):
+def forward_called(owner: str, cache: T | None) -> T:
     if cache is None:
         raise RuntimeError(f"{owner}: backward called before forward (nothing cached)")
     return cache
 
 
-def positive_int(value, owner: str, arg: str, minimum: int = 1) -> int:
+def positive_int(value: object, owner: str, arg: str, minimum: int = 1) -> int:
     """``value`` as an int if it is an integer >= ``minimum`` (1 unless said), else a ValueError or
     TypeError in the course's form (``Linear: in_features must be a positive int, got 0``)."""
     want = "a positive int" if minimum == 1 else f"an int >= {minimum}"
