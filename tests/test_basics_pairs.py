@@ -159,3 +159,29 @@ def test_train_stops_on_a_diverging_run_and_random_batches_draw_without_replacem
     assert all(np.isfinite(losses[:-1]))
     with pytest.raises(ValueError, match="random_batches: size must be at most"):
         training.random_batches(x, t, 91, np.random.default_rng(0))
+
+
+class _TwoInputsWithState(nn.Module):
+    """A model of two inputs returning (prediction, state), like chapter 4's encoder-decoder."""
+
+    def __init__(self):
+        super().__init__()
+        self.proj = nn.Linear(3, 4, rng=np.random.default_rng(0))
+
+    def forward(self, a, b):
+        return self.proj(a + b), None
+
+    def backward(self, dy):
+        dx = self.proj.backward(dy)
+        return dx, dx
+
+
+def test_train_handles_several_inputs_a_state_and_a_loss_per_position():
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((8, 5, 3)), rng.standard_normal((8, 5, 3))
+    t = rng.integers(0, 4, (8, 5))
+    model = _TwoInputsWithState()
+    first = float(nn.CrossEntropyLoss()(model(a, b)[0].reshape(-1, 4), t.reshape(-1)))
+    losses = training.train(model, nn.CrossEntropyLoss(), optim.SGD(model, lr=0.5),
+                            lambda step: ((a, b), t), steps=20)
+    assert losses[0] == first and len(losses) == 20 and losses[-1] < 0.9 * losses[0]

@@ -20,7 +20,7 @@ from .. import validate
 from ..module import Module
 from ..optim import Optimizer
 
-Batch = tuple[np.ndarray, np.ndarray]
+Batch = tuple[np.ndarray | tuple[np.ndarray, ...], np.ndarray]
 
 
 def full_batch(x: np.ndarray, targets: np.ndarray) -> Callable[[int], Batch]:
@@ -50,6 +50,9 @@ def train(model: Module, loss_fn: Module, optimizer: Optimizer,
     """Train ``model`` for ``steps`` steps; return the loss of every step taken.
 
     batches: step -> (x, targets), e.g. ``full_batch(x, t)`` or ``random_batches(x, t, 64, rng)``.
+    x may be a tuple of arrays (the model's several inputs: ``model(*x)``); a model that returns
+    a tuple (prediction, state) is trained on its prediction; a prediction (*, C) with class
+    indices (*) is scored as (-1, C) against (-1,) (a loss per position of a sequence).
     A loss that is not finite is recorded and ends the training (the list is then shorter).
     """
     steps = validate.positive_int(steps, "train", "steps")
@@ -57,12 +60,16 @@ def train(model: Module, loss_fn: Module, optimizer: Optimizer,
     with np.errstate(over="ignore", invalid="ignore"):   # a diverging run: recorded, not warned
         for step in range(steps):
             x, targets = batches(step)
-            loss = loss_fn(model(x), targets)
+            out = model(*x) if isinstance(x, tuple) else model(x)
+            pred = out[0] if isinstance(out, tuple) else out
+            per_position = pred.ndim > 2 and targets.ndim == pred.ndim - 1
+            flat = pred.reshape(-1, pred.shape[-1]) if per_position else pred
+            loss = loss_fn(flat, targets.reshape(-1) if per_position else targets)
             losses.append(float(loss))
             if not np.isfinite(loss):
                 break
             optimizer.zero_grad()
-            model.backward(loss_fn.backward()[0])
+            model.backward(loss_fn.backward()[0].reshape(pred.shape))
             optimizer.step()
     return losses
 
