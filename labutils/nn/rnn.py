@@ -296,12 +296,10 @@ class RNNCellBase(Module):
         """dh (and dc for LSTMCell): like the outputs, or None.
         Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
         cache, layout, shape = validate.forward_called(type(self).__name__, self._cache)
-        grads = [layout.read_grad(dh, shape, "grad of h'")]
-        if self.step.pair:
-            grads.append(layout.read_grad(dc, shape, "grad of c'"))
-        zeros = np.zeros(shape, self.params["weight_hh"].dtype)
-        grads = [zeros if g is None else g for g in grads]
-        g = self.step.backward(tuple(grads) if self.step.pair else grads[0], cache)
+        pair = self.step.pair
+        dstate = layout.read_state_grad((dh, dc) if pair else dh, pair, shape, ("h'", "c'"),
+                                        self.params["weight_hh"].dtype)
+        g = self.step.backward(dstate, cache)
         add_param_grads(self.grads, self.param_names(), g)
         return layout.from_rows(g.dx), map_state(layout.from_rows, g.dstate)
 

@@ -158,13 +158,8 @@ class RNNBase(Module):
                                                                    self._cache)
         H, D = self.hidden_size, self.num_directions
         dY = layout.read_grad(doutput, out_shape, "grad of output", sequence=True)
-        pair = self.step.pair
-        parts = (dstate if dstate is not None else (None, None)) if pair else (dstate,)
-        zeros = np.zeros(shape, self.params["weight_hh_l0"].dtype)
-        dstate_n = [layout.read_grad(g, shape, f"grad of {arg}")
-                    for g, arg in zip(parts, ("h_n", "c_n"))]
-        dstate_n = [zeros if g is None else g for g in dstate_n]
-        dstate_n = tuple(dstate_n) if pair else dstate_n[0]
+        dstate_n = layout.read_state_grad(dstate, self.step.pair, shape, ("h_n", "c_n"),
+                                          self.params["weight_hh_l0"].dtype)
         dstate_0 = [None] * len(caches)
         self.state_grads = {}
         for layer in range(self.num_layers - 1, -1, -1):

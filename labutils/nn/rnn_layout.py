@@ -75,6 +75,15 @@ class Layout(NamedTuple):
                      for s, arg in parts)
         return rows if pair else rows[0]
 
+    def read_state_grad(self, dstate: State | None, pair: bool, shape: tuple,
+                        names: tuple[str, str], dtype: type) -> State:
+        """dL/d(the last state) as the caller gives it (like h, or a pair (dh, dc) for the LSTM;
+        None, or None in the pair, where it does not reach the loss) -> rows, zeros for None."""
+        parts = (dstate if dstate is not None else (None, None)) if pair else (dstate,)
+        rows = tuple(np.zeros(shape, dtype) if g is None
+                     else self.read_grad(g, shape, f"grad of {n}") for g, n in zip(parts, names))
+        return rows if pair else rows[0]
+
     def read_grad(self, g: np.ndarray | None, shape: tuple, arg: str,
                   sequence: bool = False) -> np.ndarray | None:
         """An upstream gradient as the caller gives it (None: nothing reaches the loss) -> rows."""
