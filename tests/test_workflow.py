@@ -3,12 +3,16 @@ own workspace.
 
 - Grading: the commands of the guide's steps 2 and 3, and the `regrade` line of step 4, run
   from the repository root in a temporary course folder (COURSE_DIR) on a three-exercise
-  fixture chapter (tests/fixtures/workflow/mini.ipynb, standing for 01_basics) with a class of
-  six: right (alice), one exercise wrong (bob), blank (carol), right but a check cell deleted
-  (dave), right but a locked check cell edited (erin), one exercise deleted entirely (frank).
-  Checked: per-cell scores read from the gradebook, grades.csv, the autograde log (checksum
-  warnings), the feedback pages (hidden tests' verdicts, not their code), the exchange, and the
-  grades after an exercise is edited.
+  fixture chapter (tests/fixtures/workflow/mini.ipynb, standing for 01_basics; the third
+  exercise graded by a hidden test only) with a class of ten, one case each (see EXPECTED):
+  right, one exercise wrong, blank, a check cell deleted and a locked one edited, an exercise
+  deleted, noisy on stderr with warnings and Python floats, delegating to torch and hard-coded
+  to the public hidden cases, the grader monkeypatched in the first cell, a grading file
+  rewritten on disk, a memory blow-up and an endless loop. Checked: per-cell scores read from
+  the gradebook, grades.csv, each submission's run time, the flags for tampering (and the
+  repository's labutils untouched), the autograde log (checksum warnings), the feedback pages
+  (hidden tests' verdicts, not their code), the exchange, the refusal to grade without the
+  class's seed, and the grades after an exercise is edited.
 - Workspace: tools/workspace.py makes work/ from student/, refreshes unchanged copies, keeps
   changed ones and puts the new version beside them; `./course release` writes only student/.
 - The course script in a copy of the repository, on a PATH without Node.js: `./course start`
@@ -36,30 +40,80 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import grade  # noqa: E402
+import sandbox  # noqa: E402
 import workspace  # noqa: E402
 
 GUIDE = ROOT / "book" / "instructor.md"
 FIXTURE = ROOT / "tests" / "fixtures" / "workflow" / "mini.ipynb"
 CHAPTER, DOWNLOADS = "01_basics", "~/Downloads/01_basics"   # as the guide writes them
 
-LF, RELU, CE = "ex_linear_forward_check", "ex_relu_backward_check", "ex_cross_entropy_hidden"
+LF, RELU, LB = "ex_linear_forward_check", "ex_relu_backward_check", "ex_linear_backward_hidden"
+SEED = "the test class's private phrase"        # what the guide's `export` line sets
 ANSWERS = {
     "ex_linear_forward": "def linear_forward(x, W, b):\n    return x @ W.T + b",
     "ex_relu_backward": "def relu_backward(dy, x):\n    return dy * (x > 0)",
-    "ex_cross_entropy": "def cross_entropy(logits, targets):\n"
-                        "    z = logits - logits.max(axis=1, keepdims=True)\n"
-                        "    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))\n"
-                        "    return -logp[np.arange(len(targets)), targets].mean()",
+    "ex_linear_backward": "def linear_backward(dy, x, W):\n"
+                          "    return dy @ W, dy.T @ x, dy.sum(axis=0)",
+}
+NOISY = {   # right, but each function prints to stderr and raises a warning
+    k: v.replace("\n    return", "\n    import sys, warnings\n    print('debug', file=sys.stderr)"
+                 "\n    warnings.warn('my own warning')\n    return") for k, v in ANSWERS.items()}
+SCALARS = {  # right, as Python lists of Python floats
+    "ex_linear_backward": "def linear_backward(dy, x, W):\n    return tuple(a.tolist() for a "
+                          "in (dy @ W, dy.T @ x, dy.sum(axis=0)))",
 }
 WRONG_RELU = {"ex_relu_backward": "def relu_backward(dy, x):\n    return dy * (x >= 0)"}
+DELEGATES = {"ex_linear_forward": "def linear_forward(x, W, b):\n    import torch\n"
+                                  "    return torch.nn.functional.linear(*map(torch.from_numpy, "
+                                  "(x, W, b))).numpy()"}
+ENDLESS = {"ex_relu_backward": "def relu_backward(dy, x):\n    while True:\n        pass"}
+BLOWUP = {"ex_linear_forward": "def linear_forward(x, W, b):\n"
+                               "    table = np.ones((2**16, 2**15))   # 16 GiB\n    return x @ W.T + b"}
+FIRST_CELL = "import numpy as np"
+MONKEYPATCH = FIRST_CELL + """
+import labutils.grading.basics as grader
+grader.check_linear_forward = grader.check_relu_backward = lambda *args, **kwargs: None
+grader.check_linear_backward = lambda *args, **kwargs: None"""
+REWRITE = FIRST_CELL + """
+import importlib, os
+import labutils.grading.basics as grader
+path = grader.__file__
+os.chmod(path, 0o644)                       # read-only stops a student, not root
+text = open(path).read()
+for name in ["check_linear_forward", "check_relu_backward", "check_linear_backward"]:
+    stub = f"def {name}(*args, **kwargs):\\n    return\\n\\n\\n"
+    text = text.replace(f"def {name}(", stub + f"def _{name}(")
+open(path, "w").write(text)
+importlib.reload(grader)"""
 EXPECTED = {   # per-cell scores each student deserves
-    "alice": {LF: 1, RELU: 1, CE: 2},
-    "bob": {LF: 1, RELU: 0, CE: 2},
-    "carol": {LF: 0, RELU: 0, CE: 0},
-    "dave": {LF: 1, RELU: 1, CE: 2},
-    "erin": {LF: 1, RELU: 1, CE: 2},
-    "frank": {LF: 1, RELU: 0, CE: 2},
+    "alice": {LF: 1, RELU: 1, LB: 2},      # right
+    "bob": {LF: 1, RELU: 0, LB: 2},        # one exercise wrong
+    "carol": {LF: 0, RELU: 0, LB: 0},      # blank
+    "dave": {LF: 1, RELU: 1, LB: 2},       # right, a check cell deleted, a locked one edited
+    "frank": {LF: 1, RELU: 0, LB: 2},      # the ReLU exercise deleted (solution and check)
+    "grace": {LF: 1, RELU: 1, LB: 2},      # right, noisy on stderr with warnings; Python floats
+    "ivan": {LF: 0, RELU: 1, LB: 0},       # delegates to torch; hard-codes public hidden cases
+    "judy": {LF: 0, RELU: 0, LB: 0},       # blank, the grader monkeypatched in the first cell
+    "mallory": {LF: 0, RELU: 0, LB: 0},    # blank, a grading file rewritten on disk
+    "oscar": {LF: 0, RELU: 0, LB: 2},      # a memory blow-up, an endless loop
 }
+FLAGGED = {"judy", "mallory"}
+
+
+def hard_coded_linear_backward():
+    """linear_backward as a student who read the hidden tests in notebooks/ could write it:
+    the answers of the default hidden cases (no class seed), looked up by shape."""
+    from labutils.grading.basics import check_linear_backward
+    seen = {}
+
+    def record(dy, x, W):
+        seen[repr((dy.shape, x.shape))] = [a.tolist() for a in (dy @ W, dy.T @ x, dy.sum(0))]
+        return dy @ W, dy.T @ x, dy.sum(axis=0)
+    os.environ.pop("COURSE_HIDDEN_SEED", None)
+    check_linear_backward(record, hidden=True)
+    return ("def linear_backward(dy, x, W):\n"
+            f"    answers = {seen!r}\n"
+            "    return tuple(np.array(a) for a in answers[repr((dy.shape, x.shape))])")
 
 
 # -- the guide's commands ----------------------------------------------------------------------
@@ -86,10 +140,13 @@ def grade_id(cell):
     return cell["metadata"].get("nbgrader", {}).get("grade_id")
 
 
-def submission(released, answers=None, drop=(), edit=None):
+def submission(released, answers=None, drop=(), edit=None, first_cell=None):
     nb = json.loads(Path(released).read_text())
     for c in nb["cells"]:
         c["source"] = {**(answers or {}), **(edit or {})}.get(grade_id(c), c["source"])
+    if first_cell:
+        [first] = [c for c in nb["cells"] if "".join(c["source"]) == FIRST_CELL]
+        first["source"] = first_cell
     nb["cells"] = [c for c in nb["cells"] if grade_id(c) not in drop]
     return nb
 
@@ -103,6 +160,22 @@ def per_student(log):
         if who:
             blocks.setdefault(who, []).append(line)
     return {k: "\n".join(v) for k, v in blocks.items()}
+
+
+def verb_labutils():
+    """The labutils folder the grading verb copies (the one its Python imports)."""
+    code = "import sandbox; print(sandbox.labutils_folder())"
+    return Path(subprocess.check_output([sys.executable, "-c", code], cwd=ROOT / "tools",
+                                        text=True).strip())
+
+
+def run_time(nb_cells):
+    """Seconds from the first cell's start to the last cell's reply (nbclient's timing)."""
+    from datetime import datetime
+    stamps = [datetime.fromisoformat(c["metadata"]["execution"][k].replace("Z", "+00:00"))
+              for c in nb_cells if c["cell_type"] == "code" and "execution" in c["metadata"]
+              for k in ("iopub.execute_input", "shell.execute_reply")]
+    return round((max(stamps) - min(stamps)).total_seconds(), 1)
 
 
 def page_text(path):
@@ -131,9 +204,17 @@ def graded(tmp_path_factory):
     nbs.mkdir()
     shutil.copy2(FIXTURE, nbs / "mini.ipynb")
     env = {**os.environ, "COURSE_DIR": str(cdir), "COURSE_NOTEBOOKS": str(nbs)}
+    env.pop("COURSE_HIDDEN_SEED", None)
     out, timings, done = {}, {}, set()
+    target = verb_labutils() / "grading" / "basics.py"     # the file mallory rewrites
+    original = target.read_bytes()
+    trent = hard_coded_linear_backward()
 
     def run(argv):
+        if argv[0] == "export":     # the guide's `export COURSE_HIDDEN_SEED='...'` line
+            name, _ = argv[1].split("=", 1)
+            env[name] = SEED
+            return
         assert argv[0] == "./course", f"the guide's steps are ./course verbs: {argv}"
         start = time.time()
         r = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
@@ -152,20 +233,29 @@ def graded(tmp_path_factory):
             for name, nb in {"alice": submission(released, ANSWERS),
                              "bob": submission(released, {**ANSWERS, **WRONG_RELU}),
                              "carol": submission(released),
-                             "dave": submission(released, ANSWERS, drop=[RELU]),
-                             "erin": submission(released, ANSWERS, edit={LF: "pass"}),
+                             "dave": submission(released, ANSWERS, drop=[RELU],
+                                                edit={LF: "pass"}),
                              "frank": submission(released, ANSWERS,
                                                  drop=["ex_relu_backward", RELU]),
+                             "grace": submission(released, {**NOISY, "ex_linear_backward":
+                                                            SCALARS["ex_linear_backward"]}),
+                             "ivan": submission(released, {**ANSWERS, **DELEGATES,
+                                                           "ex_linear_backward": trent}),
+                             "judy": submission(released, first_cell=MONKEYPATCH),
+                             "mallory": submission(released, first_cell=REWRITE),
+                             "oscar": submission(released, {**ANSWERS, **ENDLESS, **BLOWUP}),
                              }.items():
                 (downloads / f"{name}.ipynb").write_text(json.dumps(nb))
         run(argv)
         done.add(tuple(argv))
     first = {"scores": gradebook_scores(cdir), "csv": grades_csv(cdir), "log": out["autograde"],
-             "feedback_log": out["feedback"],
+             "feedback_log": out["feedback"], "flags": (cdir / grade.FLAGS).read_text(),
+             "labutils_unchanged": target.read_bytes() == original,
              "feedback": {s: page_text(cdir / "feedback" / s / "mini" / "mini.html")
                           for s in EXPECTED},
              "autograded": {s: cells(cdir / "autograded" / s / "mini" / "mini.ipynb")
                             for s in EXPECTED}}
+    first["seconds"] = {s: run_time(c) for s, c in first["autograded"].items()}
 
     # Step 4: the instructor gives the ReLU check 3 points instead of 1, then regrades.
     nb = json.loads((nbs / "mini.ipynb").read_text())
@@ -176,7 +266,8 @@ def graded(tmp_path_factory):
     assert [a[1] for a in step4] == ["execute", "release", "regrade", "test"], step4
     run(step4[2])    # execute, release and test concern notebooks/ and student/, not grades
     print("timings (s):", timings)
-    return {"dir": cdir, "first": first, "after_edit": grades_csv(cdir), "timings": timings}
+    return {"dir": cdir, "first": first, "after_edit": grades_csv(cdir), "timings": timings,
+            "env": env}
 
 
 @pytest.mark.slow
@@ -185,6 +276,40 @@ def test_guide_steps_score_each_submission_as_it_deserves(graded):
     first = graded["first"]
     assert first["scores"] == EXPECTED
     assert first["csv"] == {s: (float(sum(v.values())), 4.0) for s, v in EXPECTED.items()}
+    print("seconds per submission (first cell to last):", graded["first"]["seconds"])
+    slowest = max(graded["first"]["seconds"].values())
+    assert slowest < 60, graded["first"]["seconds"]
+
+
+@pytest.mark.slow
+def test_tampering_is_flagged_and_stays_in_its_own_copy(graded):
+    """judy (monkeypatch) and mallory (a grading file rewritten on disk) score 0 and are named
+    in the verb's output and in grading_flags.csv; the repository's labutils is unchanged and
+    the students graded after mallory got their scores (test above)."""
+    first = graded["first"]
+    assert first["labutils_unchanged"]
+    warned = set(re.findall(r"^WARNING (\w+): ", first["log"], re.M))
+    assert warned == FLAGGED
+    rows = [line.split(",", 2) for line in first["flags"].splitlines()[1:]]
+    assert {r[0] for r in rows} == FLAGGED and {r[1] for r in rows} == {"mini"}
+    said = {s: " ".join(r[2] for r in rows if r[0] == s) for s in FLAGGED}
+    assert "assigns grader.check_linear_forward" in said["judy"]
+    assert "changed labutils/grading/basics.py" in said["mallory"]
+    for student in FLAGGED:
+        notes = [o.get("evalue", "") for c in first["autograded"][student]
+                 for o in c.get("outputs", []) if o["output_type"] == "error"]
+        assert any("the grading code was changed" in n for n in notes), student
+        assert "cells not graded" in said[student]
+
+
+@pytest.mark.slow
+def test_autograde_refuses_to_run_without_the_seed(graded):
+    env = {k: v for k, v in graded["env"].items() if k != "COURSE_HIDDEN_SEED"}
+    r = subprocess.run(["./course", "autograde", "mini"], cwd=ROOT, env=env, text=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert r.returncode != 0
+    assert "COURSE_HIDDEN_SEED" in r.stdout and "--seed" in r.stdout and "private" in r.stdout
+    assert "$ nbgrader" not in r.stdout
 
 
 @pytest.mark.slow
@@ -192,7 +317,7 @@ def test_exchange_gets_the_student_version(graded):
     nb = graded["dir"] / "exchange" / "deep-learning-blocks" / "outbound" / "mini" / "mini.ipynb"
     text = nb.read_text()
     assert "raise NotImplementedError()" in text
-    assert "BEGIN SOLUTION" not in text and "_hidden_check_ce" not in text
+    assert "BEGIN SOLUTION" not in text and "_hidden_check" not in text
 
 
 @pytest.mark.slow
@@ -202,11 +327,11 @@ def test_no_false_checksum_warning_and_an_edited_locked_cell_still_warns(graded)
     warned = {s: re.findall(r"Attribute 'checksum' for cell (\w+) has changed", b)
               for s, b in blocks.items()}
     # Every submission has the hidden-test cell without its hidden region: no warning for it.
-    # erin replaced the locked linear-forward check by `pass`: warned, restored, graded.
-    assert warned == {**{s: [] for s in EXPECTED}, "erin": [LF]}
+    # dave replaced the locked linear-forward check by `pass`: warned, restored, graded.
+    assert warned == {**{s: [] for s in EXPECTED}, "dave": [LF]}
     source = {grade_id(c): "".join(c["source"]) for c in cells(FIXTURE)}
-    erin = {grade_id(c): "".join(c["source"]) for c in graded["first"]["autograded"]["erin"]}
-    assert erin[LF] == source[LF]
+    dave = {grade_id(c): "".join(c["source"]) for c in graded["first"]["autograded"]["dave"]}
+    assert dave[LF] == source[LF]
 
 
 @pytest.mark.slow
@@ -228,7 +353,7 @@ def test_deleted_check_cell_is_restored_and_graded(graded):
 
 @pytest.mark.slow
 def test_feedback_shows_hidden_verdicts_not_hidden_code(graded):
-    src = "".join(next(c["source"] for c in cells(FIXTURE) if grade_id(c) == CE))
+    src = "".join(next(c["source"] for c in cells(FIXTURE) if grade_id(c) == LB))
     hidden = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", src, re.S).group(1)
     hidden_lines = [line.strip() for line in hidden.splitlines() if line.strip()]
     assert hidden_lines
@@ -238,7 +363,7 @@ def test_feedback_shows_hidden_verdicts_not_hidden_code(graded):
         for line in hidden_lines:
             assert line not in page, f"{student}'s feedback shows the hidden test line {line!r}"
         # the verdict: what the hidden check printed in the autograded notebook
-        [cell] = [c for c in graded["first"]["autograded"][student] if grade_id(c) == CE]
+        [cell] = [c for c in graded["first"]["autograded"][student] if grade_id(c) == LB]
         printed = ["".join(o["text"]) if o["output_type"] == "stream" else o.get("evalue", "")
                    for o in cell["outputs"] if o["output_type"] in ("stream", "error")]
         first_line = next(line for t in printed for line in t.splitlines() if line.strip())
@@ -249,19 +374,42 @@ def test_feedback_shows_hidden_verdicts_not_hidden_code(graded):
 def test_regrade_after_editing_an_exercise(graded):
     """The ReLU check now counts 3 points: stale until `regrade`, right after it."""
     assert graded["first"]["csv"]["alice"] == (4.0, 4.0)
-    assert graded["after_edit"] == {"alice": (6.0, 6.0), "bob": (3.0, 6.0), "carol": (0.0, 6.0),
-                                    "dave": (6.0, 6.0), "erin": (6.0, 6.0), "frank": (3.0, 6.0)}
+    assert graded["after_edit"] == {s: (float(v[LF] + 3 * v[RELU] + v[LB]), 6.0)
+                                    for s, v in EXPECTED.items()}
 
 
-def test_autograde_some_students_one_call_each(monkeypatch):
-    """nbgrader takes one --student per call: `./course autograde CH alice bob` makes two."""
+def test_autograde_some_students_one_call_each(monkeypatch, tmp_path):
+    """nbgrader takes one --student per call: `./course autograde CH alice bob` makes two;
+    each kernel gets the seed and the sandbox's start file (a copy of labutils per student)."""
     calls = []
-    monkeypatch.setattr(grade, "nbgrader", lambda *args: calls.append(args))
+
+    def fake(*args, env=None):
+        start = Path(env["PYTHONSTARTUP"]).read_text()
+        copies = Path(env["COURSE_GRADING_COPIES"]) / "students"
+        calls.append((args, "guard(" in start, sorted(p.name for p in copies.iterdir())))
+    monkeypatch.setattr(grade, "nbgrader", fake)
+    monkeypatch.setenv("COURSE_DIR", str(tmp_path))
+    monkeypatch.setenv("COURSE_HIDDEN_SEED", "s")
     grade.autograde("01_basics", "alice", "bob")
+    (tmp_path / "submitted" / "carol" / "01_basics").mkdir(parents=True)
     grade.autograde("01_basics")
-    assert calls == [("autograde", "01_basics", "--force", "--student=alice"),
-                     ("autograde", "01_basics", "--force", "--student=bob"),
-                     ("autograde", "01_basics", "--force")]
+    assert calls == [(("autograde", "01_basics", "--force", "--student=alice"), True,
+                      ["alice", "bob"]),
+                     (("autograde", "01_basics", "--force", "--student=bob"), True,
+                      ["alice", "bob"]),
+                     (("autograde", "01_basics", "--force"), True, ["carol"])]
+
+
+def test_seed_on_the_command_line_or_refused(monkeypatch, capsys):
+    monkeypatch.delenv("COURSE_HIDDEN_SEED", raising=False)
+    assert grade.take_seed(["mini", "--seed", "a b", "alice"]) == ["mini", "alice"]
+    assert os.environ["COURSE_HIDDEN_SEED"] == "a b"
+    assert grade.take_seed(["mini", "--seed=xyz"]) == ["mini"]
+    assert os.environ["COURSE_HIDDEN_SEED"] == "xyz"
+    monkeypatch.delenv("COURSE_HIDDEN_SEED")
+    with pytest.raises(SystemExit) as e:
+        grade.main(["regrade", "mini"])
+    assert "COURSE_HIDDEN_SEED" in str(e.value) and "private" in str(e.value)
 
 
 def test_collect_takes_one_notebook_per_student(tmp_path, monkeypatch, capsys):
@@ -289,6 +437,7 @@ def test_grading_outputs_and_the_workspace_are_ignored_by_git():
              "autograded/alice/01_basics/01_basics.ipynb",
              "feedback/alice/01_basics/01_basics.html",
              "exchange/deep-learning-blocks/inbound/x", "gradebook.db", "grades.csv",
+             "grading_flags.csv",
              ".nbgrader.log", "work/01_basics.ipynb", "work/.course-manifest.json"]
     r = subprocess.run(["git", "check-ignore", "--no-index", *paths], cwd=ROOT,
                        capture_output=True, text=True)
@@ -455,7 +604,7 @@ def test_release_writes_only_student(repo_copy):
                        stderr=subprocess.STDOUT, text=True, timeout=300)
     assert r.returncode == 0, r.stdout
     released = (repo / "student" / "mini.ipynb").read_text()
-    assert "raise NotImplementedError()" in released and "_hidden_check_ce" not in released
+    assert "raise NotImplementedError()" in released and "_hidden_check" not in released
     assert snapshot(repo / "work") == before
     messages = workspace.sync(repo / "student", repo / "work")
     assert (repo / "work" / "mini.ipynb").read_text() == mine

@@ -2,17 +2,23 @@
 
     python tools/grade.py assign CH          notebooks/CH.ipynb -> source/CH/, generate_assignment
     python tools/grade.py collect CH FOLDER  FOLDER/<student>.ipynb -> submitted/<student>/CH/
-    python tools/grade.py autograde CH [STUDENT ...]
+    python tools/grade.py autograde CH [STUDENT ...] --seed S    (or $COURSE_HIDDEN_SEED)
     python tools/grade.py feedback CH        feedback/<student>/CH/CH.html, no hidden-test code
     python tools/grade.py export             grades.csv
-    python tools/grade.py regrade CH         after an edit: assign, autograde, feedback, export
+    python tools/grade.py regrade CH --seed S   after an edit: assign, autograde, feedback, export
     python tools/grade.py nbgrader ARGS...   any nbgrader command, in the course folder
     python tools/grade.py folder             print the course folder (made if missing)
 
 The course folder is $COURSE_DIR, or the repository root when it is unset; the chapters are
 read from $COURSE_NOTEBOOKS, or notebooks/. nbgrader runs with this Python's bin folder first on
 PATH (it calls the `alembic` command beside it).
+
+autograde (and regrade) refuse to run without the class's hidden-test seed (--seed, or
+$COURSE_HIDDEN_SEED), passed on to the kernels; each student's submission runs against a fresh
+read-only copy of labutils, checked after grading, and every submission's code is scanned for
+changes to the grading code (tools/sandbox.py); findings go to grading_flags.csv.
 """
+import csv
 import inspect
 import os
 import shutil
@@ -21,6 +27,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import sandbox  # noqa: E402
 
 
 def course_dir():
@@ -60,11 +68,11 @@ def venv_env():
     return env
 
 
-def nbgrader(*args):
+def nbgrader(*args, env=None):
     """Run one nbgrader command in the course folder; stop the verb if it fails."""
     cmd = [str(Path(sys.executable).parent / "nbgrader"), *args]
     print("$ nbgrader " + " ".join(args), flush=True)
-    r = subprocess.run(cmd, cwd=course_dir(), env=venv_env())
+    r = subprocess.run(cmd, cwd=course_dir(), env={**venv_env(), **(env or {})})
     if r.returncode:
         sys.exit(f"nbgrader {' '.join(args[:1])} failed (exit code {r.returncode}); "
                  f"see its messages above.")
@@ -108,11 +116,68 @@ def collect(chapter, folder):
     print(f"{len(found)} submissions of {chapter} in submitted/: {', '.join(found)}")
 
 
+SEED_VARIABLE = "COURSE_HIDDEN_SEED"
+NO_SEED = f"""autograde needs the class's hidden-test seed, so that the hidden tests use cases no
+student has seen (without it they are the public ones in notebooks/). Pass any text you keep
+private, the same for the whole class and every regrade:
+    ./course autograde CH --seed 'a private phrase'
+or set it once in your shell (not in a file you share or commit):
+    export {SEED_VARIABLE}='a private phrase'"""
+FLAGS = "grading_flags.csv"
+
+
+def require_seed():
+    if not os.environ.get(SEED_VARIABLE, "").strip():
+        sys.exit(NO_SEED)
+
+
+def submitted_students(chapter):
+    base = course_dir() / "submitted"
+    return sorted(p.name for p in base.iterdir() if (p / chapter).is_dir()) if base.is_dir() else []
+
+
 def autograde(chapter, *students):
     """Every submission of the chapter, or only those students' (one nbgrader call each:
-    nbgrader takes one student per call)."""
-    for student in students or [None]:
-        nbgrader("autograde", chapter, "--force", *([f"--student={student}"] if student else []))
+    nbgrader takes one student per call), each against a fresh read-only copy of labutils
+    (sandbox.py); then the copies' hashes and the submissions' code are checked."""
+    require_seed()
+    names = list(students) or submitted_students(chapter)
+    with sandbox.Sandbox(names) as box:
+        for student in students or [None]:
+            nbgrader("autograde", chapter, "--force",
+                     *([f"--student={student}"] if student else []), env=box.env())
+        changed = box.changed()
+    report_flags(chapter, names, changed)
+
+
+def report_flags(chapter, students, changed):
+    """A warning line per flagged student, and FLAGS next to grades.csv (this chapter's rows
+    replaced): grading files a submission changed on disk, code that touches the grading
+    code, and cells the autograde kernel refused to grade."""
+    rows = []
+    for student in students:
+        found = [f"changed {f} in its copy of the grading code" for f in changed.get(student, [])]
+        sub = course_dir() / "submitted" / student / chapter / f"{chapter}.ipynb"
+        if sub.exists():
+            found += sandbox.scan_notebook(sub)
+        graded = course_dir() / "autograded" / student / chapter / f"{chapter}.ipynb"
+        if graded.exists() and sandbox.GUARD_MESSAGE in graded.read_text():
+            found.append("cells not graded: the grading code was changed while it ran")
+        for f in found:
+            print(f"WARNING {student}: {f}", flush=True)
+            rows.append((student, chapter, f))
+    path = course_dir() / FLAGS
+    old = []
+    if path.exists():
+        with open(path, newline="") as fh:
+            old = [r for r in list(csv.reader(fh))[1:] if len(r) == 3 and r[1] != chapter]
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student_id", "assignment", "finding"])
+        w.writerows(old + rows)
+    n = len({r[0] for r in rows})
+    print(f"{n} submission{'s' * (n != 1)} of {chapter} flagged for you to read: {path}"
+          if n else f"no submission of {chapter} touched the grading code ({path})")
 
 
 def feedback(chapter):
@@ -125,6 +190,7 @@ def export():
 
 
 def regrade(chapter):
+    require_seed()
     assign(chapter)
     autograde(chapter)
     feedback(chapter)
@@ -139,10 +205,28 @@ VERBS = {"assign": assign, "collect": collect, "autograde": autograde, "feedback
          "export": export, "regrade": regrade, "nbgrader": nbgrader, "folder": folder}
 
 
+def take_seed(args):
+    """--seed S or --seed=S (autograde, regrade): into the environment nbgrader's kernels get."""
+    rest, i = [], 0
+    while i < len(args):
+        if args[i] == "--seed" and i + 1 < len(args):
+            os.environ[SEED_VARIABLE] = args[i + 1]
+            i += 2
+            continue
+        if args[i].startswith("--seed="):
+            os.environ[SEED_VARIABLE] = args[i].split("=", 1)[1]
+        else:
+            rest.append(args[i])
+        i += 1
+    return rest
+
+
 def main(argv):
     if not argv or argv[0] not in VERBS:
         sys.exit(__doc__)
     verb, args = VERBS[argv[0]], argv[1:]
+    if argv[0] in ("autograde", "regrade"):
+        args = take_seed(args)
     try:
         inspect.signature(verb).bind(*args)
     except TypeError as e:

@@ -20,6 +20,7 @@ from ..nn.positional import sinusoidal_encoding as _sinusoidal
 from ..tolerances import GRADER_TIME_LIMIT
 from .adapted import check_adapted, hidden_title, quiet
 from .core import Problem, check_function, gradient_check
+from .hidden import seed as hidden_seed
 from .published import published
 
 __all__ = ["check_attention", "check_attention_backward", "check_causal_mask",
@@ -129,7 +130,8 @@ def _raw_softmax(s, safe=True):
 def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """attention(q, k, v, mask) -> (out, weights); True in mask = must not attend.
     hidden=True: the hidden tests (other random cases)."""
-    check_function(attention, _reference_attention, _attention_cases(99 if hidden else seed),
+    cases = _attention_cases(hidden_seed(99) if hidden else seed)
+    check_function(attention, _reference_attention, cases,
                    names=["out", "weights"], mistakes=quiet(_ATTENTION_MISTAKES),
                    time_limit_s=time_limit_s, title=hidden_title(attention, hidden))
 
@@ -177,7 +179,7 @@ _BACKWARD_ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.attention.
 def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None,
                              hidden=False):
     """attention_backward(dout, q, k, v, mask) -> (dq, dk, dv). hidden=True: other cases."""
-    r = _rng(101 if hidden else 1 if seed is None else seed)
+    r = _rng(hidden_seed(101) if hidden else 1 if seed is None else seed)
     cases = []
     for label, (n, tq, tk, d, dv), mask in [
             ("3 queries, 3 keys, d = 4", (2, 3, 3, 4, 2), np.zeros((1, 3), bool)),
@@ -294,7 +296,7 @@ def _merge(x):
 
 def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """split_heads(x (N, T, E), num_heads) -> (N, num_heads, T, E // num_heads)."""
-    r = _rng(105 if hidden else 5 if seed is None else seed)
+    r = _rng(hidden_seed(105) if hidden else 5 if seed is None else seed)
     cases = [("batch of 2, 4 tokens, E = 6, 3 heads", (r.standard_normal((2, 4, 6)), 3)),
              ("one head (nothing to split)", (r.standard_normal((1, 3, 4)), 1)),
              ("batch of 1, 5 tokens, E = 8, 2 heads", (r.standard_normal((1, 5, 8)), 2)),
@@ -313,7 +315,7 @@ def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hi
 
 def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """merge_heads(x (N, H, T, d)) -> (N, T, H * d)."""
-    r = _rng(106 if hidden else 6 if seed is None else seed)
+    r = _rng(hidden_seed(106) if hidden else 6 if seed is None else seed)
     cases = [("batch of 2, 3 heads, 4 tokens, d = 2", (r.standard_normal((2, 3, 4, 2)),)),
              ("one head", (r.standard_normal((1, 1, 3, 4)),)),
              ("batch of 1, 2 heads, 5 tokens, d = 3", (r.standard_normal((1, 2, 5, 3)),))]

@@ -5,6 +5,7 @@ from .. import nn
 from ..gradcheck import numerical_gradient as _reference_numerical_gradient
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, gradient_check, memory_growth
+from .hidden import seed as hidden_seed
 
 
 def _rng(seed):
@@ -47,7 +48,7 @@ def _linear_backward(dy, x, W):
 
 def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
-    r = _rng(1234 if hidden else 1)
+    r = _rng(hidden_seed(1234) if hidden else 1)
     cases = []
     for label, (n, i, o) in ([("hidden case: batch of 7, 2 -> 3", (7, 2, 3)),
                               ("hidden case: batch of 2, 6 -> 1", (2, 6, 1))] if hidden else

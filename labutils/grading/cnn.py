@@ -12,6 +12,7 @@ from .. import nn
 from ..nn.conv import conv_backward, conv_forward
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, gradient_check
+from .hidden import seed as hidden_seed
 
 __all__ = ["check_conv2d_forward", "check_conv2d_backward", "check_maxpool2d_backward",
            "check_conv_output_size", "check_receptive_field"]
@@ -46,7 +47,7 @@ _CONV_ALLOW = ("conv_output_size",)     # the output size is exercise 1, not thi
 def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
     if hidden:
-        r = _rng(4321)
+        r = _rng(hidden_seed(4321))
         cases = [("hidden case: stride 2, padding 1, 3x2 kernel",
                   (r.standard_normal((2, 2, 9, 6)), r.standard_normal((3, 2, 3, 2)),
                    r.standard_normal(3)), {"stride": 2, "padding": 1})]

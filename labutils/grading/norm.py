@@ -9,6 +9,7 @@ import numpy as np
 from .. import nn
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, gradient_check
+from .hidden import seed as hidden_seed
 
 __all__ = ["check_layer_norm", "check_batchnorm_train", "check_batchnorm_eval",
            "check_batchnorm_backward", "check_group_norm"]
@@ -71,7 +72,7 @@ def _trailing(x, gamma):
 def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
     if hidden:
-        r = _rng(99)
+        r = _rng(hidden_seed(99))
         cases = [("hidden case: (2, 1, 3, 2, 2) over the last three axes",
                   (r.standard_normal((2, 1, 3, 2, 2)), np.ones((3, 2, 2)), np.zeros((3, 2, 2)))),
                  ("hidden case: (3, 2, 4) over the last axis",

@@ -22,6 +22,7 @@ from ..tolerances import GRADER_TIME_LIMIT
 from .adapted import hidden_title, precision_hint, quiet
 from .core import (LineCounter, Problem, Report, call_student, check_function, memory_growth,
                    no_python_loop)
+from .hidden import seed as hidden_seed
 from .published import published
 
 __all__ = ["check_positive_features", "check_favor_attention", "check_causal_favor",
@@ -59,7 +60,7 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
                             hidden=False):
     """positive_features(x (..., d), W (m, d)) -> (..., m): exp(ωᵀx - |x|²/2) / √m.
     hidden=True: the hidden tests (other random cases)."""
-    r = _rng(606 if hidden else 60 if seed is None else seed)
+    r = _rng(hidden_seed(606) if hidden else 60 if seed is None else seed)
     cases = [
         ("a batch of 5 vectors, d = 4, m = 7",
          (r.standard_normal((5, 4)), r.standard_normal((7, 4)))),
@@ -153,7 +154,7 @@ def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=
     positive features, q and k scaled by d^(-1/4), no L×S matrix, no loop per query."""
     def reference(q, k, v, W):
         return P.favor_attention(q, k, v, W, "positive")
-    seed = 605 if hidden else 61 if seed is None else seed
+    seed = hidden_seed(605) if hidden else 61 if seed is None else seed
     report = check_function(favor_attention, reference, _favor_cases(seed),
                             title=hidden_title(favor_attention, hidden),
                             time_limit_s=time_limit_s, finish=False, allow=_FAVOR_ALLOW,
@@ -223,7 +224,8 @@ def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
         A = np.triu(_phi(q * s, W) @ np.swapaxes(_phi(k * s, W), -1, -2))
         return (A @ v) / A.sum(-1, keepdims=True)
     report = check_function(causal_favor, reference,
-                            _favor_cases(607 if hidden else 62 if seed is None else seed,
+                            _favor_cases(hidden_seed(607) if hidden else
+                                         62 if seed is None else seed,
                                          causal=True),
                             title=hidden_title(causal_favor, hidden),
                             time_limit_s=time_limit_s, finish=False, allow=_FAVOR_ALLOW,

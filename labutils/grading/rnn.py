@@ -20,6 +20,7 @@ import numpy as np
 from .. import nn, tolerances
 from .adapted import check_adapted, hidden_title, precision_hint, quiet
 from .core import Problem, Report, call_student, check_function, gradient_check
+from .hidden import seed as hidden_seed
 from .published import published
 
 __all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward",
@@ -36,8 +37,9 @@ def _rng(seed):
 
 
 def _seed(seed, hidden):
-    """hidden=True (the hidden-test cell): other random cases than the visible check's."""
-    return seed + 100 if hidden else seed
+    """hidden=True (the hidden-test cell): other random cases than the visible check's, the
+    class's own under autograde (hidden.seed)."""
+    return hidden_seed(seed + 100) if hidden else seed
 
 
 def _sig(v):
