@@ -22,6 +22,7 @@ from .multihead_attention import *  # noqa: F401,F403  (chapter 5)
 from .embedding import *  # noqa: F401,F403  (chapter 5)
 from .positional import *  # noqa: F401,F403  (chapter 5)
 from .transformer import *  # noqa: F401,F403  (chapter 5)
+from .favor import *  # noqa: F401,F403  (chapter 6)
 from .performer_attention import *  # noqa: F401,F403  (chapter 6)
 
 
