@@ -147,3 +147,12 @@ def test_drawing_accepts_your_own_stack_of_layers():
     assert "(3, 5)" in ax.get_title()
     with pytest.raises(ValueError, match="leave no output"):
         rf.draw_receptive_field(new_figure(), [("conv", 3, 2, 1, 0)] * 6)
+
+
+def test_viz_reexports_the_lab_computation():
+    """The formula and the measurement live in labutils.lab.receptive_field; the chapter (and a
+    student's saved notebook) still calls them as rf.receptive_field, rf.gradient_map, ..."""
+    from labutils.lab import receptive_field as lab_rf
+    for name in ("ARCHITECTURES", "UNITS", "receptive_field", "rf_box", "unit_position", "output_size",
+                 "build_network", "gradient_map", "support_box", "field_middle", "count_peaks", "describe"):
+        assert getattr(rf, name) is getattr(lab_rf, name), name
