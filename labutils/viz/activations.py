@@ -1,6 +1,10 @@
 """Chapter 1 pictures: activation functions and their derivatives (from the labutils
 modules themselves: f from forward, f' from backward with dy = 1)."""
+from __future__ import annotations
+
 import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from .. import nn
 from .explorer import FrameExplorer
@@ -13,7 +17,8 @@ ACTIVATIONS = {
 }
 
 
-def activation_curves(name, x=None):
+def activation_curves(name: str, x: np.ndarray | None = None,
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(x, f(x), f'(x)) for the named activation."""
     x = np.linspace(-4, 4, 401) if x is None else x
     m = ACTIVATIONS[name]()
@@ -21,7 +26,7 @@ def activation_curves(name, x=None):
     return x, y, m.backward(np.ones_like(x))
 
 
-def draw_activation(fig, name="ReLU", derivative=True):
+def draw_activation(fig: Figure, name: str = "ReLU", derivative: bool = True) -> Axes:
     """f (solid) and, optionally, f' (dashed) on [-4, 4]."""
     ax = fig.add_subplot()
     x, y, dy = activation_curves(name)
@@ -35,7 +40,7 @@ def draw_activation(fig, name="ReLU", derivative=True):
     return ax
 
 
-def activation_explorer():
+def activation_explorer() -> FrameExplorer:
     """Pick an activation; show or hide its derivative. Frames are pre-drawn."""
     return FrameExplorer(draw_activation, {"name": list(ACTIVATIONS), "derivative": [True, False]},
                          labels={"name": "activation", "derivative": "derivative"},

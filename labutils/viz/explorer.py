@@ -14,10 +14,13 @@ Each frame is an ``<img>`` with its own alt text (``alt`` may be a sentence or a
 the controls' values), drawn at twice the resolution it is shown at, so it stays sharp on
 high-density screens while its labels keep the size of the text around it.
 """
+from __future__ import annotations
+
 import base64
 import html
 import io
 import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import ipywidgets as widgets
 
@@ -30,7 +33,8 @@ DISPLAY_DPI = 100
 RENDER_DPI = 2 * DISPLAY_DPI
 
 
-def render_png(draw, values, figsize=(6.4, 3.6), dpi=RENDER_DPI):
+def render_png(draw: Callable[..., object], values: Mapping[str, object],
+               figsize: tuple[float, float] = (6.4, 3.6), dpi: float = RENDER_DPI) -> bytes:
     """PNG bytes of ``draw(fig, **values)``."""
     import matplotlib.pyplot as plt
     fig = new_figure(figsize)
@@ -43,7 +47,7 @@ def render_png(draw, values, figsize=(6.4, 3.6), dpi=RENDER_DPI):
     return palette_png(buf.getvalue())
 
 
-def palette_png(png):
+def palette_png(png: bytes) -> bytes:
     """The same picture as a 256-colour PNG: about a third of the bytes for line plots and
     heat maps (explorers store dozens of frames in the notebook), with no visible change."""
     from PIL import Image
@@ -53,14 +57,15 @@ def palette_png(png):
     return out.getvalue()
 
 
-def frame_html(png, alt, width_px):
+def frame_html(png: bytes, alt: str, width_px: int) -> str:
     """An ``<img>`` showing ``png`` (bytes) at ``width_px`` CSS pixels (or narrower), with alt text."""
     src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
     return (f'<img class="explorer-frame" src="{src}" alt="{html.escape(alt, quote=True)}" '
             f'style="width: {width_px}px; max-width: 100%; height: auto;">')
 
 
-def _control(name, options, label):
+def _control(name: str, options: Iterable[object], label: str,
+             ) -> widgets.ToggleButtons | widgets.SelectionSlider | widgets.Dropdown:
     opts = list(options)
     if all(isinstance(o, bool) for o in opts) and len(opts) == 2:
         return widgets.ToggleButtons(options=[(str(o), o) for o in opts], value=opts[0],
@@ -84,7 +89,9 @@ class FrameExplorer:
     and alt text.
     """
 
-    def __init__(self, draw, grid, labels=None, alt="", figsize=(6.4, 3.6), dpi=RENDER_DPI):
+    def __init__(self, draw: Callable[..., object], grid: Mapping[str, Sequence[object]],
+                 labels: Mapping[str, str] | None = None, alt: str | Callable[..., str] = "",
+                 figsize: tuple[float, float] = (6.4, 3.6), dpi: float = RENDER_DPI) -> None:
         self.draw, self.grid, self.alt = draw, dict(grid), alt
         labels = labels or {}
         self.names = list(self.grid)
@@ -107,10 +114,10 @@ class FrameExplorer:
         self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.stack])
         self.widget.add_class("course-explorer")
 
-    def _index(self, values):
+    def _index(self, values: Mapping[str, object]) -> int:
         return self.combos.index(tuple(values[n] for n in self.names))
 
-    def _link(self):
+    def _link(self) -> None:
         """One control: jslink its position to the Stack. Several: nested Stacks (below)."""
         if len(self.controls) == 1:
             (name, ctrl), = self.controls.items()
@@ -121,10 +128,10 @@ class FrameExplorer:
         for ctrl in self.controls.values():
             ctrl.observe(self._on_change, names="value")
 
-    def _link_many(self):
+    def _link_many(self) -> None:
         """Several controls: nest Stacks, one level per control, each level jslinked to its
         control, so the browser picks the frame without a kernel."""
-        def build(level, prefix):
+        def build(level: int, prefix: list[object]) -> widgets.HTML | widgets.Stack:
             if level == len(self.names):
                 return self.frames[self.combos.index(tuple(prefix))]
             ctrl = self.controls[self.names[level]]
@@ -136,7 +143,7 @@ class FrameExplorer:
         self._level_stacks = {}
         self.stack = build(0, [])
 
-    def _on_change(self, change):
+    def _on_change(self, change: Mapping[str, object]) -> None:
         idx = self._index(self.values)
         if len(self.controls) == 1:
             self.stack.selected_index = idx
@@ -146,26 +153,26 @@ class FrameExplorer:
                     s.selected_index = self.controls[self.names[level]].index
 
     @property
-    def values(self):
+    def values(self) -> dict[str, object]:
         return {n: c.value for n, c in self.controls.items()}
 
-    def set(self, **values):
+    def set(self, **values: object) -> None:
         for n, v in values.items():
             if n not in self.controls:
                 raise KeyError(f"FrameExplorer: no control named {n!r} (have {self.names})")
             self.controls[n].value = v
 
     @property
-    def current(self):
+    def current(self) -> widgets.HTML:
         """The frame shown now (follows the nested stacks as the browser would)."""
         node = self.stack
         while isinstance(node, widgets.Stack):
             node = node.children[node.selected_index]
         return node
 
-    def current_index(self):
+    def current_index(self) -> int:
         return self.frames.index(self.current)
 
-    def _ipython_display_(self):
+    def _ipython_display_(self) -> None:
         from IPython.display import display
         display(self.widget)

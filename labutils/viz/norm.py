@@ -4,10 +4,17 @@ statistics against batch size, and training curves.
 
 All drawing functions are pure: ``draw_*(fig, **values)`` draws into ``fig`` and returns
 what it drew (for tests)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import FuncFormatter
+from numpy.typing import ArrayLike
 
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, finish
@@ -18,7 +25,8 @@ __all__ = ["METHODS", "EXPLORER_CHOICES", "statistic_sets", "draw_norm_groups", 
 METHODS = ("batch", "layer", "instance", "group")
 
 
-def statistic_sets(method, shape=(4, 6, 3, 3), groups=2):
+def statistic_sets(method: str, shape: tuple[int, ...] = (4, 6, 3, 3), groups: int = 2,
+                   ) -> np.ndarray:
     """An int array of ``shape`` (N, C, H, W): entries with the same number share one mean
     and one variance under ``method`` ("batch", "layer", "instance" or "group")."""
     n, c = shape[:2]
@@ -47,7 +55,8 @@ _DESCRIBE = {     # second title line: short enough for a panel of a 2 x 2 figur
 }
 
 
-def draw_norm_groups(fig, method="batch", groups=2, shape=(4, 6, 3, 3)):
+def draw_norm_groups(fig: Figure, method: str = "batch", groups: int = 2,
+                     shape: tuple[int, int, int, int] = (4, 6, 3, 3)) -> np.ndarray:
     """The (N, C, H, W) block as a grid: a row of tiles per sample, a column per channel,
     each tile the H x W positions. Each set of entries that shares one mean and variance
     is a rectangle of tiles, outlined in black and filled with one colour.
@@ -87,17 +96,18 @@ EXPLORER_CHOICES = ("batch", "layer", "instance", "group, G = 1", "group, G = 2"
                     "group, G = 6")
 
 
-def _parse_choice(choice):
+def _parse_choice(choice: str) -> tuple[str, int]:
     """"group, G = 3" -> ("group", 3); "batch" -> ("batch", 1)."""
     if choice.startswith("group"):
         return "group", int(choice.split("=")[1])
     return choice, 1
 
 
-def norm_explorer(shape=(4, 6, 3, 3), choices=EXPLORER_CHOICES):
+def norm_explorer(shape: tuple[int, int, int, int] = (4, 6, 3, 3),
+                  choices: Sequence[str] = EXPLORER_CHOICES) -> FrameExplorer:
     """FrameExplorer with one control: the method, group norm with each group count as its own
     option (7 pre-drawn frames; a separate group-count control would multiply the frames)."""
-    def draw(fig, method):
+    def draw(fig: Figure, method: str) -> np.ndarray:
         name, groups = _parse_choice(method)
         return draw_norm_groups(fig, name, groups, shape)
     return FrameExplorer(
@@ -108,13 +118,14 @@ def norm_explorer(shape=(4, 6, 3, 3), choices=EXPLORER_CHOICES):
         figsize=(6.4, 4.2))
 
 
-def _label_2_and_5(v, _pos):
+def _label_2_and_5(v: float, _pos: int | None) -> str:
     """Minor log-axis tick label: only at 2 and 5 times a power of ten (0.02, 0.05, 0.2, ...)."""
     lead = v / 10 ** np.floor(np.log10(v)) if v > 0 else 0
     return f"{v:g}" if np.isclose(lead, 2) or np.isclose(lead, 5) else ""
 
 
-def draw_batch_noise(fig, batch_sizes, mean_spread, std_spread, true_std=1.0):
+def draw_batch_noise(fig: Figure, batch_sizes: ArrayLike, mean_spread: ArrayLike,
+                     std_spread: ArrayLike, true_std: float = 1.0) -> Axes:
     """Log-log plot of the spread (standard deviation over many batches) of the batch mean
     and of the batch standard deviation against batch size, with the large-batch laws
     σ/√B and σ/√(2B). Returns the axis."""
@@ -132,7 +143,8 @@ def draw_batch_noise(fig, batch_sizes, mean_spread, std_spread, true_std=1.0):
     return ax
 
 
-def draw_training_curves(fig, curves, title="Training loss"):
+def draw_training_curves(fig: Figure, curves: Mapping[str, ArrayLike],
+                         title: str = "Training loss") -> Axes:
     """curves: {label: sequence of losses}. Non-finite losses (divergence) are cut off and
     marked with an x at the last finite step. Returns the axis."""
     ax = fig.add_subplot(1, 1, 1)

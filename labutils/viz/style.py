@@ -1,11 +1,15 @@
 """One plotting style for the course: colour-blind-safe colours (Okabe-Ito), perceptually
 uniform colormaps, white figure backgrounds that stay readable in the site's dark mode,
 and helpers that every chapter's figures use."""
+from __future__ import annotations
+
 import io
 
 import matplotlib
 import matplotlib.pyplot as plt
 from cycler import cycler
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 # Okabe & Ito (2008), safe for the common colour-vision deficiencies.
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -33,7 +37,7 @@ STYLE = {
 }
 
 
-def use_style():
+def use_style() -> None:
     """Apply the course style to matplotlib (notebooks call this once). In a notebook, inline
     figures are also sent at double resolution, shown at their nominal size ("retina")."""
     try:
@@ -50,7 +54,7 @@ def use_style():
     matplotlib.rcParams.update(STYLE)
 
 
-def retina_png(fig):
+def retina_png(fig: Figure) -> tuple[bytes, dict[str, int]]:
     """An inline figure as a 256-colour PNG at twice its size, shown at its size (the PNG's
     width and height in the output's metadata), so it is sharp and small in the notebook."""
     from .explorer import palette_png
@@ -61,14 +65,14 @@ def retina_png(fig):
     return png, {"width": w // 2, "height": h // 2}
 
 
-def new_figure(figsize=(6.4, 3.6)):
+def new_figure(figsize: tuple[float, float] = (6.4, 3.6)) -> Figure:
     """A figure in the course style, not registered with pyplot's current-figure state
     unless shown (explorers draw many frames and close each)."""
     with matplotlib.rc_context(STYLE):
         return plt.figure(figsize=figsize)
 
 
-def finish(ax, title, xlabel, ylabel, legend=False):
+def finish(ax: Axes, title: str, xlabel: str, ylabel: str, legend: bool = False) -> Axes:
     """Every axis gets a title and labels; ``legend`` adds a legend."""
     ax.set_title(title)
     ax.set_xlabel(xlabel)
