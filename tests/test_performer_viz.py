@@ -139,5 +139,15 @@ def test_cost_table_measures_in_a_fresh_process():
 
 def test_viz_draws_what_the_lab_computes():
     """The numbers behind the pictures live in labutils.lab (viz re-exports the old names)."""
-    for name in ("pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime"):
+    for name in ("pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime",
+                 "relative_mse_curves"):
         assert getattr(vp, name) is getattr(PX, name), name
+
+
+def test_relative_mse_curves_follow_lemma2():
+    """Positive features: relative MSE (e^{|s|²} - 1)/m whatever SM is; trig: it grows as SM -> 0."""
+    sms, curves = PX.relative_mse_curves(s_norm=1.0, m=16, n_draws=300)
+    assert len(sms) == 13 and sms[0] > sms[-1]
+    np.testing.assert_allclose(curves["positive"][0], (math.e - 1) / 16, rtol=1e-9)
+    assert curves["trig"][0][-1] > 100 * curves["trig"][0][1]
+    assert abs(curves["positive"][1][0] / curves["positive"][0][0] - 1) < 0.5    # Monte Carlo

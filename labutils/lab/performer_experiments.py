@@ -23,8 +23,8 @@ from ..nn.favor import (FEATURES, KINDS, favor_attention, orthogonal_gaussian_ma
                         softmax_kernel_mse)
 
 __all__ = ["pair", "sample_matrices", "kernel_estimates", "estimator_summary",
-           "exact_attention", "attention_errors", "mean_and_sem", "scale_regime", "cost_table",
-           "cost_rows"]
+           "relative_mse_curves", "exact_attention", "attention_errors", "mean_and_sem",
+           "scale_regime", "cost_table", "cost_rows"]
 
 
 # -- the estimator of exp(x·y), many draws at once ---------------------------------------------
@@ -79,6 +79,30 @@ def estimator_summary(x_norm: float = 0.5, y_norm: float = 0.5, angle: float = 0
     true = math.exp(x @ y)
     return {"samples": est, "true": true, "lemma_mse": float(softmax_kernel_mse(x, y, m, kind)),
             "sample_mse": float(np.mean((est - true) ** 2))}
+
+
+def relative_mse_curves(s_norm: float = 1.0, m: int = 16, d: int = 8, n_draws: int = 4000,
+                        seed: int = 0) -> tuple[list[float], dict]:
+    """Relative MSE (MSE / SM²) of positive and trig features as x·y decreases with |x + y| =
+    ``s_norm`` held fixed: x, y = (s ± r)/2 with |r| = t for 13 values t in [0, 3].
+    Returns (SM values (13,), {kind: (Lemma 2 (13,), Monte Carlo over n_draws W's (13,))})."""
+    rng = np.random.default_rng(seed)
+    ts = np.linspace(0, 3, 13)
+    s = np.zeros(d)
+    s[0] = s_norm
+    curves = {}
+    for kind in ("positive", "trig"):
+        lem, mc = [], []
+        for t in ts:
+            r = np.zeros(d)
+            r[1] = t
+            x, y = (s + r) / 2, (s - r) / 2
+            sm = math.exp(x @ y)
+            lem.append(float(softmax_kernel_mse(x, y, m, kind)) / sm ** 2)
+            est = kernel_estimates(x, y, sample_matrices(n_draws, m, d, rng), kind)
+            mc.append(float(np.mean((est - sm) ** 2)) / sm ** 2)
+        curves[kind] = (lem, mc)
+    return [math.exp((s_norm ** 2 - t ** 2) / 4) for t in ts], curves
 
 
 # -- attention: the reference and the errors ----------------------------------------------------

@@ -3,7 +3,8 @@ the relative error as SM -> 0, attention error against m, and the input-scale re
 Each ``draw_*`` is a pure function of its arguments (fixed seeds); the explorer pre-draws
 ``draw_estimator`` over a small grid. The numbers drawn are computed in
 ``labutils.lab.performer_experiments`` (re-exported here under their old names:
-``pair``, ``estimator_summary``, ``attention_errors``, ``mean_and_sem``, ``scale_regime``).
+``pair``, ``estimator_summary``, ``attention_errors``, ``mean_and_sem``, ``scale_regime``,
+and the new ``relative_mse_curves``).
 """
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from ..lab import performer_experiments as PX
 from ..lab.performer_experiments import (attention_errors, estimator_summary, mean_and_sem,
-                                         pair, scale_regime)
+                                         pair, relative_mse_curves, scale_regime)
 from ..nn.favor import softmax_kernel_mse
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, finish
 
 __all__ = ["KIND_COLOURS", "LINE_STYLES", "EXPLORER_GRID", "draw_estimator", "estimator_explorer",
            "estimator_alt", "draw_relative_mse", "draw_attention_errors", "draw_scale_regime",
-           "pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime"]
+           "pair", "estimator_summary", "attention_errors", "mean_and_sem", "scale_regime",
+           "relative_mse_curves"]
 
 KIND_COLOURS = {"positive": OKABE_ITO[0], "trig": OKABE_ITO[3], "hyperbolic": OKABE_ITO[2]}
 
@@ -88,21 +89,8 @@ def draw_relative_mse(fig: Figure, s_norm: float = 1.0, m: int = 16, d: int = 8,
     """Relative MSE (MSE / SM²) of trig and positive features as x·y decreases with
     |x + y| held fixed: Lemma 2 (lines) and Monte Carlo (points)."""
     ax = fig.add_subplot()
-    rng = np.random.default_rng(seed)
-    ts = np.linspace(0, 3, 13)
-    s = np.zeros(d)
-    s[0] = s_norm
-    for kind in ("positive", "trig"):
-        lem, mc = [], []
-        for t in ts:
-            r = np.zeros(d)
-            r[1] = t
-            x, y = (s + r) / 2, (s - r) / 2
-            sm = math.exp(x @ y)
-            lem.append(softmax_kernel_mse(x, y, m, kind) / sm ** 2)
-            est = PX.kernel_estimates(x, y, PX.sample_matrices(n_draws, m, d, rng), kind)
-            mc.append(np.mean((est - sm) ** 2) / sm ** 2)
-        sms = [math.exp((s_norm ** 2 - t ** 2) / 4) for t in ts]
+    sms, curves = relative_mse_curves(s_norm, m, d, n_draws, seed)
+    for kind, (lem, mc) in curves.items():
         ax.loglog(sms, lem, color=KIND_COLOURS[kind], lw=2, label=f"{kind}: Lemma 2")
         ax.loglog(sms, mc, "o", color=KIND_COLOURS[kind], ms=4, label=f"{kind}: Monte Carlo")
     ax.invert_xaxis()
