@@ -273,9 +273,9 @@ def test_bad_input_gets_clear_errors():
     with pytest.raises(ValueError, match="at least one row"):
         F.positive_features(x, np.zeros((0, 4)))
     for f in F.FEATURES.values():
-        with pytest.raises(ValueError, match=r"last dimension 4 but W has shape \(8, 3\)"):
+        with pytest.raises(ValueError, match=r"W must be \(m, d\) with d = x.shape\[-1\] = 4, got W of shape \(8, 3\)"):
             f(x, rng.standard_normal((8, 3)))
-    with pytest.raises(ValueError, match="favor_attention: x has last dimension 4"):
+    with pytest.raises(ValueError, match=r"favor_attention: W must be \(m, d\) with d = x.shape\[-1\] = 4"):
         F.favor_attention(x, x, x, rng.standard_normal((8, 3)))
     with pytest.raises(ValueError, match="favor_attention: W must have at least one row"):
         F.favor_attention(x, x, x, np.zeros((0, 4)))

@@ -86,8 +86,8 @@ def _check_xw(x: np.ndarray, W: np.ndarray, owner: str) -> None:
                          f"got shape {W.shape}")
     validate.array(x, owner, "x", min_ndim=1)
     if x.shape[-1] != W.shape[1]:
-        raise ValueError(f"{owner}: x has last dimension {x.shape[-1]} but W has shape "
-                         f"{W.shape}: W must be (m, d) with d = x.shape[-1]")
+        raise ValueError(f"{owner}: W must be (m, d) with d = x.shape[-1] = {x.shape[-1]}, "
+                         f"got W of shape {W.shape}")
 
 
 def positive_features(x: np.ndarray, W: np.ndarray) -> np.ndarray:
