@@ -7,8 +7,7 @@ import numpy as np
 
 from .. import validate
 from ..module import Module
-from ..nn import GRU, Linear
-from ..nn.attention import AdditiveAttention
+from ..nn import GRU, AdditiveAttention, Linear
 
 __all__ = ["AttentionEncoderDecoder"]
 
