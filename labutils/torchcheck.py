@@ -136,7 +136,7 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
 
 
 # -- twins that torch lacks ---------------------------------------------------------------------
-def favor_mha_twin(module) -> "torch.nn.MultiheadAttention":  # noqa: F821
+def favor_mha_twin(module: "PerformerAttention") -> "torch.nn.MultiheadAttention":  # noqa: F821
     """The torch twin of a labutils ``PerformerAttention`` (chapter 6): a
     torch.nn.MultiheadAttention subclass computing the same FAVOR+ formula (same feature matrix,
     kind and causality) as the plain quadratic form φ(q')φ(k')ᵀ, differentiated by autograd.
@@ -144,18 +144,19 @@ def favor_mha_twin(module) -> "torch.nn.MultiheadAttention":  # noqa: F821
     import torch
 
     class FavorMHA(torch.nn.MultiheadAttention):
-        def forward(self, query, key, value):
+        def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+                    ) -> tuple[torch.Tensor, None]:
             E, H = self.embed_dim, self.num_heads
             h = E // H
             W = torch.as_tensor(module.feature_matrix).to(query.dtype)
 
-            def proj(x, i):
+            def proj(x: torch.Tensor, i: int) -> torch.Tensor:
                 y = x @ self.in_proj_weight[i * E:(i + 1) * E].T
                 if self.in_proj_bias is not None:
                     y = y + self.in_proj_bias[i * E:(i + 1) * E]
                 return y.reshape(x.shape[0], x.shape[1], H, h).transpose(1, 2)
 
-            def phi(x):
+            def phi(x: torch.Tensor) -> torch.Tensor:
                 u, sq, m = x @ W.T, (x * x).sum(-1, keepdim=True) / 2, W.shape[0]
                 if module.kind == "positive":
                     return torch.exp(u - sq) / math.sqrt(m)
