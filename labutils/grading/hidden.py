@@ -119,20 +119,34 @@ _MEMBERS = {id(c): (c, dict(vars(c))) for names in _BOUND.values()
 _COMPILED = {}
 
 
+def _compile(text, path):
+    """{qualname: code object} of every function in the source ``text``."""
+    key = hashlib.sha256(text).hexdigest()
+    if key not in _COMPILED:
+        found, stack = {}, [compile(text, str(path), "exec")]
+        while stack:
+            code = stack.pop()
+            for c in code.co_consts:
+                if isinstance(c, types.CodeType):
+                    found.setdefault(c.co_qualname, c)
+                    stack.append(c)
+        _COMPILED[key] = found
+    return _COMPILED[key]
+
+
 def _codes(path):
-    """{qualname: code object} of every function in the file as it was at import."""
-    if path not in _COMPILED:
-        text, found = _SOURCES.get(path), {}
-        if text is not None:
-            stack = [compile(text, str(path), "exec")]
-            while stack:
-                code = stack.pop()
-                for c in code.co_consts:
-                    if isinstance(c, types.CodeType):
-                        found.setdefault(c.co_qualname, c)
-                        stack.append(c)
-        _COMPILED[path] = found
-    return _COMPILED[path]
+    """The functions of the file as it was when this module was imported."""
+    text = _SOURCES.get(path)
+    return _compile(text, path) if text is not None else {}
+
+
+def _defined(path, code):
+    """Is ``code`` what the file defines under its name, as it was at import or as it is now
+    (a file edited since is the disk check's business, not a replaced function)?"""
+    for text in (_SOURCES.get(path), _read(path)):
+        if text is not None and _compile(text, path).get(code.co_qualname) == code:
+            return True
+    return False
 
 
 def _origin(fn):
@@ -153,8 +167,7 @@ def _function_problem(where, fn, dataclass=False):
     code = inner.__code__
     path = Path(code.co_filename).resolve() if code.co_filename[:1] != "<" else None
     if path in _SOURCES:
-        ref = _codes(path).get(code.co_qualname)
-        if ref is None or ref != code or inner.__qualname__ != code.co_qualname:
+        if not _defined(path, code) or inner.__qualname__ != code.co_qualname:
             return f"{where} was replaced{_origin(inner)}"
     elif dataclass and code.co_filename == "<string>":      # made by @dataclass
         pass
@@ -167,13 +180,18 @@ def _function_problem(where, fn, dataclass=False):
     return None
 
 
+def _code_like(member):
+    """Functions and their wrappers in a class (not data such as copyreg's __slotnames__)."""
+    return isinstance(member, (types.FunctionType, staticmethod, classmethod, property))
+
+
 def _class_problems(name, cls):
     where = f"{name}.{cls.__qualname__}"
     seen = _MEMBERS.get(id(cls))
     if seen is not None and seen[0] is cls:
         now = dict(vars(cls))
-        changed = [k for k in set(now) | set(seen[1])
-                   if k not in ("__dict__", "__weakref__") and now.get(k) is not seen[1].get(k)]
+        changed = [k for k in set(now) | set(seen[1]) if now.get(k) is not seen[1].get(k)
+                   and (_code_like(now.get(k)) or _code_like(seen[1].get(k)))]
         return [f"{where}.{k} was replaced{_origin(now.get(k))}" for k in sorted(changed)]
     problems = []
     for key, member in vars(cls).items():
@@ -186,7 +204,8 @@ def _class_problems(name, cls):
 
 
 def _module_problems(name, module):
-    codes = _codes(Path(module.__file__).resolve())
+    path = Path(module.__file__).resolve()
+    codes = _codes(path)
     problems = []
     for attr, was in _BOUND.get(name, {}).items():
         if getattr(module, attr, None) is not was:
@@ -196,7 +215,7 @@ def _module_problems(name, module):
             own = codes.get(attr) if "." not in attr else None
             inner = inspect.unwrap(value) if hasattr(value, "__wrapped__") else value
             if own is not None and getattr(inner, "__code__", None) is not None \
-                    and inner.__code__ != own:
+                    and (inner.__code__.co_qualname != attr or not _defined(path, inner.__code__)):
                 problems.append(f"{name}.{attr} was replaced{_origin(inner)}")
                 continue
             p = _function_problem(f"{name}.{attr}", value)
@@ -207,13 +226,15 @@ def _module_problems(name, module):
     return sorted(set(problems), key=problems.index)
 
 
-def tampering():
-    """What was changed in the grading code or what it relies on (empty: nothing)."""
+def tampering(disk=False):
+    """What was changed in the grading code or what it relies on (empty: nothing); ``disk``:
+    also the files of labutils, compared with what they were at import (autograde's guard:
+    elsewhere an instructor may be editing them)."""
     problems = []
-    for path in _files():
+    for path in _files() if disk else ():
         if path not in _HASHES:
             problems.append(f"{path.relative_to(ROOT.parent)} was added on disk")
-    for path, digest in _HASHES.items():
+    for path, digest in _HASHES.items() if disk else ():
         text = _read(path)
         if text is None or hashlib.sha256(text).hexdigest() != digest:
             problems.append(f"{path.relative_to(ROOT.parent)} was changed on disk")
@@ -257,7 +278,7 @@ class GradingCodeChanged(Exception):
 def guard(shell):
     """Before every cell of this IPython ``shell``, check the grading code (autograde only)."""
     def before(*_):
-        problems = tampering()
+        problems = tampering(disk=True)
         if problems:
             raise GradingCodeChanged("the grading code was changed in this notebook ("
                                      + "; ".join(problems[:3]) + ")")
