@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nn
+from .. import init, nn
 
 __all__ = ["gradient_flow", "scaled_orthogonal", "REMEMBER_BIAS", "GATES"]
 
@@ -22,8 +22,7 @@ REMEMBER_BIAS = 2.0
 
 def scaled_orthogonal(H: int, scale: float, rng: np.random.Generator) -> np.ndarray:
     """scale · Q with Q orthogonal (Haar): every singular value and |eigenvalue| equals scale."""
-    q, r = np.linalg.qr(rng.standard_normal((H, H)))
-    return scale * q * np.sign(np.diag(r))
+    return scale * init.haar_orthogonal(H, rng)
 
 
 def gradient_flow(cell: str, scale: float, length: int, hidden_size: int = 16,
