@@ -105,6 +105,19 @@ def test_no_hidden_tests_and_no_solutions_by_default(site, nb):
     assert "raise NotImplementedError()" in text       # the student's stub is shown instead
 
 
+def test_diagrams_are_on_the_pages_by_name(site):
+    """Each chapter's diagrams (tests/test_diagrams.py DIAGRAMS) are on its page, loaded from a
+    file of the site, with non-empty alt text."""
+    from .test_diagrams import DIAGRAMS, svg_name
+    for chapter, names in DIAGRAMS.items():
+        html = (site / "notebooks" / f"{chapter}.html").read_text()
+        for name in names:
+            m = re.search(rf'<img[^>]*src="([^"]*{re.escape(svg_name(chapter, name))})"[^>]*>', html)
+            assert m, f"{svg_name(chapter, name)} is not on the {chapter} page"
+            assert (site / "notebooks" / m.group(1)).resolve().exists(), m.group(1)
+            assert re.search(r'alt="[^"]{10,}"', m.group(0)), f"{name}: no alt text on the page"
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_download_is_the_student_version(site, nb):
     src = (site / "_sources" / "notebooks" / f"{nb.stem}.ipynb").read_text()

@@ -8,7 +8,8 @@
 The conventions (CONTRIBUTING.md): the first cell is the Colab install cell; an exercise is a
 solution cell (nbgrader solution metadata, BEGIN/END SOLUTION markers) followed by a graded
 check cell tagged raises-exception; hidden tests sit alone in a graded cell tagged
-remove-cell and raises-exception; no stored error output; every image output has alt text.
+remove-cell and raises-exception; no stored error output; every image output has alt text;
+no exercise's declared answer appears before it (``answer_leaks``).
 """
 import json
 import re
@@ -50,6 +51,46 @@ def execute(paths):
             cell.metadata.pop("execution", None)
         nbformat.write(nb, p)
         print(f"{p}: executed in {time.perf_counter() - start:.1f} s")
+
+
+_HIDDEN = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS).*?### END \1", re.S)
+
+
+def _squeeze(text):
+    return re.sub(r"\s+", "", text)
+
+
+def _visible_text(cell):
+    """What a reader sees of a cell: its source without solutions and hidden tests (the
+    student version and the site's default view), and a code cell's text outputs."""
+    parts = [_HIDDEN.sub("", cell.source)]
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        parts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    return "\n".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
+
+
+def answer_leaks(cells):
+    """Problems: an exercise's declared answer seen before it. A solution cell declares
+    ``metadata.course = {"answer": [expressions], "reveals": [function names]}``; an answer
+    expression (compared without whitespace) must not appear in any earlier cell's source
+    (markdown or code, solutions and hidden tests left out) or text output; a revealed name
+    must not appear as a word in any earlier code cell's source (it would print the answer)."""
+    problems = []
+    for i, cell in enumerate(cells):
+        decl = cell.metadata.get("course", {})
+        answers = [a for a in decl.get("answer", []) if _squeeze(a)]
+        reveals = decl.get("reveals", [])
+        for j, before in enumerate(cells[:i]):
+            text = _squeeze(_visible_text(before))
+            for a in answers:
+                if _squeeze(a) in text:
+                    problems.append(f"cell {j}: shows {a!r}, the answer of the exercise in cell {i}")
+            if before.cell_type == "code":
+                for name in reveals:
+                    if re.search(rf"\b{re.escape(name)}\b", _HIDDEN.sub("", before.source)):
+                        problems.append(f"cell {j}: uses {name!r}, revealed by the exercise in cell {i}")
+    return problems
 
 
 def lint_notebook(path):
@@ -106,6 +147,7 @@ def lint_notebook(path):
                                 f"metadata.mystnb.image.alt")
     if exercises == 0:
         problems.append("no exercises (solution cells)")
+    problems += answer_leaks(cells)
     if nb.metadata.get("kernelspec", {}).get("name") != "python3":
         problems.append("kernelspec must be python3")
     return problems
