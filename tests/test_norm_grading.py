@@ -9,7 +9,7 @@ from labutils.grading import norm as g
 
 from labutils import nn
 
-from .graderlib import assert_right_answers_pass, assert_survives, fails, passes
+from .graderlib import assert_right_answers_pass, assert_survives, fails, float32, passes
 
 
 # -- correct answers, written the way a student would ------------------------------------------
@@ -49,9 +49,39 @@ def group_norm(x, num_groups, gamma, beta, eps=1e-5):
     return gamma.reshape(shape) * xh + beta.reshape(shape)
 
 
+def layer_norm_backward(dy, x, gamma, eps=1e-5):
+    d = x.shape[-1]
+    sigma = np.sqrt(x.var(-1, keepdims=True) + eps)
+    xh = (x - x.mean(-1, keepdims=True)) / sigma
+    g_ = dy * gamma
+    dx = (d * g_ - g_.sum(-1, keepdims=True) - xh * (g_ * xh).sum(-1, keepdims=True)) / (d * sigma)
+    lead = tuple(range(x.ndim - 1))
+    return dx, (dy * xh).sum(lead), dy.sum(lead)
+
+
+def weight_norm_backward(dW, g_, v):
+    n = np.sqrt((v * v).sum(1, keepdims=True))
+    dg = (dW * v).sum(1, keepdims=True) / n
+    return dg, g_ / n * (dW - dg * v / n)
+
+
+def fold_batchnorm(weight, bias, gamma, beta, running_mean, running_var, eps=1e-5):
+    s = gamma / np.sqrt(running_var + eps)
+    return s.reshape((-1,) + (1,) * (weight.ndim - 1)) * weight, s * (bias - running_mean) + beta
+
+
 CHECKS = [(g.check_layer_norm, layer_norm), (g.check_batchnorm_train, batchnorm_train),
           (g.check_batchnorm_eval, batchnorm_eval), (g.check_batchnorm_backward, batchnorm_backward),
-          (g.check_group_norm, group_norm)]
+          (g.check_group_norm, group_norm), (g.check_layer_norm_backward, layer_norm_backward),
+          (g.check_weight_norm_backward, weight_norm_backward),
+          (g.check_fold_batchnorm, fold_batchnorm)]
+
+
+@pytest.mark.parametrize("check,answer", CHECKS)
+def test_hidden_tests_pass_the_answer_and_fail_a_wrong_one(check, answer):
+    out = passes(check, answer, hidden=True)
+    assert "Hidden tests of" in out and "hidden case" in out
+    fails(check, float32(answer), "float32", hidden=True)
 
 
 @pytest.mark.parametrize("check,answer", CHECKS)
@@ -98,6 +128,24 @@ def _labutils_backward(dy, x, gamma, eps=1e-5):
     return dx, (dy * xh).sum(0), dy.sum(0)
 
 
+def _labutils_ln_backward(dy, x, gamma, eps=1e-5):
+    _, cache = nn.layer_norm_forward(x, gamma, np.zeros_like(gamma), 1, eps)
+    d = nn.layer_norm_backward(dy, cache)
+    return d["x"], d["weight"], d["bias"]
+
+
+def _labutils_wn_backward(dW, g_, v):
+    from labutils.nn.weight_norm import weight_norm_backward as wnb, weight_norm_forward
+    _, cache = weight_norm_forward(np.eye(v.shape[1]), g_, v, None)
+    d = wnb(dW.T, cache)
+    return d["g"], d["v"]
+
+
+def _labutils_fold(*args, **kwargs):
+    from labutils.nn.norm_fold import fold_batch_norm
+    return fold_batch_norm(*args, **kwargs)
+
+
 @pytest.mark.parametrize("check,answer,name", [
     (g.check_layer_norm, _torch_layer_norm, "(torch"),
     (g.check_layer_norm, _ln_module, "LayerNorm (labutils"),
@@ -105,14 +153,20 @@ def _labutils_backward(dy, x, gamma, eps=1e-5):
     (g.check_batchnorm_backward, _labutils_backward, "normalize_backward (labutils"),
     (g.check_batchnorm_train, _bn_module, "BatchNorm1d (labutils"),
     (g.check_batchnorm_eval, _bn_eval_torch, "(torch"),
+    (g.check_layer_norm_backward, _labutils_ln_backward, "layer_norm_forward (labutils"),
+    (g.check_weight_norm_backward, _labutils_wn_backward, "weight_norm_forward (labutils"),
+    (g.check_fold_batchnorm, _labutils_fold, "fold_batch_norm (labutils"),
 ])
 def test_calling_a_reference_fails(check, answer, name):
     fails(check, answer, "called", name, "your own code")
 
 
-def test_gradient_check_exercise_prints_the_verdict():
-    out = passes(g.check_batchnorm_backward, batchnorm_backward)
-    assert out.count("gradient check: correct") == 3
+@pytest.mark.parametrize("check,answer,n", [(g.check_batchnorm_backward, batchnorm_backward, 3),
+                                            (g.check_layer_norm_backward, layer_norm_backward, 3),
+                                            (g.check_weight_norm_backward, weight_norm_backward, 2)])
+def test_gradient_check_exercise_prints_the_verdict(check, answer, n):
+    out = passes(check, answer)
+    assert out.count("gradient check: correct") == n
 
 
 # -- the typical mistakes -----------------------------------------------------------------
@@ -328,3 +382,134 @@ def test_graders_survive_what_student_code_does(check, answer):
 ])
 def test_an_argument_that_must_be_used_is_ignored(check, wrong, phrase):
     fails(check, wrong, phrase)
+
+
+# -- layer norm backward (gamma per feature) ----------------------------------------------------
+
+def lnb(kind):
+    def wrong(dy, x, gamma, eps=1e-5):
+        dx, dg, db = layer_norm_backward(dy, x, gamma, eps)
+        sigma = np.sqrt(x.var(-1, keepdims=True) + eps)
+        xh = (x - x.mean(-1, keepdims=True)) / sigma
+        d = x.shape[-1]
+        if kind == "gamma outside":
+            return gamma / (d * sigma) * (d * dy - dy.sum(-1, keepdims=True)
+                                          - xh * (dy * xh).sum(-1, keepdims=True)), dg, db
+        if kind == "constant":
+            return gamma * dy / sigma, dg, db
+        if kind == "novar":
+            return (gamma * dy - (gamma * dy).mean(-1, keepdims=True)) / sigma, dg, db
+        if kind == "first axis sums":
+            return dx, (dy * xh).sum(0), dy.sum(0)
+        if kind == "nogamma":
+            return layer_norm_backward(dy, x, np.ones_like(gamma), eps)[0], dg, db
+        if kind == "eps ignored":
+            return layer_norm_backward(dy, x, gamma)
+        if kind == "loop":
+            out = [layer_norm_backward(dy[i:i + 1], x[i:i + 1], gamma, eps) for i in range(len(x))]
+            return np.concatenate([o[0] for o in out]), dg, db
+    return wrong
+
+
+@pytest.mark.parametrize("kind,phrase", [
+    ("gamma outside", "cannot be taken out of the means"), ("constant", "depend on x too"),
+    ("novar", "the variance also depends on x"), ("first axis sums", "every leading axis"),
+    ("nogamma", "gamma is missing from dx"), ("eps ignored", "the eps argument is ignored"),
+])
+def test_layer_norm_backward_mistakes(kind, phrase):
+    out = fails(g.check_layer_norm_backward, lnb(kind), phrase)
+    if kind in ("gamma outside", "constant", "novar", "nogamma"):
+        assert "dx by central differences: gradient check against central differences: wrong" in out
+
+
+def test_layer_norm_backward_loop_over_samples_is_a_right_answer():
+    passes(g.check_layer_norm_backward, lnb("loop"))     # a loop over samples is slow, not wrong
+
+
+# -- weight norm backward --------------------------------------------------------------------------
+
+def wnb(kind):
+    def wrong(dW, g_, v):
+        n = np.linalg.norm(v, axis=1, keepdims=True)
+        dg = (dW * v).sum(1, keepdims=True) / n
+        if kind == "no projection":
+            return dg, g_ / n * dW
+        if kind == "no scale":
+            return dg, dW - dg * v / n
+        if kind == "frobenius":
+            nf = np.linalg.norm(v)
+            dgf = (dW * v).sum(1, keepdims=True) / nf
+            return dgf, g_ / nf * (dW - dgf * v / nf)
+        if kind == "dg unscaled":
+            return dg * n, g_ / n * (dW - dg * v / n)
+        if kind == "flat":
+            return dg.ravel(), g_ / n * (dW - dg * v / n)
+        if kind == "loop":
+            dv = np.zeros_like(v)
+            for i in range(len(v)):
+                dv[i] = g_[i] / n[i] * (dW[i] - dg[i] * v[i] / n[i])
+            return dg, dv
+        if kind == "in place":
+            v /= n
+            return dg, g_ / n * (dW - dg * v)
+    return wrong
+
+
+@pytest.mark.parametrize("kind,phrase", [
+    ("no projection", "remove from dv the part of dW along v"), ("no scale", "factor g / ||v||"),
+    ("frobenius", "not of the whole matrix"), ("dg unscaled", "divide by ||v||"),
+    ("flat", "keep the summed axis"), ("loop", "python loop per row"),
+    ("in place", "in place"),
+])
+def test_weight_norm_backward_mistakes(kind, phrase):
+    fails(g.check_weight_norm_backward, wnb(kind), phrase)
+
+
+# -- folding batch norm ------------------------------------------------------------------------------
+
+def fold(kind):
+    def wrong(weight, bias, gamma, beta, rm, rv, eps=1e-5):
+        s = gamma / np.sqrt(rv + eps)
+        w = s.reshape((-1,) + (1,) * (weight.ndim - 1)) * weight
+        if kind == "bias unscaled":
+            return w, bias - s * rm + beta
+        if kind == "no bias":
+            return w, beta - s * rm
+        if kind == "no mean":
+            return w, s * bias + beta
+        if kind == "no sqrt":
+            s2 = gamma / (rv + eps)
+            return s2.reshape((-1,) + (1,) * (weight.ndim - 1)) * weight, s2 * (bias - rm) + beta
+        if kind == "eps outside":
+            s2 = gamma / (np.sqrt(rv) + eps)
+            return s2.reshape((-1,) + (1,) * (weight.ndim - 1)) * weight, s2 * (bias - rm) + beta
+        if kind == "eps ignored":
+            return fold_batchnorm(weight, bias, gamma, beta, rm, rv)
+        if kind == "linear only":
+            return s[:, None] * weight, s * (bias - rm) + beta
+        if kind == "batch stats":
+            return w, s * bias + beta - s * weight.mean()
+    return wrong
+
+
+@pytest.mark.parametrize("kind,phrase", [
+    ("bias unscaled", "scale the difference"), ("no bias", "own bias is missing"),
+    ("no mean", "running mean is missing"), ("no sqrt", "square root"),
+    ("eps outside", "inside the square root"), ("eps ignored", "the eps argument is ignored"),
+    ("linear only", "per output channel"),
+])
+def test_fold_batchnorm_mistakes(kind, phrase):
+    fails(g.check_fold_batchnorm, fold(kind), phrase)
+
+
+def test_folded_layer_gives_the_eval_outputs_of_linear_then_batch_norm():
+    from labutils.nn.norm_fold import fold_batch_norm
+    r = np.random.default_rng(5)
+    lin, bn = nn.Linear(4, 3, rng=r), nn.BatchNorm1d(3)
+    bn.params["weight"], bn.params["bias"] = 1 + r.random(3), r.standard_normal(3)
+    bn.buffers["running_mean"], bn.buffers["running_var"] = r.standard_normal(3), 0.5 + r.random(3)
+    x = r.standard_normal((6, 4))
+    w, b = fold_batch_norm(lin.params["weight"], lin.params["bias"], bn.params["weight"],
+                           bn.params["bias"], bn.buffers["running_mean"], bn.buffers["running_var"])
+    assert np.allclose(x @ w.T + b, bn.eval()(lin(x)), rtol=1e-12, atol=1e-12)
+    assert not np.allclose(x @ w.T + b, bn.train()(lin(x)))

@@ -12,11 +12,19 @@ from .core import check_function, gradient_check
 from .hidden import seed as hidden_seed
 
 __all__ = ["check_layer_norm", "check_batchnorm_train", "check_batchnorm_eval",
-           "check_batchnorm_backward", "check_group_norm"]
+           "check_batchnorm_backward", "check_group_norm", "check_layer_norm_backward",
+           "check_weight_norm_backward", "check_fold_batchnorm"]
 
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _hidden(student, reference, cases, name, time_limit_s, **kw):
+    """The hidden tests of an exercise: its cases drawn from the class seed, same engine."""
+    cases = [(f"hidden case: {c[0]}", *c[1:]) for c in cases]
+    return check_function(student, reference, cases, time_limit_s=time_limit_s,
+                          title=f"Hidden tests of {name}", **kw)
 
 
 def _x(r, shape, scale=1.5, shift=0.3):
@@ -153,7 +161,11 @@ def _bn_cases(r):
     return cases
 
 
-def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT):
+def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    if hidden:
+        _hidden(batchnorm_train, _batchnorm_train, _bn_cases(_rng(hidden_seed(121))),
+                "batchnorm_train", time_limit_s, names=["y", "new running_mean", "new running_var"])
+        return
     check_function(batchnorm_train, _batchnorm_train, _bn_cases(_rng(21)), time_limit_s=time_limit_s,
                    names=["y", "new running_mean", "new running_var"], mistakes={
         "the running variance stores the UNBIASED batch variance (divide by N − 1); "
@@ -188,8 +200,8 @@ def _batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
     return m(x)
 
 
-def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(22)
+def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    r = _rng(hidden_seed(122) if hidden else 22)
     cases = [(label, (_x(r, (n, c)), 1 + 0.5 * r.standard_normal(c), r.standard_normal(c),
                       r.standard_normal(c), 0.5 + r.random(c)))
              for label, (n, c) in [("batch of 6, 3 features", (6, 3)),
@@ -197,6 +209,9 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
     cases.append(("small running variance (eps matters)",
                   (r.standard_normal((3, 2)), np.ones(2), np.zeros(2), np.zeros(2),
                    np.array([1e-4, 4e-4])), {"eps": 1e-3}))
+    if hidden:
+        _hidden(batchnorm_eval, _batchnorm_eval, cases, "batchnorm_eval", time_limit_s)
+        return
 
     def batch_stats(x, gamma, beta, rm, rv, eps=1e-5):
         return gamma * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + beta
@@ -212,74 +227,6 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT):
         "adding eps)":
             lambda x, g, b, rm, rv, eps=1e-5: g * (x - rm) / (rv + eps) + b,
     })
-
-
-# -- batch norm backward (gradient check) -------------------------------------------------------
-
-def _batchnorm_backward(dy, x, gamma, eps=1e-5):
-    m = nn.BatchNorm1d(x.shape[1], eps=eps, track_running_stats=False)
-    m.params["weight"] = gamma.astype(np.float64)
-    m(x)
-    dx = m.backward(dy)
-    return dx, m.grads["weight"].copy(), m.grads["bias"].copy()
-
-
-def _bn_back_wrong(kind):
-    def wrong(dy, x, gamma, eps=1e-5):
-        var = _moments_var(x, 0, keepdims=False) if kind == "moments" else x.var(0)
-        xh = (x - x.mean(0)) / np.sqrt(var + eps)
-        inv = 1 / np.sqrt(var + eps)
-        g = dy * gamma
-        dgamma, dbeta = (dy * xh).sum(0), dy.sum(0)
-        if kind == "constant stats":
-            dx = g * inv
-        elif kind == "no variance term":
-            dx = inv * (g - g.mean(0))
-        elif kind == "axis":
-            dx = inv * (g - g.mean(1, keepdims=True) - xh * (g * xh).mean(1, keepdims=True))
-        elif kind == "axis, gamma outside":
-            dx = gamma * inv * (dy - dy.mean(1, keepdims=True) - xh * (dy * xh).mean(1, keepdims=True))
-        elif kind == "means":
-            dx = inv * (g - g.mean(0) - xh * (g * xh).mean(0))
-            dgamma, dbeta = (dy * xh).mean(0), dy.mean(0)
-        elif kind == "no gamma":
-            dx = inv * (dy - dy.mean(0) - xh * (dy * xh).mean(0))
-        elif kind == "moments":
-            dx = inv * (g - g.mean(0) - xh * (g * xh).mean(0))
-        return dx, dgamma, dbeta
-    return wrong
-
-
-def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(23)
-    cases = [(label, (r.standard_normal((n, c)), _x(r, (n, c)), 1 + 0.5 * r.standard_normal(c)))
-             for label, (n, c) in [("batch of 6, 3 features", (6, 3)), ("batch of 2", (2, 3)),
-                                   ("batch of 10, 1 feature", (10, 1))]]
-    cases.append(("large mean, small spread (1e6 ± 1)",
-                  (r.standard_normal((5, 2)), _x(r, (5, 2), 1.0, 1e6), np.ones(2))))
-    report = check_function(batchnorm_backward, _batchnorm_backward, cases,
-                            names=["dx", "dgamma", "dbeta"], finish=False,
-                            time_limit_s=time_limit_s, mistakes={
-        "dx is not only the upstream gradient times gamma over sigma: the batch mean and "
-        "variance depend on x too, and each adds a term": _bn_back_wrong("constant stats"),
-        "the variance also depends on x: the term that flows through it (proportional to "
-        "x_hat) is missing": _bn_back_wrong("no variance term"),
-        "the means in dx are over the batch (axis 0), one per feature":
-            [_bn_back_wrong("axis"), _bn_back_wrong("axis, gamma outside")],
-        "dgamma and dbeta are sums over the batch, not means": _bn_back_wrong("means"),
-        "gamma is missing from dx: the gradient that reaches x_hat is the upstream gradient "
-        "times gamma": _bn_back_wrong("no gamma"),
-        _MOMENTS: _bn_back_wrong("moments"),
-    }, forbid=("torch_input_grad",))
-    dy, x, gamma = cases[0][1]
-    beta = np.zeros_like(gamma)
-
-    def loss():   # L = <dy, y>, so dL/dy = dy
-        xh = (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
-        return np.sum(dy * (gamma * xh + beta))
-    gradient_check(report, batchnorm_backward, (dy, x, gamma), loss, (x, gamma, beta),
-                   ["dx", "dgamma", "dbeta"], time_limit_s=time_limit_s)
-    report.finish()
 
 
 # -- group norm ---------------------------------------------------------------------------
@@ -313,8 +260,8 @@ def _gn_wrong(kind):
     return wrong
 
 
-def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(24)
+def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    r = _rng(hidden_seed(124) if hidden else 24)
     cases = []
     for label, shape, g in [("(2, 6, 4), 3 groups", (2, 6, 4), 3),
                             ("(2, 4, 3, 3), 2 groups", (2, 4, 3, 3), 2),
@@ -326,6 +273,9 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
                   (0.01 * r.standard_normal((2, 4, 3)), 2, np.ones(4), np.zeros(4)), {"eps": 1e-3}))
     cases.append(("large mean, small spread (1e6 ± 1), (2, 4, 3), 2 groups",
                   (_x(r, (2, 4, 3), 1.0, 1e6), 2, np.ones(4), np.zeros(4))))
+    if hidden:
+        _hidden(group_norm, _group_norm, cases, "group_norm", time_limit_s)
+        return
     check_function(group_norm, _group_norm, cases, time_limit_s=time_limit_s, mistakes={
         "a group holds C/G CONSECUTIVE channels (the first C/G channels form group 0), not "
         "every G-th channel": _gn_wrong("interleaved"),
@@ -341,3 +291,8 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT):
         _EPS_ARG: lambda x, num_groups, gamma, beta, eps=1e-5: _group_norm(x, num_groups, gamma, beta),
         _NO_EPS: lambda x, num_groups, gamma, beta, eps=1e-5: _group_norm(x, num_groups, gamma, beta, 0.0),
     })
+
+
+# the backward exercises and the folding exercise live next door (one page each)
+from .norm_backward import (check_batchnorm_backward, check_fold_batchnorm,  # noqa: E402
+                            check_layer_norm_backward, check_weight_norm_backward)
