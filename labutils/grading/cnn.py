@@ -5,6 +5,9 @@
     check_maxpool2d_backward(maxpool2d_backward)  dx = maxpool2d_backward(dy, x, kernel_size, stride)
     check_conv_output_size(conv_output_size)      n_out = conv_output_size(n, k, stride, padding, dilation)
     check_receptive_field(receptive_field)        r = receptive_field([(k, s, d), ...])
+
+and, from ``cnn_layers``: check_im2col, check_conv_transpose2d, check_avgpool2d_backward,
+check_conv_cost, check_separable_cost. Every check takes ``hidden=True`` (the hidden-test cell).
 """
 import numpy as np
 
@@ -12,14 +15,22 @@ from .. import nn
 from ..nn.conv import conv_backward, conv_forward
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, gradient_check
+from .cnn_layers import (check_avgpool2d_backward, check_conv_cost, check_conv_transpose2d,
+                         check_im2col, check_separable_cost, no_pixel_loop)
 from .hidden import seed as hidden_seed
 
 __all__ = ["check_conv2d_forward", "check_conv2d_backward", "check_maxpool2d_backward",
-           "check_conv_output_size", "check_receptive_field"]
+           "check_conv_output_size", "check_receptive_field", "check_im2col",
+           "check_conv_transpose2d", "check_avgpool2d_backward", "check_conv_cost",
+           "check_separable_cost"]
 
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _title(name, hidden):
+    return f"Hidden tests of {name}" if hidden else f"Checking {name}"
 
 
 # -- conv2d forward --------------------------------------------------------------------------
@@ -41,23 +52,17 @@ def _conv_cases(seed):
 # What a convolution exercise must not call: the notebook's own loop version, and SciPy's
 # convolutions (torch and labutils' conv_forward are forbidden for every exercise).
 _CONV_FORBID = ("naive_conv2d", "scipy.signal", "scipy.ndimage")
-_CONV_ALLOW = ("conv_output_size",)     # the output size is exercise 1, not this one
+_CONV_ALLOW = ("conv_output_size", "im2col")   # earlier exercises, the student's own
 
 
 def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
-    """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
-    if hidden:
-        r = _rng(hidden_seed(4321))
-        cases = [("hidden case: stride 2, padding 1, 3x2 kernel",
-                  (r.standard_normal((2, 2, 9, 6)), r.standard_normal((3, 2, 3, 2)),
-                   r.standard_normal(3)), {"stride": 2, "padding": 1})]
-        check_function(conv2d_forward, _conv2d_forward, cases, time_limit_s=time_limit_s,
-                       title="Hidden tests of conv2d_forward", forbid=_CONV_FORBID,
-                       allow=_CONV_ALLOW)
-        return
-    check_function(conv2d_forward, _conv2d_forward, _conv_cases(0), time_limit_s=time_limit_s,
-                   title="Checking conv2d_forward", forbid=_CONV_FORBID, allow=_CONV_ALLOW,
-                   mistakes={
+    """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits.
+    Both reject a Python loop over output positions (counted, not timed)."""
+    cases = _conv_cases(hidden_seed(4321) if hidden else 0)
+    report = check_function(conv2d_forward, _conv2d_forward, cases, time_limit_s=time_limit_s,
+                            title="Hidden tests of conv2d_forward" if hidden else
+                            "Checking conv2d_forward", forbid=_CONV_FORBID, allow=_CONV_ALLOW,
+                            finish=False, mistakes={
         "the kernel is flipped (that is the textbook convolution): deep-learning layers compute "
         "the cross-correlation, which slides the kernel as it is":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w[:, :, ::-1, ::-1], b, stride, padding)[0],
@@ -70,6 +75,11 @@ def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=
         "padding on one side only: the zeros go before AND after, along each spatial axis":
             lambda x, w, b, stride=1, padding=0: conv_forward(x, w, b, stride, ((padding, 0), (padding, 0)))[0],
     })
+    r = _rng(5)
+    no_pixel_loop(report, conv2d_forward, lambda h: (r.standard_normal((1, 2, h, 6)),
+                                                     r.standard_normal((3, 2, 3, 3)), np.zeros(3)),
+                  time_limit_s)
+    report.finish()
 
 
 # -- conv2d backward (gradient check) -----------------------------------------------------------
@@ -128,11 +138,12 @@ def _overwriting_dx(dy, x, w, stride, padding):
     return dxp[:, :, padding:padding + h, padding:padding + wd]
 
 
-def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT):
-    cases = _backward_cases(1)
+def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: the same cases with values from the class seed."""
+    cases = _backward_cases(hidden_seed(1001) if hidden else 1)
     report = check_function(conv2d_backward, _conv2d_backward, cases, names=["dx", "dw", "db"],
                             time_limit_s=time_limit_s, finish=False, forbid=_CONV_FORBID,
-                            allow=_CONV_ALLOW, title="Checking conv2d_backward", mistakes={
+                            allow=_CONV_ALLOW, title=_title("conv2d_backward", hidden), mistakes={
         "dx slides the kernel flipped by 180°: each input received, from every window it was "
         "in, the weight that multiplied it times that output's gradient": _wrong_backward(flip=True),
         "dw is a sum over the batch, not a mean": _wrong_backward(mean=True),
@@ -226,9 +237,11 @@ def _pool_last_max(dy, x, kernel_size=2, stride=None):
     return _pool_routed(dy, x, kernel_size, kernel_size if stride is None else stride, last=True)
 
 
-def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT):
-    check_function(maxpool2d_backward, _maxpool2d_backward, _pool_cases(2),
-                   time_limit_s=time_limit_s, title="Checking maxpool2d_backward",
+def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: the same cases with values from the class seed."""
+    check_function(maxpool2d_backward, _maxpool2d_backward,
+                   _pool_cases(hidden_seed(1002) if hidden else 2), time_limit_s=time_limit_s,
+                   title=_title("maxpool2d_backward", hidden),
                    allow=_CONV_ALLOW, mistakes={
         "the gradient is spread evenly over the window: that is average pooling; max pooling "
         "sends all of dy to the argmax": _pool_avg,
@@ -248,13 +261,26 @@ def _conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
     return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT):
+def _size_settings(hidden):
+    if not hidden:
+        return [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (224, 7, 2, 3, 1),
+                (10, 3, 1, 0, 2), (28, 5, 3, 2, 2), (5, 5, 1, 0, 1), (9, 2, 2, 0, 3)]
+    r = _rng(hidden_seed(1003))
+    out = []
+    while len(out) < 8:
+        n, k, s, p, d = (int(v) for v in (r.integers(5, 60), r.integers(1, 8), r.integers(1, 4),
+                                          r.integers(0, 4), r.integers(1, 4)))
+        if d * (k - 1) + 1 <= n + 2 * p:
+            out.append((n, k, s, p, d))
+    return out
+
+
+def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: eight random settings from the class seed."""
     cases = [(f"n={n}, k={k}, s={s}, p={p}, d={d}", (n, k), {"stride": s, "padding": p, "dilation": d})
-             for n, k, s, p, d in [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1),
-                                   (224, 7, 2, 3, 1), (10, 3, 1, 0, 2), (28, 5, 3, 2, 2),
-                                   (5, 5, 1, 0, 1), (9, 2, 2, 0, 3)]]
+             for n, k, s, p, d in _size_settings(hidden)]
     check_function(conv_output_size, _conv_output_size, cases, time_limit_s=time_limit_s,
-                   title="Checking conv_output_size", mistakes={
+                   title=_title("conv_output_size", hidden), mistakes={
         "the + 1 for the first window is missing (a kernel as large as the input still gives "
         "one output)":
             lambda n, k, stride=1, padding=0, dilation=1: (n + 2 * padding - dilation * (k - 1) - 1) // stride,
@@ -294,8 +320,16 @@ def _rf_wrong(which):
     return wrong
 
 
-def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT):
-    cases = [(label, (layers,)) for label, layers in [
+def _random_stack(seed):
+    r = _rng(seed)
+    return [(int(r.choice([1, 2, 3, 5, 7])), int(r.integers(1, 3)), int(r.integers(1, 4)))
+            for _ in range(int(r.integers(2, 6)))]
+
+
+def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    """hidden=True: five random stacks from the class seed."""
+    cases = [(f"hidden stack {i}", (_random_stack(hidden_seed(1004) + i),)) for i in range(5)]
+    cases = cases if hidden else [(label, (layers,)) for label, layers in [
         ("one 3x3 layer", [(3, 1, 1)]),
         ("three 3x3 layers", [(3, 1, 1)] * 3),
         ("VGG-like: conv3, conv3, pool2 (stride 2), conv3", [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)]),
@@ -305,7 +339,7 @@ def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT):
         ("mixed: conv5/2 dilation 2, conv3/1 dilation 3", [(5, 2, 2), (3, 1, 3)]),
     ]]
     check_function(receptive_field, _receptive_field, cases, time_limit_s=time_limit_s,
-                   title="Checking receptive_field", mistakes={
+                   title=_title("receptive_field", hidden), mistakes={
         "a layer's own stride does not widen its own window: what a layer adds is scaled by "
         "the product of the strides of the layers BEFORE it": _rf_wrong("own_stride"),
         "the dilation is ignored: a dilated kernel spans d·(k − 1) + 1 inputs":
