@@ -327,3 +327,10 @@ def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hi
         "concatenate the heads in order: transpose to (N, T, H, d), not (N, T, d, H)":
             lambda x: x.transpose(0, 2, 3, 1).reshape(x.shape[0], x.shape[2], -1),
     }))
+
+
+# -- the blocks built on attention (in their own file; imported here for the notebook) ---------
+from .attention_blocks import *  # noqa: E402,F401,F403
+from .attention_blocks import __all__ as _blocks_all  # noqa: E402
+
+__all__ += _blocks_all
