@@ -1,7 +1,9 @@
 """The student release made with nbgrader: stubs instead of solutions, no hidden tests, the
-committed student/ folder current, and autograde scoring the instructor version full marks
-and the unfilled version zero (both graded in one call, with no false checksum warning on the
-hidden-test cells), with "Run All" surviving."""
+committed student/ folder current, and autograde (the guide's verb, `./course autograde`, with
+a class seed for the hidden tests) scoring the instructor version full marks and the unfilled
+version zero, with no false checksum warning on the hidden-test cells, nothing flagged as a
+change to the grading code, and "Run All" surviving; on chapter 1, a mock class of three
+(right, blank, one exercise wrong) gets exactly its per-cell scores."""
 import json
 import re
 import shutil
@@ -69,22 +71,41 @@ def test_committed_student_version_is_current(course, nb):
     assert [c["metadata"] for c in fresh["cells"]] == [c["metadata"] for c in old["cells"]]
 
 
+SEED = "the release test's class"      # the class's hidden-test seed (COURSE_HIDDEN_SEED)
+WRONG_RELU = "def relu_backward(dy, x):\n    return dy * (x >= 0)"
+
+
+def one_wrong(nb, tmp):
+    """The instructor version of chapter 1 with one exercise wrong (ReLU's kink: x >= 0)."""
+    data = json.loads(Path(nb).read_text())
+    [cell] = [c for c in data["cells"]
+              if c["metadata"].get("nbgrader", {}).get("grade_id") == "ex_relu_backward"]
+    cell["source"] = WRONG_RELU
+    path = Path(tmp) / "one_wrong.ipynb"
+    path.write_text(json.dumps(data))
+    return path
+
+
 def autograde(cdir, name, student_files):
-    """Grade every student's copy of one chapter in one nbgrader call, in a course folder of
-    its own (a copy of the generated one), so that chapters can be graded side by side."""
+    """Grade every student's copy of one chapter with the guide's verb (`./course autograde CH`,
+    one nbgrader call, each submission against its own copy of labutils, the class's seed for
+    the hidden tests), in a course folder of its own (a copy of the generated one), so that
+    chapters can be graded side by side."""
     mine = cdir.parent / f"grade_{name}"
     shutil.copytree(cdir, mine, ignore=shutil.ignore_patterns("student_out", "grade_*", "submitted"))
     for student, src in student_files.items():
         d = mine / "submitted" / student / name
         d.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, d / f"{name}.ipynb")
-    r = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), "autograde", name, "--force",
-                        f"--CourseDirectory.root={mine}"],
-                       cwd=mine, env=rel.venv_env(), capture_output=True, text=True, timeout=900)
+    env = {**rel.venv_env(), "COURSE_DIR": str(mine), "COURSE_HIDDEN_SEED": SEED}
+    r = subprocess.run([str(ROOT / "course"), "autograde", name], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     # hidden-test cells come back without a false "checksum has changed" (nbgrader #1961)
     warned = [line for line in (r.stdout + r.stderr).splitlines() if "Attribute 'checksum'" in line]
     assert not warned, f"{name}: " + "\n".join(warned)
+    # nothing flagged: neither the scan nor the kernels' guard found a change to the grading code
+    assert f"no submission of {name} touched the grading code" in r.stdout, r.stdout[-3000:]
     return mine
 
 
@@ -94,9 +115,12 @@ def test_autograde_instructor_full_marks_and_stubs_zero(course):
     from nbgrader.api import Gradebook
     cdir, out = course
     names = [nb.stem for nb in NOTEBOOKS]
+    classes = {nb.stem: {"instructor": nb, "stub": out / nb.name} for nb in NOTEBOOKS}
+    # A mock class of three on chapter 1: right (the instructor version), blank (the stubs),
+    # and one exercise wrong.
+    classes["01_basics"]["one_wrong"] = one_wrong(ROOT / "notebooks" / "01_basics.ipynb", cdir)
     with ThreadPoolExecutor(max_workers=2) as pool:   # two cores: two chapters at a time
-        dirs = dict(zip(names, pool.map(lambda nb: autograde(cdir, nb.stem, {
-            "instructor": nb, "stub": out / nb.name}), NOTEBOOKS)))
+        dirs = dict(zip(names, pool.map(lambda n: autograde(cdir, n, classes[n]), names)))
     for name in names:
         with Gradebook(f"sqlite:///{dirs[name] / 'gradebook.db'}") as gb:
             full = gb.find_submission(name, "instructor")
@@ -107,6 +131,14 @@ def test_autograde_instructor_full_marks_and_stubs_zero(course):
             # every autograder cell fails on the stubs
             for grade in gb.find_submission_notebook(name, name, "stub").grades:
                 assert grade.score == 0, f"{name}: {grade.name} passed on the unfilled version"
+            if name == "01_basics":     # the mock class: exactly what each deserves, per cell
+                scores = {s: {g.name: g.score for g in
+                              gb.find_submission_notebook(name, name, s).grades}
+                          for s in classes[name]}
+                full = {g: gb.find_grade_cell(g, name, name).max_score
+                        for g in scores["instructor"]}
+                assert scores == {"instructor": full, "stub": {g: 0 for g in full},
+                                  "one_wrong": {**full, "ex_relu_backward_check": 0}}
 
     # "Run All" on the student version: only autograder cells (tagged raises-exception) fail,
     # and every cell ran.
