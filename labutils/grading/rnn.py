@@ -411,17 +411,22 @@ def _can_explode(W_hh, gamma):
     return bool(np.linalg.norm(W_hh, 2) > 1 / gamma)
 
 
-def _explode_cases():
-    r = _rng(5)
+def _explode_cases(seed=None):
+    """The fixed cases; with a seed (hidden tests), the same kinds of matrix drawn anew."""
+    r = _rng(5 if seed is None else seed)
     Q = np.linalg.qr(r.standard_normal((4, 4)))[0]
+    u = 0.0 if seed is None else r.uniform(-0.05, 0.05)     # hidden: scales moved a little
+    top = 3.0 if seed is None else r.uniform(2.5, 4.0)
     return [
-        ("1.2 × orthogonal, tanh (γ = 1)", (1.2 * Q, 1.0)),
-        ("0.9 × orthogonal, tanh (γ = 1)", (0.9 * Q, 1.0)),
-        ("non-normal [[0.5, 3], [0, 0.5]], tanh (γ = 1): spectral radius 0.5",
-         (np.array([[0.5, 3.0], [0.0, 0.5]]), 1.0)),
-        ("2 × orthogonal, sigmoid (γ = 1/4)", (2.0 * Q, 0.25)),
-        ("5 × orthogonal, sigmoid (γ = 1/4)", (5.0 * Q, 0.25)),
-        ("0.5 × orthogonal, sigmoid (γ = 1/4)", (0.5 * Q, 0.25)),
+        (f"{1.2 + u:.3g} × orthogonal, tanh (γ = 1)", ((1.2 + u) * Q, 1.0)),
+        (f"{0.9 + u:.3g} × orthogonal, tanh (γ = 1)", ((0.9 + u) * Q, 1.0)),
+        (f"non-normal [[0.5, {top:.3g}], [0, 0.5]], tanh (γ = 1): spectral radius 0.5",
+         (np.array([[0.5, top], [0.0, 0.5]]), 1.0)),
+        (f"{1.5 + u:.3g} × orthogonal, sigmoid (γ = 1/4)", ((1.5 + u) * Q, 0.25)),
+        (f"{3 + u:.3g} × orthogonal, sigmoid (γ = 1/4): σ_max below 1/γ, σ_max² above it",
+         ((3.0 + u) * Q, 0.25)),
+        (f"{5 + u:.3g} × orthogonal, sigmoid (γ = 1/4)", ((5.0 + u) * Q, 0.25)),
+        (f"{0.5 + u:.3g} × orthogonal, sigmoid (γ = 1/4)", ((0.5 + u) * Q, 0.25)),
         ("diagonal (0.95, 0.2), tanh (γ = 1)", (np.diag([0.95, 0.2]), 1.0)),
         ("one large direction: singular values 1.5, 0.1, 0.1, 0.1 (γ = 1)",
          (Q @ np.diag([1.5, 0.1, 0.1, 0.1]) @ Q.T, 1.0)),
@@ -446,6 +451,8 @@ _EXPLODE_MISTAKES = {
     "the condition uses the LARGEST singular value, not an average of them (such as the RMS "
     "singular value or their mean)":
         lambda W, g: bool(np.sqrt(np.mean(_singular_values(W) ** 2)) > 1 / g),
+    "the bound is on σ_max times γ (one factor per step), not σ_max² or another power":
+        lambda W, g: bool(np.linalg.norm(W, 2) ** 2 > 1 / g),
     "the bound needs the spectral norm (largest singular value), not the Frobenius norm":
         lambda W, g: bool(np.linalg.norm(W) > 1 / g),
     "this is a condition on the whole matrix (its largest singular value), not on its "
@@ -464,12 +471,14 @@ def _as_bool(got):
     return bool(got)
 
 
-def check_can_explode(can_explode, time_limit_s=None):
+def check_can_explode(can_explode, time_limit_s=None, hidden=False):
     """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for
     exploding gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False: vanishing is certain."""
-    report = Report(f"Checking {getattr(can_explode, '__name__', 'your function')}",
+    report = Report(hidden_title(can_explode, hidden)
+                    or f"Checking {getattr(can_explode, '__name__', 'your function')}",
                     _limit(time_limit_s))
-    cases, answers, problems = _explode_cases(), [], []
+    cases = _explode_cases(hidden_seed(105) if hidden else None)
+    answers, problems = [], []
     for label, args in cases:
         expected, answer = _can_explode(*args), None
         try:
