@@ -128,8 +128,16 @@ def test_the_autograde_guard_stops_every_later_cell(monkeypatch):
     # the files as they are now (other work may edit them; rewrites: tests/test_workflow.py)
     monkeypatch.setattr(hidden, "_HASHES", {f: hashlib.sha256(f.read_bytes()).hexdigest()
                                             for f in hidden._files()})
+    Shell.user_ns = {"check_linear_backward": check_linear_backward, "mine": fake}
     before = hidden.guard(Shell)
     assert Shell.events.hooks == [("pre_run_cell", before)] and not Shell.events.print_on_error
+    before(None)
+    Shell.user_ns["mine"] = print                     # the student's own names are theirs
+    before(None)
+    Shell.user_ns["check_linear_backward"] = fake      # a check redefined in the notebook
+    with pytest.raises(hidden.GradingCodeChanged, match="check_linear_backward, a check of"):
+        before(None)
+    Shell.user_ns["check_linear_backward"] = check_linear_backward
     before(None)
     monkeypatch.setattr(core, "check_function", fake)
     with pytest.raises(hidden.GradingCodeChanged, match="check_function was replaced"):

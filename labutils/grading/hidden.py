@@ -12,9 +12,11 @@
   a course class, a ``labutils`` module that is not the course's file, a file of ``labutils``
   changed on disk since this module was imported, or a key library function the grading code
   relies on (NumPy, ``sys.setprofile``, ``signal``, builtins ...) replaced.
-- ``guard()``: used by the autograde kernels only (tools/grade.py starts them with it): runs
-  ``tampering()`` before every cell, so that after a submission changed the grading code every
-  later cell shows an error (nbgrader scores a graded cell with an error 0).
+- ``guard()``: used by the autograde kernels only (tools/sandbox.py starts them with it): runs
+  ``tampering(disk=True)`` before every cell, and checks that the notebook's names of checks
+  (``check_relu_backward``, imported by an earlier cell) were not redefined, so that after a
+  submission changed the grading code every later cell shows an error (nbgrader scores a
+  graded cell with an error 0).
 
 What a process cannot defend against itself (code run before this module is imported can
 replace it) is left to the autograde verb: a fresh copy of ``labutils`` per student, its files'
@@ -276,9 +278,20 @@ class GradingCodeChanged(Exception):
 
 
 def guard(shell):
-    """Before every cell of this IPython ``shell``, check the grading code (autograde only)."""
+    """Before every cell of this IPython ``shell``, check the grading code (autograde only):
+    ``tampering(disk=True)``, and the notebook's names bound to a check of labutils.grading
+    (``check_relu_backward`` imported by an earlier cell) still bound to it."""
+    checks = {}
+
     def before(*_):
         problems = tampering(disk=True)
+        names = shell.user_ns
+        problems += [f"{name}, a check of labutils.grading, was redefined in the notebook"
+                     for name, fn in checks.items() if names.get(name) is not fn]
+        for name, value in list(names.items()):
+            if isinstance(value, types.FunctionType) and name not in checks \
+                    and str(getattr(value, "__module__", "")).startswith("labutils.grading"):
+                checks[name] = value
         if problems:
             raise GradingCodeChanged("the grading code was changed in this notebook ("
                                      + "; ".join(problems[:3]) + ")")
