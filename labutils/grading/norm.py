@@ -13,7 +13,10 @@ from .hidden import seed as hidden_seed
 
 __all__ = ["check_layer_norm", "check_batchnorm_train", "check_batchnorm_eval",
            "check_batchnorm_backward", "check_group_norm", "check_layer_norm_backward",
-           "check_weight_norm_backward", "check_fold_batchnorm"]
+           "check_weight_norm_backward", "check_fold_batchnorm", "library_layer_norm",
+           "library_batchnorm_train", "library_batchnorm_eval", "library_group_norm",
+           "library_batchnorm_backward", "library_layer_norm_backward",
+           "library_weight_norm_backward"]
 
 
 def _rng(seed):
@@ -294,5 +297,12 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
 
 
 # the backward exercises and the folding exercise live next door (one page each)
-from .norm_backward import (check_batchnorm_backward, check_fold_batchnorm,  # noqa: E402
+from .norm_backward import (_batchnorm_backward, _layer_norm_backward,  # noqa: E402
+                            _weight_norm_backward, check_batchnorm_backward, check_fold_batchnorm,
                             check_layer_norm_backward, check_weight_norm_backward)
+
+# the library's answers with each exercise's signature, for the reveal cells
+library_layer_norm, library_group_norm = _layer_norm, _group_norm
+library_batchnorm_train, library_batchnorm_eval = _batchnorm_train, _batchnorm_eval
+library_batchnorm_backward, library_layer_norm_backward = _batchnorm_backward, _layer_norm_backward
+library_weight_norm_backward = _weight_norm_backward
