@@ -1,15 +1,26 @@
-"""Autograder checks for chapter 1 (basics). Each takes the student's function."""
+"""Autograder checks for chapter 1 (basics). Each takes the student's function, and
+``hidden=True`` (the hidden-test cell: the same cases with values from the class seed).
+``library_*`` functions are the library's pairs called with an exercise's signature (the
+reveal cells compare the student's answer with them)."""
 import numpy as np
 
 from .. import nn
 from ..gradcheck import numerical_gradient as _reference_numerical_gradient
 from ..tolerances import GRADER_TIME_LIMIT
-from .core import check_function, gradient_check, memory_growth
+from .core import check_function, gradient_check, memory_growth, no_python_loop
 from .hidden import seed as hidden_seed
 
 
 def _rng(seed):
     return np.random.default_rng(seed)
+
+
+def _seed(base, hidden):
+    return hidden_seed(1000 + base) if hidden else base
+
+
+def _title(name, hidden):
+    return f"Hidden tests of {name}" if hidden else f"Checking {name}"
 
 
 # -- linear forward --------------------------------------------------------------------
@@ -18,8 +29,8 @@ def _linear_forward(x, W, b):
     return x @ W.T + b
 
 
-def _linear_cases():
-    r = _rng(0)
+def _linear_cases(seed=0):
+    r = _rng(seed)
     return [
         ("batch of 4, 3 -> 2 features", (r.standard_normal((4, 3)), r.standard_normal((2, 3)), r.standard_normal(2))),
         ("batch of 1", (r.standard_normal((1, 5)), r.standard_normal((5, 5)), r.standard_normal(5))),
@@ -28,9 +39,9 @@ def _linear_cases():
     ]
 
 
-def check_linear_forward(linear_forward, time_limit_s=GRADER_TIME_LIMIT):
-    check_function(linear_forward, _linear_forward, _linear_cases(), time_limit_s=time_limit_s,
-                   mistakes={
+def check_linear_forward(linear_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    check_function(linear_forward, _linear_forward, _linear_cases(_seed(0, hidden)),
+                   time_limit_s=time_limit_s, title=_title("linear_forward", hidden), mistakes={
         "the weight is stored as (out, in): x must be multiplied by its transpose":
             lambda x, W, b: x @ W + b,
         "the bias is missing": lambda x, W, b: x @ W.T,
@@ -87,14 +98,15 @@ def _relu_backward(dy, x):
     return dy * (x > 0)
 
 
-def check_relu_backward(relu_backward, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(2)
+def check_relu_backward(relu_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    r = _rng(_seed(2, hidden))
     x = r.standard_normal((4, 5))
     x[0, :3] = 0.0  # the kink: torch (and the course) take derivative 0 at x = 0
     cases = [("random input with exact zeros", (r.standard_normal((4, 5)), x)),
              ("a single number", (np.array([2.0]), np.array([-1.0]))),
              ("only exact zeros", (r.standard_normal((2, 3)), np.zeros((2, 3))))]
-    check_function(relu_backward, _relu_backward, cases, time_limit_s=time_limit_s, mistakes={
+    check_function(relu_backward, _relu_backward, cases, time_limit_s=time_limit_s,
+                   title=_title("relu_backward", hidden), mistakes={
         "multiply the local derivative by the upstream gradient dy": lambda dy, x: (x > 0).astype(float),
         "at x = 0 the convention (torch's) is derivative 0: the comparison with 0 must be "
         "strict (greater than, not greater or equal)": lambda dy, x: dy * (x >= 0),
@@ -115,14 +127,15 @@ def _softmax_backward(dy, y):
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
-def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(3)
+def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    r = _rng(_seed(3, hidden))
     cases = [(label, (r.standard_normal(s), _softmax(r.standard_normal(s))))
              for label, s in [("batch of 3, 5 classes", (3, 5)), ("one row", (1, 4)),
                               ("leading dims (2, 3, 4)", (2, 3, 4)),
                               ("as many rows as classes (4, 4)", (4, 4))]]
     report = check_function(softmax_backward, _softmax_backward, cases, finish=False,
-                            time_limit_s=time_limit_s, mistakes={
+                            time_limit_s=time_limit_s, title=_title("softmax_backward", hidden),
+                            mistakes={
         "softmax couples its outputs: y (1 - y) is only the diagonal of the Jacobian; every "
         "output also depends on the other inputs, which subtracts a weighted sum of dy per row":
             lambda dy, y: dy * y * (1 - y),
@@ -154,8 +167,8 @@ def _cross_entropy(logits, targets):
     return nn.CrossEntropyLoss()(logits, targets)
 
 
-def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT):
-    r = _rng(4)
+def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+    r = _rng(_seed(4, hidden))
     cases = [
         ("batch of 4, 3 classes", (r.standard_normal((4, 3)), r.integers(0, 3, 4))),
         ("batch of 1", (r.standard_normal((1, 6)), np.array([5]))),
@@ -175,7 +188,8 @@ def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT):
         m = logits.max()
         lse = m + np.log(np.exp(logits - m).sum(axis=1))
         return np.mean(lse - logits[np.arange(len(targets)), targets])
-    check_function(cross_entropy, _cross_entropy, cases, time_limit_s=time_limit_s, mistakes={
+    check_function(cross_entropy, _cross_entropy, cases, time_limit_s=time_limit_s,
+                   title=_title("cross_entropy", hidden), mistakes={
         "mean over the batch, not sum": lambda lg, t: len(t) * _cross_entropy(lg, t),
         "exp overflows for large logits: subtract each row's maximum before exponentiating "
         "(the log-sum-exp trick)": naive,
@@ -214,11 +228,11 @@ def _forward_difference(f, x, h=1e-6):
     return g
 
 
-def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT):
+def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """The student's central differences must agree with the exact gradient of known
     functions to 1e-7 (forward differences, with error O(h), do not), and use the step h
     they are given (a large h, where central differences differ from the exact gradient)."""
-    r = _rng(5)
+    r = _rng(_seed(5, hidden))
     a = r.standard_normal(4).reshape(2, 2)
     funcs = [
         ("f(x) = sum(sin(x) * x^2)", lambda x: np.sum(np.sin(x) * x ** 2),
@@ -235,7 +249,7 @@ def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT)
     def reference(f, x, h=None):
         return exact[id(f)](x) if h is None else _central(f, x, h)
     check_function(numerical_gradient, reference, cases, time_limit_s=time_limit_s,
-                   title="Checking numerical_gradient", mistakes={
+                   title=_title("numerical_gradient", hidden), mistakes={
         "this is a forward difference (f(x + h) - f(x)) / h, with error O(h); the central "
         "difference, from x - h to x + h, has error O(h²)": _forward_difference,
         "the step h is ignored: use the h you are given (the check passes h = 0.01)":
@@ -248,3 +262,75 @@ def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT)
 def reference_numerical_gradient(f, x, h=1e-6):
     """The reference answer: central differences of f(x) (f takes the array)."""
     return _reference_numerical_gradient(lambda: f(x), x, h)
+
+
+# -- cross-entropy backward (a derivation) ---------------------------------------------------
+
+def _cross_entropy_backward(logits, targets):
+    p = _softmax(logits)
+    p[np.arange(len(targets)), targets] -= 1
+    return p / len(targets)
+
+
+def check_cross_entropy_backward(cross_entropy_backward, time_limit_s=GRADER_TIME_LIMIT,
+                                 hidden=False):
+    """The gradient of the mean cross-entropy with respect to the logits."""
+    r = _rng(_seed(6, hidden))
+    cases = [("batch of 4, 3 classes", (r.standard_normal((4, 3)), r.integers(0, 3, 4))),
+             ("batch of 1", (r.standard_normal((1, 5)), np.array([2]))),
+             ("huge logits (1e4): must stay finite", (1e4 * r.standard_normal((3, 4)), r.integers(0, 4, 3)))]
+
+    def one_hot(lg, t):
+        return np.eye(lg.shape[1])[t]
+
+    def naive_softmax(lg):
+        return np.exp(lg) / np.exp(lg).sum(axis=1, keepdims=True)
+    report = check_function(cross_entropy_backward, _cross_entropy_backward, cases, finish=False,
+                            time_limit_s=time_limit_s,
+                            title=_title("cross_entropy_backward", hidden), mistakes={
+        "the loss is a mean over the batch: its gradient is divided by the batch size N":
+            lambda lg, t: len(t) * _cross_entropy_backward(lg, t),
+        "the sign is flipped: the gradient is the predicted probabilities MINUS the target's one-hot":
+            lambda lg, t: -_cross_entropy_backward(lg, t),
+        "the target's logit also appears in the loss with a minus sign: subtract 1 at the target":
+            lambda lg, t: _softmax(lg) / len(t),
+        "exp overflows for large logits: subtract each row's maximum before exponentiating":
+            lambda lg, t: (naive_softmax(lg) - one_hot(lg, t)) / len(t),
+    })
+    logits, t = r.standard_normal((3, 4)), r.integers(0, 4, 3)
+    gradient_check(report, cross_entropy_backward, (logits, t), lambda: _cross_entropy(logits, t),
+                   (logits,), ["dlogits"], time_limit_s=time_limit_s)
+    no_python_loop(report, cross_entropy_backward,
+                   lambda n: (_rng(60).standard_normal((n, 3)), np.zeros(n, dtype=int)),
+                   sizes=(8, 64), per="row")
+    report.finish()
+
+
+def library_cross_entropy_backward(logits, targets):
+    """nn.cross_entropy_forward then nn.cross_entropy_backward: dlogits."""
+    return nn.cross_entropy_backward(1.0, nn.cross_entropy_forward(logits, targets)[1])
+
+
+# -- the library's pairs with the exercises' signatures (for the reveal cells) ----------------
+
+def library_linear_forward(x, W, b):
+    return nn.linear_forward(x, W, b)[0]
+
+
+def library_linear_backward(dy, x, W):
+    """nn.linear_forward then nn.linear_backward: (dx, dW, db)."""
+    g = nn.linear_backward(dy, nn.linear_forward(x, W, np.zeros(W.shape[0]))[1])
+    return g["x"], g["weight"], g["bias"]
+
+
+def library_relu_backward(dy, x):
+    return nn.relu_backward(dy, nn.relu_forward(x)[1])
+
+
+def library_softmax_backward(dy, y):
+    """nn.softmax_backward with the forward's cache rebuilt from y (softmax over the last axis)."""
+    return nn.softmax_backward(dy, nn.SoftmaxCache(y, -1))
+
+
+def library_cross_entropy(logits, targets):
+    return nn.cross_entropy_forward(logits, targets)[0]

@@ -32,7 +32,7 @@ def box(ax, x, y, w, h, text, color=BLUE, fill=0.15, **kw):
 def arrow(ax, start, end, color="black", text=None, offset=(0, 0.15), **kw):
     """An arrow from start to end, optionally labelled at its middle."""
     ax.annotate("", xy=end, xytext=start,
-                arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5, shrinkA=2, shrinkB=2, **kw))
+                arrowprops={"arrowstyle": "-|>", "color": color, "lw": 1.5, "shrinkA": 2, "shrinkB": 2, **kw})
     if text:
         ax.text((start[0] + end[0]) / 2 + offset[0], (start[1] + end[1]) / 2 + offset[1], text,
                 ha="center", va="center", color=color)
@@ -41,9 +41,9 @@ def arrow(ax, start, end, color="black", text=None, offset=(0, 0.15), **kw):
 def canvas(width, height, xlim, ylim):
     """A white figure with a blank axes spanning the data ranges."""
     use_style()
-    fig, ax = plt.subplots(figsize=(width, height))
+    fig = plt.figure(figsize=(width, height), layout="none")
+    ax = fig.add_axes((0.01, 0.01, 0.98, 0.88))
     ax.set(xlim=xlim, ylim=ylim)
-    ax.set_aspect("equal")
     ax.axis("off")
     return fig, ax
 
