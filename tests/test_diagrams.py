@@ -17,6 +17,9 @@ STORED = ROOT / "book" / "assets" / "diagrams"
 # chapter notebook stem -> the diagram names its issue asks for (file: chN_<name>.svg)
 DIAGRAMS = {
     "01_basics": ["linear_shapes", "two_layer_graph", "highway_residual", "moe_gate"],
+    "02_normalization": ["norm_axes", "backward_projection"],
+    "03_cnn": ["conv_window", "im2col", "receptive_field"],
+    "06_performer": ["favor_factorisation", "causal_prefix_sums", "recurrent_state"],
 }
 
 
