@@ -3,14 +3,12 @@ would) and fails each typical mistake with the right hint, and survives None, ex
 NaN, wrong shapes, in-place changes and endless loops."""
 import numpy as np
 import pytest
-import torch  # noqa: F401  (imported as the notebook does, before the exercises)
-
-from labutils.grading import norm as g
+import torch
 
 from labutils import nn
+from labutils.grading import norm as g
 
 from .graderlib import assert_right_answers_pass, assert_survives, fails, float32, passes
-
 
 # -- correct answers, written the way a student would ------------------------------------------
 
@@ -90,7 +88,6 @@ def test_correct_answer_passes_also_noisy_and_float32_fails(check, answer):
 
 
 def _torch_layer_norm(x, gamma, beta, eps=1e-5):
-    import torch
     return torch.nn.functional.layer_norm(torch.tensor(x), gamma.shape, torch.tensor(gamma),
                                           torch.tensor(beta), eps).numpy()
 
@@ -115,8 +112,7 @@ def _bn_module(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5
 
 
 def _bn_eval_torch(x, gamma, beta, running_mean, running_var, eps=1e-5):
-    import torch
-    t = lambda a: torch.from_numpy(a)   # noqa: E731
+    t = lambda a: torch.from_numpy(a)
     return torch.nn.functional.batch_norm(t(x), t(running_mean), t(running_var), t(gamma), t(beta),
                                           training=False, eps=eps).numpy()
 
@@ -135,7 +131,8 @@ def _labutils_ln_backward(dy, x, gamma, eps=1e-5):
 
 
 def _labutils_wn_backward(dW, g_, v):
-    from labutils.nn.weight_norm import weight_norm_backward as wnb, weight_norm_forward
+    from labutils.nn.weight_norm import weight_norm_backward as wnb
+    from labutils.nn.weight_norm import weight_norm_forward
     _, cache = weight_norm_forward(np.eye(v.shape[1]), g_, v, None)
     d = wnb(dW.T, cache)
     return d["g"], d["v"]

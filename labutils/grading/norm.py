@@ -8,15 +8,26 @@ import numpy as np
 
 from .. import nn
 from ..tolerances import GRADER_TIME_LIMIT
-from .core import check_function, gradient_check
+from .core import check_function
 from .hidden import seed as hidden_seed
 
-__all__ = ["check_layer_norm", "check_batchnorm_train", "check_batchnorm_eval",
-           "check_batchnorm_backward", "check_group_norm", "check_layer_norm_backward",
-           "check_weight_norm_backward", "check_fold_batchnorm", "library_layer_norm",
-           "library_batchnorm_train", "library_batchnorm_eval", "library_group_norm",
-           "library_batchnorm_backward", "library_layer_norm_backward",
-           "library_weight_norm_backward"]
+__all__ = [
+    "check_batchnorm_backward",
+    "check_batchnorm_eval",
+    "check_batchnorm_train",
+    "check_fold_batchnorm",
+    "check_group_norm",
+    "check_layer_norm",
+    "check_layer_norm_backward",
+    "check_weight_norm_backward",
+    "library_batchnorm_backward",
+    "library_batchnorm_eval",
+    "library_batchnorm_train",
+    "library_group_norm",
+    "library_layer_norm",
+    "library_layer_norm_backward",
+    "library_weight_norm_backward",
+]
 
 
 def _rng(seed):
@@ -297,9 +308,15 @@ def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
 
 
 # the backward exercises and the folding exercise live next door (one page each)
-from .norm_backward import (_batchnorm_backward, _layer_norm_backward,  # noqa: E402
-                            _weight_norm_backward, check_batchnorm_backward, check_fold_batchnorm,
-                            check_layer_norm_backward, check_weight_norm_backward)
+from .norm_backward import (
+    _batchnorm_backward,
+    _layer_norm_backward,
+    _weight_norm_backward,
+    check_batchnorm_backward,
+    check_fold_batchnorm,
+    check_layer_norm_backward,
+    check_weight_norm_backward,
+)
 
 # the library's answers with each exercise's signature, for the reveal cells
 library_layer_norm, library_group_norm = _layer_norm, _group_norm

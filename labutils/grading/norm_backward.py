@@ -62,7 +62,7 @@ def _grad_check(report, student, case, gamma_axis, time_limit_s):
 
 
 def _common_mistakes(axis, sums, axis_hint):
-    w = lambda kind: _norm_back_wrong(kind, axis, sums)   # noqa: E731
+    w = lambda kind: _norm_back_wrong(kind, axis, sums)
     return {
         "dx is not only the upstream gradient times gamma over sigma: the mean and the "
         "variance depend on x too, and each adds a term": w("constant stats"),

@@ -17,12 +17,12 @@ def _cube(ax, x0, y0, title, shaded):
                                        alpha=0.9 if on else 1.0, edgecolor="black", lw=0.8))
     ax.text(x0 + C / 2, y0 - 0.6, title, ha="center", va="top", fontsize=11)
     ax.annotate("", xy=(x0 + C, y0 - 0.25), xytext=(x0, y0 - 0.25),
-                arrowprops=dict(arrowstyle="->", lw=0.8))
+                arrowprops={"arrowstyle": "->", "lw": 0.8})
     ax.text(x0 + C + 0.15, y0 - 0.25, "C", va="center", fontsize=9)
-    ax.annotate("", xy=(x0 - 0.25, y0 + HW), xytext=(x0 - 0.25, y0), arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.annotate("", xy=(x0 - 0.25, y0 + HW), xytext=(x0 - 0.25, y0), arrowprops={"arrowstyle": "->", "lw": 0.8})
     ax.text(x0 - 0.35, y0 + HW / 2, "H, W", ha="right", va="center", fontsize=9)
     ax.annotate("", xy=(x0 + C + 0.2 + (N - 1) * DX, y0 + (N - 1) * DY + 0.05), xytext=(x0 + C + 0.2, y0 + 0.05),
-                arrowprops=dict(arrowstyle="->", lw=0.8))
+                arrowprops={"arrowstyle": "->", "lw": 0.8})
     ax.text(x0 + C + 0.35 + (N - 1) * DX, y0 + (N - 1) * DY, "N", va="center", fontsize=9)
 
 
