@@ -14,7 +14,11 @@ NotImplementedError) or fails to run, raises ONE short ``Unfinished`` error nami
 exercise to finish first; the capstone cell is tagged ``raises-exception``, so Run All goes on.
 A graded check cell after it re-tests the criterion (``achieved``), so nbgrader scores it.
 """
+from __future__ import annotations
+
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from ..tolerances import GRADER_TIME_LIMIT
 from .report import CheckFailed
@@ -26,17 +30,18 @@ __all__ = ["Counter", "Unfinished", "achieved", "require", "used_all"]
 class Unfinished(CheckFailed):
     """An exercise the capstone needs is not finished. Shown as one line in IPython."""
 
-    def _render_traceback_(self):
+    def _render_traceback_(self) -> list[str]:
         return [f"Capstone not run: {self}"]
 
 
-def require(**functions):
+def require(allow: tuple[str, ...] = (), **functions: tuple) -> None:
     """``name=(function, *tiny_args)``: call each; raise Unfinished naming those that are not
-    filled in or raise. Returns nothing when all run."""
+    filled in or raise. Returns nothing when all run. ``allow``: course helpers the exercises
+    may call (as their checks allow, e.g. ``"labutils.nn.attention.safe_softmax"``)."""
     missing, broken = [], []
     for name, (fn, *args) in functions.items():
         try:
-            call_student(fn, tuple(args), {}, GRADER_TIME_LIMIT, name=name)
+            call_student(fn, tuple(args), {}, GRADER_TIME_LIMIT, name=name, allow=allow)
         except Problem as p:
             (missing if p.kind == "not filled" else broken).append((name, p))
     if missing or broken:
@@ -52,20 +57,20 @@ class Counter:
     """Wraps the student's functions and counts their calls: ``used.name(...)`` calls the
     student's ``name`` and adds one to ``used.calls[name]``."""
 
-    def __init__(self, **functions):
+    def __init__(self, **functions: Callable) -> None:
         self.calls = {name: 0 for name in functions}
         for name, fn in functions.items():
             setattr(self, name, self._wrap(name, fn))
 
-    def _wrap(self, name, fn):
+    def _wrap(self, name: str, fn: Callable) -> Callable:
         @functools.wraps(fn)
-        def counted(*args, **kwargs):
+        def counted(*args: Any, **kwargs: Any) -> Any:
             self.calls[name] += 1
             return fn(*args, **kwargs)
         return counted
 
 
-def used_all(counter):
+def used_all(counter: Counter) -> None:
     """Raise CheckFailed unless every wrapped function was called at least once."""
     unused = [n for n, k in counter.calls.items() if k == 0]
     if unused:
@@ -73,7 +78,7 @@ def used_all(counter):
     print("the capstone used your " + ", ".join(f"{n} ({k} calls)" for n, k in counter.calls.items()))
 
 
-def achieved(ok, criterion, measured):
+def achieved(ok: bool, criterion: str, measured: str) -> None:
     """Print the verdict of the capstone's criterion; raise CheckFailed when it is not met."""
     if not ok:
         print(f"[FAIL] {criterion}: measured {measured}")

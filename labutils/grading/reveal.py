@@ -13,7 +13,11 @@ exercise's signature, e.g. the library pair called in order) on one input:
 "your answer agrees with the library", "your answer differs from the library: ..." or
 "exercise not finished yet: ...". Nothing is graded here; the graded check is the cell above.
 """
+from __future__ import annotations
+
 import inspect
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..tolerances import GRADER_RTOL, GRADER_TIME_LIMIT
 from .compare import compare
@@ -26,7 +30,8 @@ DIFFERS = "your answer differs from the library"
 UNFINISHED = "exercise not finished yet"
 
 
-def verdict(student, reference, *args, names=None, rtol=GRADER_RTOL, **kwargs):
+def verdict(student: Callable, reference: Callable, *args: Any, names: Sequence[str] | None = None,
+            rtol: float = GRADER_RTOL, **kwargs: Any) -> str:
     """The one-line verdict of ``student(*args, **kwargs)`` against ``reference(...)``."""
     try:
         expected = reference(*args, **kwargs)
@@ -36,12 +41,13 @@ def verdict(student, reference, *args, names=None, rtol=GRADER_RTOL, **kwargs):
         if p.kind == "not filled":
             return f"{UNFINISHED}: {getattr(student, '__name__', 'your function')} still raises NotImplementedError"
         return f"{DIFFERS}: {p}"
-    except Exception as e:   # never raise: the reveal cell is not graded
+    except Exception as e:   # noqa: BLE001  (never raise: the reveal cell is not graded)
         return f"{DIFFERS}: {type(e).__name__}: {e}"
     return AGREES
 
 
-def reveal(student, reference, *args, show=(), names=None, rtol=GRADER_RTOL, **kwargs):
+def reveal(student: Callable, reference: Callable, *args: Any, show: Sequence[Callable] = (),
+           names: Sequence[str] | None = None, rtol: float = GRADER_RTOL, **kwargs: Any) -> None:
     """Print the source of each function in ``show`` (default: ``reference``), then the verdict
     of the student's function against ``reference`` on one input (``args``, ``kwargs``).
     Never raises."""
