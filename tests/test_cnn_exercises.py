@@ -252,3 +252,32 @@ def test_cost_mistakes():
           (b * k * k + a * b, (b * k * k + a * b) * h * w), "keeps C_in channels")
     fails(g.check_separable_cost, lambda a, b, k, h, w: conv_cost(a, b, k, h, w, a, False),
           "params: expected")      # no hint fits: the report says what it saw
+
+
+# -- the capstone ----------------------------------------------------------------------------
+def test_capstone_check_reads_the_result():
+    passes(g.check_capstone, {"accuracy": 0.95, "calls": {"conv2d_forward": 3}})
+    fails(g.check_capstone, None, "did not run", "finish the exercises")
+    fails(g.check_capstone, {"accuracy": 0.5, "calls": {"conv2d_forward": 3}}, "test accuracy at least 0.90")
+    fails(g.check_capstone, {"accuracy": 0.95, "calls": {"conv2d_forward": 0}}, "not used: conv2d_forward")
+
+
+def test_capstone_network_trains_on_the_students_functions():
+    """The capstone's network, on answers written as a student would, learns the bars past the
+    criterion in a shorter run than the notebook's, calling the given functions."""
+    from labutils.lab import cnn_capstone as cap
+    from labutils.lab.training import accuracy, random_batches, train
+    from labutils.optim import Adam
+    rng = np.random.default_rng(0)
+    x, y = cap.oriented_bars(600, rng)
+    assert x.shape == (600, 1, 12, 12) and set(np.unique(y)) == {0, 1, 2, 3}
+    calls = {"fwd": 0}
+
+    def fwd(*a):
+        calls["fwd"] += 1
+        return conv2d_forward_im2col(*a)
+    model = cap.bar_classifier(fwd, conv2d_backward, maxpool2d_backward, rng)
+    w0 = model[0].params["weight"].copy()
+    train(model, nn.CrossEntropyLoss(), Adam(model, lr=0.01), random_batches(x[:400], y[:400], 32, rng), 150)
+    assert accuracy(model, x[400:], y[400:]) >= 0.9
+    assert calls["fwd"] > 300 and not np.allclose(model[0].params["weight"], w0)

@@ -15,14 +15,14 @@ from .. import nn
 from ..nn.conv import conv_backward, conv_forward
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, gradient_check
-from .cnn_layers import (check_avgpool2d_backward, check_conv_cost, check_conv_transpose2d,
-                         check_im2col, check_separable_cost, no_pixel_loop)
+from .cnn_layers import (check_avgpool2d_backward, check_capstone, check_conv_cost,
+                         check_conv_transpose2d, check_im2col, check_separable_cost, no_pixel_loop)
 from .hidden import seed as hidden_seed
 
 __all__ = ["check_conv2d_forward", "check_conv2d_backward", "check_maxpool2d_backward",
            "check_conv_output_size", "check_receptive_field", "check_im2col",
            "check_conv_transpose2d", "check_avgpool2d_backward", "check_conv_cost",
-           "check_separable_cost"]
+           "check_separable_cost", "check_capstone"]
 
 
 def _rng(seed):

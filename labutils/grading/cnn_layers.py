@@ -334,3 +334,25 @@ def check_separable_cost(separable_cost, time_limit_s=GRADER_TIME_LIMIT, hidden=
         "the depthwise step keeps C_in channels (one filter per input channel), not C_out":
             _sep_wrong("cout_dw"),
     })
+
+
+# -- the capstone ---------------------------------------------------------------------------
+CAPSTONE_ACCURACY = 0.90
+
+
+def check_capstone(result):
+    """The capstone cell's ``result`` dict (None when it did not run): the student's functions
+    were used and the test accuracy reached CAPSTONE_ACCURACY (printed as a verdict)."""
+    from .report import Report
+    report = Report("Checking the capstone (a CNN from your convolution and pooling functions)")
+    if not result:
+        report.fail("capstone", "did not run: finish the exercises its cell names, then run it again")
+        report.finish()
+    unused = [n for n, k in result["calls"].items() if not k]
+    (report.fail if unused else report.ok)(
+        "built from your functions", f"not used: {', '.join(unused)}" if unused else "ok")
+    acc = result["accuracy"]
+    (report.ok if acc >= CAPSTONE_ACCURACY else report.fail)(
+        f"test accuracy at least {CAPSTONE_ACCURACY:.2f}",
+        "reached" if acc >= CAPSTONE_ACCURACY else f"{acc:.2f}")
+    report.finish()

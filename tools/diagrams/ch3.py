@@ -1,0 +1,90 @@
+"""Chapter 3's diagrams (python tools/diagrams/ch3.py writes book/assets/diagrams/ch3_*.svg)."""
+import matplotlib.pyplot as plt
+from common import BLUE, GREEN, ORANGE, PINK, SKY, arrow, box, canvas, main
+
+
+def _grid(ax, x0, y0, rows, cols, cell=0.5, fill=None, edge="0.35"):
+    """A rows x cols grid of squares with its top-left corner at (x0, y0); fill: {(r, c): colour}."""
+    fill = fill or {}
+    for r in range(rows):
+        for c in range(cols):
+            colour = fill.get((r, c))
+            ax.add_patch(plt.Rectangle((x0 + c * cell, y0 - (r + 1) * cell), cell, cell,
+                                       facecolor=colour or "white", alpha=0.55 if colour else 1,
+                                       edgecolor=edge, lw=0.8))
+
+
+def conv_window():
+    """A 3x3 kernel over a 5x5 input padded by 1: stride 2 windows, and a dilation-2 window."""
+    fig, ax = canvas(7.2, 3.6, (0, 14.4), (0, 7.2))
+    ax.set_title("One output per window (p = 1, s = 2, k = 3); right: dilation d = 2", fontsize=10)
+    pad = {(r, c): "0.8" for r in range(7) for c in range(7) if r in (0, 6) or c in (0, 6)}
+    first = {(r, c): BLUE for r in range(3) for c in range(3)}
+    second = {(r, c): ORANGE for r in range(3) for c in range(2, 5)}
+    _grid(ax, 0.5, 6.2, 7, 7, 0.7, {**pad, **first, **second})
+    ax.text(2.95, 0.75, "5 x 5 input, padded by 1 (grey)\nblue: output (0, 0); orange: output\n"
+            "(0, 1), s = 2 pixels to the right", ha="center", va="center", fontsize=8)
+    _grid(ax, 6.0, 4.8, 3, 3, 0.7, {(0, 0): BLUE, (0, 1): ORANGE})
+    ax.text(7.05, 2.1, "3 x 3 output", ha="center", va="center", fontsize=8)
+    arrow(ax, (5.5, 4.5), (6.0, 4.5), BLUE)
+    dil = {(r, c): GREEN for r in (0, 2, 4) for c in (0, 2, 4)}
+    _grid(ax, 9.3, 6.2, 7, 7, 0.7, {**pad, **dil})
+    ax.text(11.75, 0.75, "d = 2: the 3 x 3 taps are 2 apart,\nthe window spans 5 x 5 pixels",
+            ha="center", va="center", fontsize=8)
+    return fig
+
+
+def im2col():
+    """Each window of the padded input becomes one column; the layer is one matrix product."""
+    fig, ax = canvas(7.2, 3.6, (0, 14.4), (0, 7.2))
+    ax.set_title("im2col: every window becomes a column; the layer is one product", fontsize=10)
+    colours = [BLUE, ORANGE, GREEN, PINK]
+    fill = {}
+    for k, (r0, c0) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        for r in range(2):
+            for c in range(2):
+                fill.setdefault((r0 + r, c0 + c), colours[k])
+    _grid(ax, 0.4, 5.6, 3, 3, 0.8, fill)
+    ax.text(1.6, 2.2, "input 3 x 3 (C = 1),\n2 x 2 windows, s = 1:\n4 windows", ha="center",
+            fontsize=8)
+    arrow(ax, (3.0, 4.4), (4.6, 4.4), "black")
+    for k, colour in enumerate(colours):
+        _grid(ax, 4.8 + 0.6 * k, 5.6, 4, 1, 0.6, {(r, 0): colour for r in range(4)})
+    ax.text(6.0, 2.2, "X_col, one column per window:\n(C·kh·kw, N·H_out·W_out) = (4, 4)",
+            ha="center", fontsize=8)
+    box(ax, 9.9, 5.6, 2.6, 0.8, "W_mat\n(F, C·kh·kw)", color=SKY, fontsize=8)
+    box(ax, 9.9, 3.6, 2.6, 0.8, "Y = W_mat X_col\n(F, N·H_out·W_out)", color=BLUE, fontsize=8)
+    arrow(ax, (7.4, 4.4), (8.6, 3.8), "black")
+    arrow(ax, (9.9, 5.2), (9.9, 4.0), "black")
+    ax.text(11.2, 2.2, "one product (BLAS), then a reshape\nto (N, F, H_out, W_out)", ha="center",
+            fontsize=8)
+    return fig
+
+
+def receptive_field():
+    """Three 3-tap layers: each output sees 3 units of the layer below, the input 7 pixels."""
+    fig, ax = canvas(7.2, 3.6, (0, 14.4), (0, 7.2))
+    ax.set_title("The receptive field grows through a stack: three 3-tap layers, r = 7", fontsize=10)
+    n = 11
+    ys = [1.0, 2.6, 4.2, 5.8]
+    span = {0: range(2, 9), 1: range(3, 8), 2: range(4, 7), 3: range(5, 6)}
+    for level, y in enumerate(ys):
+        for i in range(n):
+            inside = i in span[level]
+            ax.add_patch(plt.Circle((2.2 + 1.05 * i, y), 0.28, facecolor=ORANGE if inside else "white",
+                                    alpha=0.7 if inside else 1, edgecolor="0.3", lw=0.8))
+        ax.text(0.1, y, ["input", "layer 1", "layer 2", "layer 3"][level], va="center", fontsize=8)
+    for level in range(1, 4):
+        for i in span[level]:
+            for j in (i - 1, i, i + 1):
+                ax.plot([2.2 + 1.05 * i, 2.2 + 1.05 * j], [ys[level] - 0.28, ys[level - 1] + 0.28],
+                        color=BLUE, lw=0.7, alpha=0.7)
+    ax.text(8.5, 0.3, "orange: what the top unit sees at each level (7 inputs)", ha="center",
+            va="center", fontsize=8)
+    return fig
+
+
+DIAGRAMS = {"conv_window": conv_window, "im2col": im2col, "receptive_field": receptive_field}
+
+if __name__ == "__main__":
+    main(DIAGRAMS, "ch3")
