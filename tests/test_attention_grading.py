@@ -117,7 +117,7 @@ def test_right_answers_in_other_forms_pass():
 
 def test_hidden_seeds_pass_too():
     for check in (g.check_attention, g.check_attention_backward, g.check_split_heads,
-                  g.check_merge_heads):
+                  g.check_merge_heads, g.check_causal_mask, g.check_sinusoidal_encoding):
         passes(check, REFERENCES[check], seed=99)
         assert "Hidden tests of" in passes(check, REFERENCES[check], hidden=True)
     fails(g.check_attention, lambda q, k, v, m: g.reference_attention(q, k, v, m),

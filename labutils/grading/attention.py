@@ -230,13 +230,16 @@ def _boolean_mask(out):
     return out
 
 
-def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT):
+def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
     """causal_mask(tq, tk) -> bool (tq, tk), True where key j is in the future of query i
-    (query i at position i + tk - tq)."""
+    (query i at position i + tk - tq). hidden=True: other sizes (from the class seed)."""
+    n, c = _rng(hidden_seed(103) if hidden else 3 if seed is None else seed).integers(2, 9, 2)
     cases = [("4 queries, 4 keys", (4, 4)), ("a single token", (1, 1)),
              ("1 new query after 4 cached keys (cached decoding)", (1, 5)),
-             ("3 new queries after 4 cached keys", (3, 7)), ("2 queries, 2 keys", (2, 2))]
+             ("3 new queries after 4 cached keys", (3, 7)), ("2 queries, 2 keys", (2, 2)),
+             (f"{n} new queries after {c} cached keys", (int(n), int(n + c)))]
     check_adapted(causal_mask, _causal_reference, cases, adapt=_boolean_mask,
+                  title=hidden_title(causal_mask, hidden),
                   time_limit_s=time_limit_s, mistakes=quiet({
         "with fewer queries than keys, align the mask to the END: the last query is the newest "
         "token and sees every key (query i sits at position i + tk - tq)":
@@ -264,12 +267,17 @@ def _pe_variant(T, d, swap=False, no_two=False, halves=False, multiply=False):
     return pe
 
 
-def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMIT):
-    """sinusoidal_encoding(num_positions, d_model) -> (num_positions, d_model)."""
+def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMIT, seed=None,
+                              hidden=False):
+    """sinusoidal_encoding(num_positions, d_model) -> (num_positions, d_model).
+    hidden=True: other sizes (from the class seed)."""
+    t, h = _rng(hidden_seed(104) if hidden else 4 if seed is None else seed).integers(3, 40, 2)
     cases = [("10 positions, d = 8", (10, 8)), ("1 position, d = 2", (1, 2)),
              ("50 positions, d = 16", (50, 16)), ("7 positions, d = 4", (7, 4)),
-             ("1000 positions, d = 64", (1000, 64))]
+             ("1000 positions, d = 64", (1000, 64)),
+             (f"{t} positions, d = {2 * h}", (int(t), int(2 * h)))]
     check_function(sinusoidal_encoding, lambda T, d: _sinusoidal(T, d), cases,
+                   title=hidden_title(sinusoidal_encoding, hidden),
                    time_limit_s=time_limit_s, mistakes=quiet({
         "even columns (2i) hold sin, odd columns (2i+1) hold cos; you swapped them":
             lambda T, d: _pe_variant(T, d, swap=True),

@@ -22,13 +22,17 @@ from .core import Problem, call_student, check_function, gradient_check, numeric
 from .hidden import seed as hidden_seed
 from .published import published
 
-__all__ = ["check_mha_forward", "check_mha_backward", "check_rotary",
+__all__ = ["CAPSTONE_ALLOW", "check_mha_forward", "check_mha_backward", "check_rotary",
            "check_sequence_cross_entropy", "check_attend_with_cache", "reference_mha_forward",
-           "reference_mha_backward", "reference_sequence_cross_entropy"]
+           "reference_mha_backward", "reference_sequence_cross_entropy",
+           "reference_attend_with_cache"]
 
 # the student's own helpers are notebook functions; these course forwards may be called too
 _ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.heads.split_heads",
           "labutils.nn.heads.merge_heads")
+# what the capstone's exercises may call (the checks of exercises 2, 7 and 8 allow these)
+CAPSTONE_ALLOW = _ALLOW + ("labutils.nn.attention.masked_softmax",
+                           "labutils.nn.attention.scaled_dot_product_attention")
 
 
 def _seed(base, seed, hidden):
@@ -170,8 +174,8 @@ def check_rotary(rotary, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False
                    title=hidden_title(rotary, hidden), mistakes=quiet({
         "the positions were ignored (token t rotated by t): rotate token t by the angle "
         "positions[t]·ω_i": _rotary_variant("ignored positions"),
-        "the rotation turns the wrong way: (x0, x1) -> (x0 cos θ − x1 sin θ, x0 sin θ + x1 cos "
-        "θ) is the counter-clockwise one, whose pairs advance like the sinusoidal table":
+        "the rotation turns the wrong way: turn each pair by +positions[t]·ω_i (counter-"
+        "clockwise), the way the pairs of the sinusoidal table advance with t":
             _rotary_variant("direction"),
         "pair i is the features 2i and 2i+1 side by side (as in the sinusoidal table), not i "
         "and i + d/2": _rotary_variant("halves"),
@@ -278,6 +282,9 @@ def _attend_with_cache(q, k, v, k_cache, v_cache):
     v_all = np.concatenate([v_cache, v], axis=-2)
     mask = _causal_mask(q.shape[-2], k_all.shape[-2])
     return _reference_attention(q, k_all, v_all, mask)[0], k_all, v_all
+
+
+reference_attend_with_cache = published(_attend_with_cache, "reference_attend_with_cache")
 
 
 def _cache_variant(kind):

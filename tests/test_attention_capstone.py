@@ -1,0 +1,129 @@
+"""Chapter 5's capstone, rotary embeddings and the objectives: the capstone trains to its
+criterion with right parts and misses it with a wrong backward, names an unfinished exercise
+alone, and uses the reader's functions; RotaryEmbedding against a torch formula and central
+differences, and its relative-position property; the BERT / GPT / encoder-decoder examples."""
+import types
+
+import numpy as np
+import pytest
+import torch
+
+from labutils.gradcheck import check_module
+from labutils.grading import attention as g
+from labutils.grading import capstone
+from labutils.lab.attention_capstone import reversal_accuracy, train_reverser
+from labutils.lab.objectives import bert_example, gpt_example, segment_ids, seq2seq_example
+from labutils.nn import RotaryEmbedding, rotary_backward, rotary_forward
+from labutils.torchcheck import parity_report
+
+from .test_attention_blocks_grading import (
+    attention,
+    mha_backward,
+    mha_bwd_mistake,
+    mha_forward,
+    sequence_cross_entropy,
+)
+from .test_attention_grading import attention_backward, merge_heads, sinusoidal, split_heads
+
+PARTS = dict(sinusoidal=sinusoidal, mha_forward=mha_forward, mha_backward=mha_backward,
+             sequence_cross_entropy=sequence_cross_entropy)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    used = capstone.Counter(**PARTS)
+    model, losses = train_reverser(used, seed=0)
+    return used, model, losses
+
+
+def test_capstone_meets_its_criterion_with_a_wide_margin_and_uses_the_parts(trained):
+    used, model, losses = trained
+    assert reversal_accuracy(model) >= 0.99            # the criterion is 0.9
+    assert losses[-1] < 0.1 < losses[0]
+    assert all(n > 0 for n in used.calls.values())
+    maps = model.attention_weights(np.array([[3, 1, 4, 1, 5, 9, 2, 6]]), attention)[0]
+    # some head puts most of each query's weight on the mirrored position
+    assert max(np.mean(maps[h][np.arange(8), 7 - np.arange(8)]) for h in range(2)) > 0.5
+
+
+@pytest.mark.parametrize("wrong", [mha_bwd_mistake("transposed"),
+                                   lambda *a: tuple(np.zeros_like(r) for r in mha_backward(*a))])
+def test_capstone_criterion_fails_with_a_wrong_backward(wrong):
+    model, _ = train_reverser(types.SimpleNamespace(**PARTS | {"mha_backward": wrong}), seed=0)
+    assert reversal_accuracy(model) < 0.6
+
+
+def _require(**overrides):
+    fns = dict(attention=attention, attention_backward=attention_backward, split_heads=split_heads,
+               merge_heads=merge_heads, **PARTS) | overrides
+    x, w = np.random.default_rng(0).standard_normal((1, 3, 4)), [np.eye(4)] * 4
+    mask = np.triu(np.ones((3, 3), bool), 1)
+    capstone.require(
+        allow=g.CAPSTONE_ALLOW, sinusoidal=(fns["sinusoidal"], 4, 4),
+        attention=(fns["attention"], x, x, x, mask),
+        attention_backward=(fns["attention_backward"], x, x, x, x, mask),
+        mha_forward=(lambda *a: fns["mha_forward"](*a), x, *w, 2, mask),
+        sequence_cross_entropy=(fns["sequence_cross_entropy"], x, np.zeros((1, 3), int),
+                                np.ones((1, 3))))
+
+
+def unfinished(*args):
+    raise NotImplementedError()
+
+
+def test_capstone_requires_every_part_and_names_the_unfinished_one():
+    _require()           # the notebook's answers run, safe_softmax in attention_backward allowed
+    with pytest.raises(capstone.Unfinished, match="finish the exercise `sequence_cross_entropy`"):
+        _require(sequence_cross_entropy=unfinished)
+    with pytest.raises(capstone.Unfinished, match="`attention_backward`") as e:
+        _require(attention_backward=unfinished)
+    assert "sequence_cross_entropy" not in str(e.value)
+
+
+def test_rotary_matches_a_torch_formula_and_central_differences():
+    rng = np.random.default_rng(0)
+    x, pos = rng.standard_normal((2, 3, 5, 8)), np.array([0, 2, 3, 9, 40])
+    y, cache = rotary_forward(x, pos)
+    tx = torch.tensor(x, requires_grad=True)
+    ang = torch.tensor(pos, dtype=torch.float64)[:, None] * 10000.0 ** (-torch.arange(0, 8, 2, dtype=torch.float64) / 8)
+    pairs = tx.unflatten(-1, (4, 2))
+    ty = torch.stack([pairs[..., 0] * ang.cos() - pairs[..., 1] * ang.sin(),
+                      pairs[..., 0] * ang.sin() + pairs[..., 1] * ang.cos()], -1).flatten(-2)
+    dy = rng.standard_normal(y.shape)
+    ty.backward(torch.tensor(dy))
+    report = parity_report({"y": (y, ty.detach().numpy())},
+                           {"x": (rotary_backward(dy, cache), tx.grad.numpy())})
+    assert report.ok, report
+    assert check_module(RotaryEmbedding(8), rng.standard_normal((2, 4, 8))).ok
+    with pytest.raises(ValueError, match="RotaryEmbedding: dim must be even"):
+        RotaryEmbedding(7)
+    with pytest.raises(ValueError, match="last axis must be dim=8"):
+        RotaryEmbedding(8)(x[..., :6])
+
+
+def test_rotary_scores_depend_on_the_offset_only():
+    rng = np.random.default_rng(1)
+    q, k = rng.standard_normal((1, 16)), rng.standard_normal((1, 16))
+
+    def score(m, n):
+        return float(rotary_forward(q, np.array([m]))[0][0] @ rotary_forward(k, np.array([n]))[0][0])
+    assert np.allclose([score(0, 5), score(7, 12), score(300, 305)], score(0, 5))
+    assert not np.isclose(score(0, 5), score(0, 6))
+    emb = RotaryEmbedding(16)
+    assert np.allclose(emb(np.tile(q, (4, 1)), offset=3)[2], rotary_forward(q, np.array([5]))[0][0])
+
+
+def test_objectives():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 10, (400, 50))
+    inputs, targets, weights = bert_example(tokens, rng, vocab=10, mask_id=10)
+    chosen = weights > 0
+    assert abs(chosen.mean() - 0.15) < 0.01 and (targets == tokens).all()
+    assert abs(np.mean(inputs[chosen] == 10) - 0.8) < 0.02
+    assert (inputs[~chosen] == tokens[~chosen]).all()
+    assert 0.1 < np.mean(inputs[chosen] == tokens[chosen]) < 0.13     # 10 % kept + 1 % random hits
+    gi, gt, gw = gpt_example(tokens)
+    assert (gi[:, 1:] == gt[:, :-1]).all() and gw.shape == gt.shape and gw.min() == 1
+    (src, dec_in), tgt, w = seq2seq_example(tokens[:, :5], tokens[:, 5:], bos=11)
+    assert (dec_in[:, 0] == 11).all() and (dec_in[:, 1:] == tgt[:, :-1]).all() and w.shape == tgt.shape
+    assert segment_ids(3, 2).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
