@@ -4,6 +4,8 @@ The truth is the labutils modules (``labutils.nn.LayerNorm``, ``BatchNorm1d``,
 ``GroupNorm``), themselves checked against torch. The typical mistakes are written as
 functions, so that a report can say which one the answer made.
 """
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -30,26 +32,27 @@ __all__ = [
 ]
 
 
-def _rng(seed):
+def _rng(seed: int):
     return np.random.default_rng(seed)
 
 
-def _hidden(student, reference, cases, name, time_limit_s, **kw):
+def _hidden(student: Callable, reference: Callable, cases: list, name: str, time_limit_s: float,
+            **kw: object):
     """The hidden tests of an exercise: its cases drawn from the class seed, same engine."""
     cases = [(f"hidden case: {c[0]}", *c[1:]) for c in cases]
     return check_function(student, reference, cases, time_limit_s=time_limit_s,
                           title=f"Hidden tests of {name}", **kw)
 
 
-def _x(r, shape, scale=1.5, shift=0.3):
+def _x(r: np.random.Generator, shape: tuple[int, ...], scale: float = 1.5, shift: float = 0.3):
     return shift + scale * r.standard_normal(shape)
 
 
-def _std(x, axes, eps, ddof=0):
+def _std(x: np.ndarray, axes: int | tuple[int, ...], eps: float, ddof: int = 0) -> np.ndarray:
     return np.sqrt(x.var(axis=axes, keepdims=True, ddof=ddof) + eps)
 
 
-def _moments_var(x, axis, keepdims=True):
+def _moments_var(x: np.ndarray, axis: int | tuple[int, ...], keepdims: bool = True):
     """The unstable variance E[x²] − E[x]²: every digit is lost when |mean| ≫ spread."""
     return (x ** 2).mean(axis=axis, keepdims=keepdims) - x.mean(axis=axis, keepdims=keepdims) ** 2
 
@@ -62,21 +65,22 @@ _NO_EPS = "eps is missing: add it to the variance before the square root"
 _EPS_ARG = "the eps argument is ignored: use the eps you are given (a case passes another value)"
 
 
-def _bcast(v, ndim):
+def _bcast(v: np.ndarray, ndim: int):
     """A (C,) vector shaped to broadcast along axis 1 of an ndim-array."""
     return v.reshape((1, -1) + (1,) * (ndim - 2))
 
 
 # -- layer norm over arbitrary trailing axes -------------------------------------------------
 
-def _layer_norm(x, gamma, beta, eps=1e-5):
+def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5):
     m = nn.LayerNorm(gamma.shape, eps=eps)
     m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
     return m(x)
 
 
-def _ln_wrong(axes_of, eps_out=False, ddof=0, affine=True, moments=False):
-    def wrong(x, gamma, beta, eps=1e-5):
+def _ln_wrong(axes_of: Callable, eps_out: bool = False, ddof: int = 0, affine: bool = True,
+              moments: bool = False):
+    def wrong(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float = 1e-5):
         axes = axes_of(x, gamma)
         mu = x.mean(axis=axes, keepdims=True)
         sd = (np.sqrt(x.var(axis=axes, keepdims=True)) + eps) if eps_out else _std(x, axes, eps, ddof)
@@ -87,11 +91,12 @@ def _ln_wrong(axes_of, eps_out=False, ddof=0, affine=True, moments=False):
     return wrong
 
 
-def _trailing(x, gamma):
+def _trailing(x: np.ndarray, gamma: np.ndarray):
     return tuple(range(x.ndim - gamma.ndim, x.ndim))
 
 
-def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_layer_norm(layer_norm: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                     hidden: bool = False) -> None:
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
     if hidden:
         r = _rng(hidden_seed(99))
@@ -136,7 +141,8 @@ def check_layer_norm(layer_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
 
 # -- batch norm, training step (with the running statistics) -------------------------------
 
-def _batchnorm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+def _batchnorm_train(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+                     running_var: np.ndarray, momentum: float = 0.1, eps: float = 1e-5):
     m = nn.BatchNorm1d(x.shape[1], eps=eps, momentum=momentum)
     m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
     m.buffers["running_mean"], m.buffers["running_var"] = running_mean.copy(), running_var.copy()
@@ -144,9 +150,10 @@ def _batchnorm_train(x, gamma, beta, running_mean, running_var, momentum=0.1, ep
     return y, m.buffers["running_mean"], m.buffers["running_var"]
 
 
-def _bn_train_wrong(axis=0, eps_out=False, ddof_norm=0, ddof_run=1, swap=False, use_running=False,
-                    moments=False):
-    def wrong(x, gamma, beta, running_mean, running_var, momentum=0.1, eps=1e-5):
+def _bn_train_wrong(axis: int = 0, eps_out: bool = False, ddof_norm: int = 0, ddof_run: int = 1,
+                    swap: bool = False, use_running: bool = False, moments: bool = False) -> Callable:
+    def wrong(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+              running_var: np.ndarray, momentum: float = 0.1, eps: float = 1e-5):
         mu, var = x.mean(axis=axis, keepdims=True), x.var(axis=axis, keepdims=True, ddof=ddof_norm)
         if moments:
             var = _moments_var(x, axis)
@@ -160,7 +167,7 @@ def _bn_train_wrong(axis=0, eps_out=False, ddof_norm=0, ddof_run=1, swap=False, 
     return wrong
 
 
-def _bn_cases(r):
+def _bn_cases(r: np.random.Generator):
     cases = []
     for label, (n, c), mom in [("batch of 8, 3 features", (8, 3), 0.1),
                                ("batch of 2 (the smallest allowed)", (2, 4), 0.1),
@@ -175,7 +182,8 @@ def _bn_cases(r):
     return cases
 
 
-def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_batchnorm_train(batchnorm_train: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                          hidden: bool = False) -> None:
     if hidden:
         _hidden(batchnorm_train, _batchnorm_train, _bn_cases(_rng(hidden_seed(121))),
                 "batchnorm_train", time_limit_s, names=["y", "new running_mean", "new running_var"])
@@ -207,14 +215,16 @@ def check_batchnorm_train(batchnorm_train, time_limit_s=GRADER_TIME_LIMIT, hidde
 
 # -- batch norm, evaluation -------------------------------------------------------------
 
-def _batchnorm_eval(x, gamma, beta, running_mean, running_var, eps=1e-5):
+def _batchnorm_eval(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, running_mean: np.ndarray,
+                    running_var: np.ndarray, eps: float = 1e-5):
     m = nn.BatchNorm1d(x.shape[1], eps=eps).eval()
     m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
     m.buffers["running_mean"], m.buffers["running_var"] = running_mean.copy(), running_var.copy()
     return m(x)
 
 
-def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_batchnorm_eval(batchnorm_eval: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         hidden: bool = False) -> None:
     r = _rng(hidden_seed(122) if hidden else 22)
     cases = [(label, (_x(r, (n, c)), 1 + 0.5 * r.standard_normal(c), r.standard_normal(c),
                       r.standard_normal(c), 0.5 + r.random(c)))
@@ -227,7 +237,8 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT, hidden=
         _hidden(batchnorm_eval, _batchnorm_eval, cases, "batchnorm_eval", time_limit_s)
         return
 
-    def batch_stats(x, gamma, beta, rm, rv, eps=1e-5):
+    def batch_stats(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, rm: np.ndarray,
+                    rv: np.ndarray, eps: float = 1e-5):
         return gamma * (x - x.mean(0)) / np.sqrt(x.var(0) + eps) + beta
 
     check_function(batchnorm_eval, _batchnorm_eval, cases, time_limit_s=time_limit_s, mistakes={
@@ -245,14 +256,16 @@ def check_batchnorm_eval(batchnorm_eval, time_limit_s=GRADER_TIME_LIMIT, hidden=
 
 # -- group norm ---------------------------------------------------------------------------
 
-def _group_norm(x, num_groups, gamma, beta, eps=1e-5):
+def _group_norm(x: np.ndarray, num_groups: int, gamma: np.ndarray, beta: np.ndarray,
+                eps: float = 1e-5):
     m = nn.GroupNorm(num_groups, x.shape[1], eps=eps)
     m.params["weight"], m.params["bias"] = gamma.astype(np.float64), beta.astype(np.float64)
     return m(x)
 
 
-def _gn_wrong(kind):
-    def wrong(x, num_groups, gamma, beta, eps=1e-5):
+def _gn_wrong(kind: str):
+    def wrong(x: np.ndarray, num_groups: int, gamma: np.ndarray, beta: np.ndarray,
+              eps: float = 1e-5):
         n, c = x.shape[:2]
         if kind == "interleaved":
             xg = x.reshape(n, c // num_groups, num_groups, -1).swapaxes(1, 2).reshape(n, num_groups, -1)
@@ -274,7 +287,8 @@ def _gn_wrong(kind):
     return wrong
 
 
-def check_group_norm(group_norm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_group_norm(group_norm: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                     hidden: bool = False) -> None:
     r = _rng(hidden_seed(124) if hidden else 24)
     cases = []
     for label, shape, g in [("(2, 6, 4), 3 groups", (2, 6, 4), 3),

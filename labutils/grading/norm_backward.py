@@ -1,6 +1,8 @@
 """Autograder checks for chapter 2's derived exercises: the backward passes of batch norm,
 layer norm (with one γ per feature) and weight norm, and folding batch norm into the layer
 before it. Same engine and conventions as ``norm.py`` (which re-exports them)."""
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -11,19 +13,20 @@ from .complexity import no_python_loop
 from .core import check_function, gradient_check
 from .hidden import seed as hidden_seed
 from .norm import _EPS, _EPS_ARG, _MOMENTS, _hidden, _moments_var, _rng, _x
+from .report import Report
 
 _FORBID = ("torch_input_grad",)
 
 
-def _compact(g, xh, inv, axis):
+def _compact(g: np.ndarray, xh: np.ndarray, inv: np.ndarray, axis: int | tuple[int, ...]):
     """The compact backward over ``axis`` (the grader's own, for its catalogue of mistakes)."""
     return inv * (g - g.mean(axis, keepdims=True) - xh * (g * xh).mean(axis, keepdims=True))
 
 
-def _norm_back_wrong(kind, axis, sums):
+def _norm_back_wrong(kind: str, axis: int | tuple[int, ...], sums: int | str):
     """Typical wrong backward passes of a normalisation over ``axis`` of (x, gamma); the
     parameter gradients are summed over ``sums``."""
-    def wrong(dy, x, gamma, eps=1e-5):
+    def wrong(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5):
         var = _moments_var(x, axis) if kind == "moments" else x.var(axis, keepdims=True)
         inv = 1 / np.sqrt(var + eps)
         xh = (x - x.mean(axis, keepdims=True)) * inv
@@ -43,12 +46,13 @@ def _norm_back_wrong(kind, axis, sums):
     return wrong
 
 
-def _stats(x, axis, eps):
+def _stats(x: np.ndarray, axis: int | tuple[int, ...], eps: float):
     inv = 1 / np.sqrt(x.var(axis, keepdims=True) + eps)
     return (x - x.mean(axis, keepdims=True)) * inv, inv
 
 
-def _grad_check(report, student, case, gamma_axis, time_limit_s):
+def _grad_check(report: Report, student: Callable, case: tuple, gamma_axis: int,
+                time_limit_s: float):
     """dx, dgamma, dbeta of L = <dy, γ x̂ + β> against central differences."""
     dy, x, gamma = case
     beta = np.zeros_like(gamma)
@@ -61,7 +65,7 @@ def _grad_check(report, student, case, gamma_axis, time_limit_s):
     report.finish()
 
 
-def _common_mistakes(axis, sums, axis_hint):
+def _common_mistakes(axis: int | tuple[int, ...], sums: int | str, axis_hint: str):
     w = lambda kind: _norm_back_wrong(kind, axis, sums)
     return {
         "dx is not only the upstream gradient times gamma over sigma: the mean and the "
@@ -78,7 +82,7 @@ def _common_mistakes(axis, sums, axis_hint):
 
 # -- batch norm backward ------------------------------------------------------------------
 
-def _batchnorm_backward(dy, x, gamma, eps=1e-5):
+def _batchnorm_backward(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5):
     m = nn.BatchNorm1d(x.shape[1], eps=eps, track_running_stats=False)
     m.params["weight"] = gamma.astype(np.float64)
     m(x)
@@ -86,7 +90,9 @@ def _batchnorm_backward(dy, x, gamma, eps=1e-5):
     return dx, m.grads["weight"].copy(), m.grads["bias"].copy()
 
 
-def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_batchnorm_backward(batchnorm_backward: Callable,
+                             time_limit_s: float = GRADER_TIME_LIMIT,
+                             hidden: bool = False) -> None:
     r = _rng(hidden_seed(123) if hidden else 23)
     cases = [(label, (r.standard_normal((n, c)), _x(r, (n, c)), 1 + 0.5 * r.standard_normal(c)))
              for label, (n, c) in [("batch of 6, 3 features", (6, 3)), ("batch of 2", (2, 3)),
@@ -110,14 +116,16 @@ def check_batchnorm_backward(batchnorm_backward, time_limit_s=GRADER_TIME_LIMIT,
 
 # -- layer norm backward, one gamma per feature ----------------------------------------------
 
-def _layer_norm_backward(dy, x, gamma, eps=1e-5):
+def _layer_norm_backward(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5):
     _, cache = nn.layer_norm_forward(x, gamma.astype(np.float64), np.zeros_like(gamma, float),
                                      1, eps)
     grads = nn.layer_norm_backward(dy, cache)
     return grads["x"], grads["weight"], grads["bias"]
 
 
-def check_layer_norm_backward(layer_norm_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_layer_norm_backward(layer_norm_backward: Callable,
+                              time_limit_s: float = GRADER_TIME_LIMIT,
+                              hidden: bool = False) -> None:
     r = _rng(hidden_seed(125) if hidden else 25)
     cases = [(label, (r.standard_normal(s), _x(r, s), 1 + 0.8 * r.standard_normal(s[-1])))
              for label, s in [("4 samples of 5 features", (4, 5)), ("a single sample of 6", (1, 6)),
@@ -146,21 +154,21 @@ def check_layer_norm_backward(layer_norm_backward, time_limit_s=GRADER_TIME_LIMI
     _grad_check(report, layer_norm_backward, cases[0][1], -1, time_limit_s)
 
 
-def _ln_first_axis_sums(dy, x, gamma, eps=1e-5):
+def _ln_first_axis_sums(dy: np.ndarray, x: np.ndarray, gamma: np.ndarray, eps: float = 1e-5):
     xh, _ = _stats(x, -1, eps)
     return _layer_norm_backward(dy, x, gamma, eps)[0], (dy * xh).sum(0), dy.sum(0)
 
 
 # -- weight norm backward ---------------------------------------------------------------------
 
-def _weight_norm_backward(dW, g, v):
+def _weight_norm_backward(dW: np.ndarray, g: np.ndarray, v: np.ndarray):
     _, cache = weight_norm_forward(np.eye(v.shape[1]), g, v, None)   # x = I: dW = dyᵀ x = dy
     grads = weight_norm_backward(dW.T, cache)
     return grads["g"], grads["v"]
 
 
-def _wn_wrong(kind):
-    def wrong(dW, g, v):
+def _wn_wrong(kind: str):
+    def wrong(dW: np.ndarray, g: np.ndarray, v: np.ndarray):
         n = np.sqrt((v ** 2).sum()) if kind == "frobenius" else np.linalg.norm(v, axis=1, keepdims=True)
         dg = (dW * v).sum(axis=1, keepdims=True) / n
         if kind == "columns":
@@ -172,7 +180,7 @@ def _wn_wrong(kind):
     return wrong
 
 
-def _wn_cases(r):
+def _wn_cases(r: np.random.Generator):
     cases = []
     for label, (o, i), scale in [("3 output units, 4 inputs", (3, 4), 1.0),
                                  ("one output unit, 5 inputs", (1, 5), 1.0),
@@ -183,7 +191,9 @@ def _wn_cases(r):
     return cases
 
 
-def check_weight_norm_backward(weight_norm_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_weight_norm_backward(weight_norm_backward: Callable,
+                               time_limit_s: float = GRADER_TIME_LIMIT,
+                               hidden: bool = False) -> None:
     cases = _wn_cases(_rng(hidden_seed(126) if hidden else 26))
     names = ["dg", "dv"]
     if hidden:
@@ -219,8 +229,9 @@ def check_weight_norm_backward(weight_norm_backward, time_limit_s=GRADER_TIME_LI
 
 # -- folding batch norm into the layer before it -------------------------------------------------
 
-def _fold_wrong(kind):
-    def wrong(weight, bias, gamma, beta, running_mean, running_var, eps=1e-5):
+def _fold_wrong(kind: str):
+    def wrong(weight: np.ndarray, bias: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+              running_mean: np.ndarray, running_var: np.ndarray, eps: float = 1e-5):
         var = {"no eps": running_var, "no sqrt": None}.get(kind, running_var + eps)
         s = gamma / (running_var + eps) if kind == "no sqrt" else gamma / np.sqrt(var)
         if kind == "eps outside":
@@ -235,7 +246,8 @@ def _fold_wrong(kind):
     return wrong
 
 
-def check_fold_batchnorm(fold_batchnorm, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_fold_batchnorm(fold_batchnorm: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         hidden: bool = False) -> None:
     r = _rng(hidden_seed(127) if hidden else 27)
     cases = []
     for label, shape in [("Linear 4 -> 3", (3, 4)), ("Linear 2 -> 1", (1, 2)),
