@@ -23,10 +23,14 @@ from .adapted import hidden_title, precision_hint, quiet
 from .core import (LineCounter, Problem, Report, call_student, check_function, memory_growth,
                    no_python_loop)
 from .hidden import seed as hidden_seed
+from .performer_favor import (check_favor_backward, check_favor_step, check_positive_mse,
+                              reference_favor_step, work_growth)
 from .published import published
 
 __all__ = ["check_positive_features", "check_favor_attention", "check_causal_favor",
-           "check_unbiasedness_z", "check_orthogonal_block", "reference_unbiasedness_z"]
+           "check_unbiasedness_z", "check_orthogonal_block", "reference_unbiasedness_z",
+           "check_positive_mse", "check_favor_backward", "check_favor_step",
+           "reference_favor_step"]
 
 
 def _rng(seed):
@@ -245,6 +249,7 @@ def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
                       what="an L × L matrix", allow=_FAVOR_ALLOW,
                       label=f"memory at L = {L // 2} and {L}: grows like L (an L × L float64 "
                             f"matrix would need {L * L * 8 / 2**20:.0f} MB)")
+        work_growth(report, causal_favor, lambda n: _sized(65, n), allow=_FAVOR_ALLOW)
     report.finish()
 
 
@@ -290,10 +295,12 @@ def _as_number(z):
     return float(z)
 
 
-def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT):
+def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """unbiasedness_z(features, x, y, m, n_draws, rng) -> z = (mean of the n_draws estimates
-    φ(x)·φ(y) - exp(x·y)) / (their standard deviation / √n_draws), a new W (m, d) per draw."""
-    r = _rng(64)
+    φ(x)·φ(y) - exp(x·y)) / (their standard deviation / √n_draws), a new W (m, d) per draw.
+    hidden=True: another pair x, y and other draws."""
+    base = hidden_seed(614) if hidden else 64
+    r = _rng(base)
     x, y = r.standard_normal(4) * .35, r.standard_normal(4) * .35
 
     def no_norm_factor(x, W):
@@ -320,11 +327,12 @@ def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT):
          "deviation over √n_draws", 5),
     ]
     n_draws = 3000
-    report = Report("Checking unbiasedness_z", time_limit_s)
+    report = Report(hidden_title(unbiasedness_z, hidden), time_limit_s)
     for label, fmap, m, want, hint, seed in cases:
         rec = _Recording(fmap)
         try:
-            z = _as_number(call_student(unbiasedness_z, (rec, x, y, m, n_draws, _rng(700 + seed)),
+            z = _as_number(call_student(unbiasedness_z,
+                                        (rec, x, y, m, n_draws, _rng(base + 636 + seed)),
                                         time_limit_s=time_limit_s))
             bad = sorted({s for s in rec.shapes if s != (m, len(x))})
             if bad:
@@ -407,14 +415,15 @@ def _block(W, d):
     return W
 
 
-def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT):
+def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     """orthogonal_block(d, rng) -> (d, d): exactly orthogonal rows, Haar directions, chi(d)
-    row lengths (each row marginally N(0, I_d))."""
-    report = Report("Checking orthogonal_block", time_limit_s)
+    row lengths, one per row (each row marginally N(0, I_d)). hidden=True: other seeds."""
+    base = hidden_seed(615) if hidden else 0
+    report = Report(hidden_title(orthogonal_block, hidden), time_limit_s)
     for d in (1, 3, 8):
         label = f"one block, d = {d}"
         try:
-            W = _block(call_student(orthogonal_block, (d, _rng(65 + d)),
+            W = _block(call_student(orthogonal_block, (d, _rng(base + 65 + d)),
                                     time_limit_s=time_limit_s), d)
         except Problem as p:
             report.fail(label, str(p))
@@ -440,7 +449,7 @@ def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT):
     def many(rng):
         return [orthogonal_block(d, rng) for _ in range(n)]
     try:
-        Ws = call_student(many, (_rng(69),), time_limit_s=time_limit_s, name="orthogonal_block")
+        Ws = call_student(many, (_rng(base + 69),), time_limit_s=time_limit_s, name="orthogonal_block")
         Ws = np.stack([_block(W, d) for W in Ws])
     except Problem as p:
         report.fail(label, str(p))
@@ -452,6 +461,10 @@ def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT):
         report.fail(label, "every row has length 1",
                     "give each row its own length, drawn from chi(d): the norm of a fresh "
                     "N(0, I_d) vector, so that each row is marginally N(0, I_d)")
+    elif np.allclose(np.linalg.norm(Ws, axis=-1), np.linalg.norm(Ws, axis=-1)[:, :1]):
+        report.fail(label, "within each block every row has the same length",
+                    "each row needs its own chi(d) length (the norm of its own fresh N(0, I_d) "
+                    "vector); one length per block makes the rows dependent in length")
     elif np.allclose(norms, norms[0]):
         report.fail(label, f"every row has the same length {norms[0]:.3g}",
                     "the lengths must be random, chi(d) (the norm of a fresh N(0, I_d) "
@@ -463,7 +476,15 @@ def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT):
     else:
         U = Ws / norms.reshape(n, d, 1)
         z = np.abs(U.mean(0)) / (U.std(0) / math.sqrt(n))
-        if z.max() > 6:
+        fourth = np.mean(U ** 4)              # Haar: E[u_i^4] = 3 / (d (d + 2))
+        se4 = np.std(U ** 4) / math.sqrt(U.size / d)
+        if abs(fourth - 3 / (d * (d + 2))) > 6 * se4:
+            report.fail(label, f"the directions are not uniform on the sphere: the mean of "
+                               f"u_i⁴ over the unit rows is {fourth:.3f}, not 3/(d(d+2)) = "
+                               f"{3 / (d * (d + 2)):.3f}",
+                        "start from the QR decomposition of a (d, d) Gaussian matrix, not from "
+                        "axes or a permutation")
+        elif z.max() > 6:
             report.fail(label, "the directions are not uniformly distributed (Haar): their "
                                "average is far from 0",
                         "QR's sign convention (R's diagonal may be negative) makes Q "
