@@ -12,6 +12,10 @@ Every block takes ``norm_layer``: a callable ``norm_layer(channels) -> Module`` 
   ResNeXtBlock              the Bottleneck with groups = cardinality (Xie et al., 2017)
   DenseBlock                each layer sees the concatenation of all earlier feature maps
                             and adds ``growth_rate`` channels (Huang et al., 2017)
+  SqueezeExcitation         y = x · σ(fc2(act(fc1(avgpool(x))))), one gate per channel
+                            (Hu et al., 2018; torchvision.ops.SqueezeExcitation's names)
+  MBConv                    inverted residual: 1x1 expand, depthwise k x k, SE, 1x1 project,
+                            + x when the shape allows (MobileNetV2, EfficientNet's block)
 
 Backward of a block is the chain of its children's backwards; where a tensor is used twice
 (the shortcut, DenseNet's concatenation) the gradients of its uses are added.
@@ -25,12 +29,14 @@ import numpy.typing as npt
 
 from .. import validate
 from ..module import Module, ModuleList, Sequential
-from .activation import ReLU
+from .activation import ReLU, Sigmoid
 from .conv import Conv2d
 from .norm import BatchNorm2d
+from .pool import AdaptiveAvgPool2d
 
 __all__ = ["PointwiseConv2d", "DepthwiseSeparableConv2d", "NiNBlock", "Bottleneck",
-           "ResNeXtBlock", "DenseLayer", "DenseBlock", "conv_params", "conv_macs"]
+           "ResNeXtBlock", "DenseLayer", "DenseBlock", "SqueezeExcitation", "MBConv",
+           "conv_params", "conv_macs"]
 
 
 def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
@@ -207,3 +213,79 @@ class DenseBlock(Module):
             g_in = layer.backward(g[:, c:])   # gradient w.r.t. this layer's own output slice
             g = g[:, :c] + g_in               # plus what flows through its input
         return g
+
+
+class SqueezeExcitation(Module):
+    """Squeeze-and-excitation (torchvision's names: avgpool fc1 activation fc2 scale_activation).
+
+        g = σ(fc2(act(fc1(avgpool(x)))))   (N, C, 1, 1): one gate in (0, 1) per channel
+        y = g · x                           x: (N, C, H, W) -> y: (N, C, H, W)
+
+    backward: x is used twice, so dx = g·dy + (the gate path's backward of Σ_hw dy·x).
+    Cost: 2·C·C_squeeze weights (+ biases), about nothing next to the convolutions around it.
+    """
+
+    def __init__(self, input_channels: int, squeeze_channels: int,
+                 activation: Callable[[], Module] = ReLU, rng: np.random.Generator | None = None,
+                 dtype: npt.DTypeLike = np.float64) -> None:
+        super().__init__()
+        self.avgpool = AdaptiveAvgPool2d(1)
+        self.fc1 = Conv2d(input_channels, squeeze_channels, 1, rng=rng, dtype=dtype)
+        self.activation = activation()
+        self.fc2 = Conv2d(squeeze_channels, input_channels, 1, rng=rng, dtype=dtype)
+        self.scale_activation = Sigmoid()
+        self._cache = None
+
+    def _gate(self) -> list[Module]:
+        return [self.avgpool, self.fc1, self.activation, self.fc2, self.scale_activation]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        g = x
+        for m in self._gate():
+            g = m(g)
+        self._cache = (x, g)
+        return g * x
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        x, g = validate.forward_called("SqueezeExcitation", self._cache)
+        validate.grad(dy, x.shape, "SqueezeExcitation")
+        dg = (dy * x).sum(axis=(2, 3), keepdims=True)
+        for m in reversed(self._gate()):
+            dg = m.backward(dg)
+        return g * dy + dg
+
+
+class MBConv(Module):
+    """Inverted residual block with squeeze-and-excitation (MobileNetV2 / EfficientNet).
+
+        h = act(bn0(expand_1x1(x)))          C_in -> C_in·expand_ratio (skipped when ratio 1)
+        h = act(bn1(depthwise_kxk(h)))       groups = channels, stride s
+        h = se(h)                            squeeze to max(1, C_in // 4) channels
+        y = bn2(project_1x1(h)) [+ x]        -> C_out; + x when s = 1 and C_in = C_out
+    EfficientNet uses SiLU for ``activation``; pass any module class (default ReLU).
+    x: (N, C_in, H, W) -> y: (N, C_out, ⌈H/s⌉, ⌈W/s⌉) for odd kernel_size.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, expand_ratio: int = 4,
+                 kernel_size: int = 3, stride: int = 1, activation: Callable[[], Module] = ReLU,
+                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
+        super().__init__()
+        kw = dict(rng=rng, dtype=dtype)
+        mid = in_channels * expand_ratio
+        parts = []
+        if expand_ratio != 1:
+            parts += [Conv2d(in_channels, mid, 1, bias=False, **kw), BatchNorm2d(mid), activation()]
+        parts += [Conv2d(mid, mid, kernel_size, stride, kernel_size // 2, groups=mid, bias=False,
+                         **kw), BatchNorm2d(mid), activation(),
+                  SqueezeExcitation(mid, max(1, in_channels // 4), activation, **kw),
+                  Conv2d(mid, out_channels, 1, bias=False, **kw), BatchNorm2d(out_channels)]
+        self.block = Sequential(*parts)
+        self.use_residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        y = self.block(x)
+        return y + x if self.use_residual else y
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        dx = self.block.backward(dy)
+        return dx + dy if self.use_residual else dx
