@@ -8,7 +8,8 @@ Predicting the mean (1) leaves a mean squared error of 1/6 ≈ 0.167, the varian
 
 ``train_memory`` trains a one-layer network with a linear read-out of the last state, by Adam on
 the squared error, and records how large the gradient dL/dh_k is at every step k, relative to
-dL/dh_T (at training step 20, once the read-out is no longer zero, and at the last step). The cell is given as functions with the exercises' signatures:
+dL/dh_T (at training step 20, once the read-out is no longer zero, and at the last step).
+The cell is given as functions with the exercises' signatures:
 
     RNN:   forward(x, h, W_ih, W_hh, b_ih, b_hh) -> h'
            bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh) -> (dx, dh0, dW_ih, dW_hh, db_ih, db_hh)
@@ -82,7 +83,7 @@ def _backward(backward: Callable, lstm: bool, p: dict, x: np.ndarray, hs: list, 
     dh = np.zeros((T,) + dh_T.shape)
     dh[-1] = dh_T
     total = list(backward(x, hs[0], *w, dh)[2:])
-    for k in range(T if measure else 0):              # dL/dh_k: BPTT of the steps after k, started from h_k
+    for k in range(T if measure else 0):   # dL/dh_k: BPTT of the steps after k, from h_k
         norms[k] = np.linalg.norm(backward(x[k:], hs[k], *w, dh[k:])[1], axis=1).mean()
     return total, norms
 
