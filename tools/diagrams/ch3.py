@@ -84,7 +84,30 @@ def receptive_field():
     return fig
 
 
-DIAGRAMS = {"conv_window": conv_window, "im2col": im2col, "receptive_field": receptive_field}
+def mbconv():
+    """MBConv: expand 1x1, depthwise kxk, squeeze-and-excitation, project 1x1, + x."""
+    fig, ax = canvas(7.2, 3.8, (0, 14.4), (0, 7.6))
+    ax.set_title("MBConv (inverted residual) with squeeze-and-excitation", fontsize=10)
+    steps = [("x\n(C)", 0.9, BLUE), ("1x1 expand\nBN, act\n(t·C)", 3.0, GREEN),
+             ("k x k depthwise\n(groups t·C,\nstride s)\nBN, act", 5.6, GREEN),
+             ("× gates\n(t·C)", 8.2, PINK), ("1x1 project\nBN\n(C_out)", 10.5, GREEN),
+             ("+ x\n(if s = 1 and\nC_out = C)", 12.9, BLUE)]
+    for text, x, colour in steps:
+        box(ax, x, 4.6, 2.0 if x > 1 else 1.2, 1.7, text, color=colour, fontsize=7)
+    for (_, a, _), (_, b, _) in zip(steps, steps[1:]):
+        arrow(ax, (a + (0.6 if a < 1 else 1.0), 4.6), (b - 1.0, 4.6), "black")
+    box(ax, 8.2, 1.5, 5.2, 1.2, "squeeze-excitation: global avg pool → 1x1 squeeze → act\n"
+        "→ 1x1 excite → sigmoid: one gate in (0, 1) per channel", color=ORANGE, fontsize=8)
+    arrow(ax, (6.6, 3.8), (7.0, 2.1), ORANGE)
+    arrow(ax, (8.2, 2.1), (8.2, 3.8), ORANGE)
+    ax.annotate("", xy=(12.9, 5.4), xytext=(0.9, 5.4),
+                arrowprops=dict(arrowstyle="-|>", color=BLUE, lw=1.2, connectionstyle="arc3,rad=-0.25"))
+    ax.text(6.9, 6.1, "shortcut between the narrow ends", ha="center", color=BLUE, fontsize=8)
+    return fig
+
+
+DIAGRAMS = {"conv_window": conv_window, "im2col": im2col, "receptive_field": receptive_field,
+            "mbconv": mbconv}
 
 if __name__ == "__main__":
     main(DIAGRAMS, "ch3")
