@@ -101,7 +101,7 @@ def test_causal_by_chunks_passes_and_a_prefix_loop_fails():
     assert "work grows like L" in passes(g.check_causal_favor, causal_chunked)
     assert "work grows like L" in passes(g.check_causal_favor, favor_causal)
     fails(g.check_causal_favor, causal_row_loop, "[pass] L = 6", "like L^1.9",
-          "goes over the whole prefix again")
+          "the whole prefix again")
 
 
 def shared_length(d, rng):
@@ -213,3 +213,19 @@ def test_favor_step_catalogue(fn, phrases):
 @pytest.mark.parametrize("check", list(NEW), ids=lambda c: c.__name__)
 def test_survives_anything(check):
     graderlib.assert_survives(check, NEW[check], array_args=check is not g.check_favor_step)
+
+
+def favor_by_query_blocks(q, k, v, W, block=16):
+    """Linear memory, few Python steps, but every query block against every key: O(L·S) work."""
+    s = q.shape[-1] ** -.25
+    pq, pk = phi(q * s, W), phi(k * s, W)
+    outs = []
+    for a in range(0, q.shape[-2], block):
+        A = pq[..., a:a + block, :] @ np.swapaxes(pk, -1, -2)
+        outs.append((A @ v) / A.sum(-1, keepdims=True))
+    return np.concatenate(outs, -2)
+
+
+def test_bidirectional_in_blocks_of_queries_fails_by_its_work():
+    fails(g.check_favor_attention, favor_by_query_blocks, "[pass] memory grows like L",
+          "[pass] no python loop per query", "all l × s products")

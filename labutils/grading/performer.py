@@ -180,6 +180,8 @@ def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=
                   label="memory grows like L, not L × S")
     no_python_loop(report, favor_attention, lambda L: _sized(71, L), sizes=(8, 64), per="row",
                    allow=_FAVOR_ALLOW, label="no Python loop per query")
+    work_growth(report, favor_attention, lambda L: _sized(72, L), allow=_FAVOR_ALLOW,
+                what="all L × S products, even a block at a time")
     report.finish()
 
 

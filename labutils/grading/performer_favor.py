@@ -74,7 +74,9 @@ class _Counted(np.ndarray):
         return self._wrap(func(*args, **kwargs))
 
 
-def work_growth(report, student, make_args, sizes=(64, 256), label=None, **watch):
+def work_growth(report, student, make_args, sizes=(64, 256), label=None,
+                what="the whole prefix again for each position; carry the sums S and z from one "
+                     "position (or chunk) to the next", **watch):
     """Fail when the array elements read grow like n^1.5 or faster between two sizes."""
     label = label or "work grows like L (counted, not timed)"
     counts = []
@@ -91,9 +93,8 @@ def work_growth(report, student, make_args, sizes=(64, 256), label=None, **watch
     power = math.log(counts[1] / counts[0]) / math.log(sizes[1] / sizes[0])
     if power >= 1.5:
         report.fail(label, f"your code reads {counts[0]} array elements for L = {sizes[0]} and "
-                           f"{counts[1]} for L = {sizes[1]} (like L^{power:.1f}): it goes over "
-                           f"the whole prefix again for each position; carry the sums S and z "
-                           f"from one position (or chunk) to the next")
+                           f"{counts[1]} for L = {sizes[1]} (like L^{power:.1f}): it computes "
+                           f"{what}")
     else:
         report.ok(label)
 
@@ -202,6 +203,8 @@ def check_favor_backward(favor_backward, time_limit_s=GRADER_TIME_LIMIT, seed=No
                   what="an L × S matrix (queries times keys)", label="memory grows like L, not L × S")
     no_python_loop(report, favor_backward, sized, sizes=(8, 64), per="row", allow=_ALLOW,
                    label="no Python loop per query")
+    work_growth(report, favor_backward, sized, allow=_ALLOW,
+                what="all L × S products, even a block at a time")
     report.finish()
 
 

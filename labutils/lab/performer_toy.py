@@ -30,7 +30,7 @@ def exact_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = 
     """Softmax attention over the last two axes, scores scaled by 1/√d (the model's own)."""
     s = q @ np.swapaxes(k, -1, -2) / math.sqrt(q.shape[-1])
     if causal:
-        s = s + causal_mask(q.shape[-2], k.shape[-2])
+        s = np.where(causal_mask(q.shape[-2], k.shape[-2]), -np.inf, s)
     a = np.exp(s - s.max(-1, keepdims=True))
     return (a / a.sum(-1, keepdims=True)) @ v
 
