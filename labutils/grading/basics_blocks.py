@@ -1,5 +1,9 @@
 """Autograder checks for chapter 1's sections 5-7 (dropout, initialisation, the highway layer);
 the conventions of ``basics`` (``hidden=True``, ``library_*`` pairs for the reveal cells)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -9,14 +13,15 @@ from .core import Problem, call_student, check_function, gradient_check
 
 # -- inverted dropout ------------------------------------------------------------------------
 
-def _dropout_pair(x, p, keep, training, dy):
+def _dropout_pair(x: np.ndarray, p: float, keep: np.ndarray, training: bool, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mask = keep / (1 - p) if training else np.ones_like(x)
     return x * mask, dy * mask
 
 
-def check_dropout(dropout_forward, dropout_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_dropout(dropout_forward: Callable, dropout_backward: Callable,
+                  time_limit_s: float = GRADER_TIME_LIMIT, hidden: bool = False) -> None:
     """dropout_forward(x, p, keep, training) -> (y, mask); dropout_backward(dy, mask) -> dx."""
-    def dropout_forward_then_backward(x, p, keep, training, dy):
+    def dropout_forward_then_backward(x: np.ndarray, p: float, keep: np.ndarray, training: bool, dy: np.ndarray) -> tuple:
         y, mask = dropout_forward(x, p, keep, training)
         return y, dropout_backward(dy, mask)
     r = _rng(_seed(7, hidden))
@@ -42,7 +47,7 @@ def check_dropout(dropout_forward, dropout_backward, time_limit_s=GRADER_TIME_LI
     })
 
 
-def library_dropout(x, p, keep, training, dy):
+def library_dropout(x: np.ndarray, p: float, keep: np.ndarray, training: bool, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The library's pair (nn.dropout_forward, nn.dropout_backward) with the exercise's
     arguments: (y, dx)."""
     y, cache = nn.dropout_forward(x, p, keep if training else None)
@@ -51,11 +56,12 @@ def library_dropout(x, p, keep, training, dy):
 
 # -- the initialisation's scale (a derivation) ------------------------------------------------
 
-def _init_std(fan_in, negative_slope=0.0):
+def _init_std(fan_in: int, negative_slope: float = 0.0) -> float:
     return float(np.sqrt(2.0 / ((1 + negative_slope ** 2) * fan_in)))
 
 
-def measured_scale(std, negative_slope=0.0, n=256, depth=20, batch=256, seed=0):
+def measured_scale(std: float, negative_slope: float = 0.0, n: int = 256, depth: int = 20,
+                   batch: int = 256, seed: int = 0) -> float:
     """E[z²] of the last pre-activation over that of the first, through ``depth`` layers of
     width ``n`` with weights of standard deviation ``std`` and leaky-ReLU slope
     ``negative_slope`` (1 for the stable scale)."""
@@ -68,7 +74,7 @@ def measured_scale(std, negative_slope=0.0, n=256, depth=20, batch=256, seed=0):
     return float(np.mean(z ** 2) / first)
 
 
-def check_init_std(init_std, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_init_std(init_std: Callable, time_limit_s: float = GRADER_TIME_LIMIT, hidden: bool = False) -> None:
     """init_std(fan_in, negative_slope=0.0): the weights' standard deviation that keeps the
     second moment of the pre-activations constant through a stack of leaky-ReLU layers."""
     r = _rng(_seed(8, hidden))
@@ -100,21 +106,21 @@ def check_init_std(init_std, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
 
 # -- the highway layer's backward (a derivation) ------------------------------------------------
 
-def _highway_forward(x, W_H, b_H, W_T, b_T):
+def _highway_forward(x: np.ndarray, W_H: np.ndarray, b_H: np.ndarray, W_T: np.ndarray, b_T: np.ndarray) -> tuple:
     a_h, a_t = x @ W_H.T + b_H, x @ W_T.T + b_T
     h, t = np.maximum(a_h, 0), 1 / (1 + np.exp(-a_t))
     return t * h + (1 - t) * x, (a_h, h, t)
 
 
-def _highway_backward(dy, x, W_H, b_H, W_T, b_T):
+def _highway_backward(dy: np.ndarray, x: np.ndarray, W_H: np.ndarray, b_H: np.ndarray, W_T: np.ndarray, b_T: np.ndarray) -> tuple:
     _, (a_h, h, t) = _highway_forward(x, W_H, b_H, W_T, b_T)
     d_ah = dy * t * (a_h > 0)
     d_at = dy * (h - x) * t * (1 - t)
     return (dy * (1 - t) + d_ah @ W_H + d_at @ W_T, d_ah.T @ x, d_ah.sum(0), d_at.T @ x, d_at.sum(0))
 
 
-def _highway_mistake(route):
-    def wrong(dy, x, W_H, b_H, W_T, b_T):
+def _highway_mistake(route: str) -> Callable:
+    def wrong(dy: np.ndarray, x: np.ndarray, W_H: np.ndarray, b_H: np.ndarray, W_T: np.ndarray, b_T: np.ndarray) -> tuple:
         _, (a_h, h, t) = _highway_forward(x, W_H, b_H, W_T, b_T)
         d_ah = dy * t * (a_h > 0) if route != "relu" else dy * t
         d_at = {"gate": dy * h, "sign": dy * (x - h), "sigmoid": dy * (h - x)}.get(
@@ -127,7 +133,8 @@ def _highway_mistake(route):
 HIGHWAY_NAMES = ["dx", "dW_H", "db_H", "dW_T", "db_T"]
 
 
-def check_highway_backward(highway_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_highway_backward(highway_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                           hidden: bool = False) -> None:
     """highway_backward(dy, x, W_H, b_H, W_T, b_T) -> (dx, dW_H, db_H, dW_T, db_T)."""
     r = _rng(_seed(9, hidden))
     cases = []
@@ -156,7 +163,7 @@ def check_highway_backward(highway_backward, time_limit_s=GRADER_TIME_LIMIT, hid
     report.finish()
 
 
-def library_highway_backward(dy, x, W_H, b_H, W_T, b_T):
+def library_highway_backward(dy: np.ndarray, x: np.ndarray, W_H: np.ndarray, b_H: np.ndarray, W_T: np.ndarray, b_T: np.ndarray) -> tuple:
     """nn.Highway's forward and backward with these weights: (dx, dW_H, db_H, dW_T, db_T)."""
     layer = nn.Highway(x.shape[-1])
     layer.load_state_dict({"transform.weight": W_H, "transform.bias": b_H,
@@ -168,7 +175,7 @@ def library_highway_backward(dy, x, W_H, b_H, W_T, b_T):
             layer.gate.grads["weight"], layer.gate.grads["bias"])
 
 
-def library_init_std(fan_in, negative_slope=0.0):
+def library_init_std(fan_in: int, negative_slope: float = 0.0) -> float:
     """The standard deviation of labutils.init.kaiming_normal (torch's): gain / sqrt(fan_in)."""
     from .. import init
     return init.calculate_gain("leaky_relu", negative_slope) / np.sqrt(fan_in)
@@ -179,7 +186,7 @@ def library_init_std(fan_in, negative_slope=0.0):
 CAPSTONE_ACCURACY = 0.9
 
 
-def check_capstone(result):
+def check_capstone(result: dict | None) -> None:
     """The capstone cell's ``result`` dict (None when it did not run): the student's functions
     were used, their gradients agree with their own numerical_gradient, and the training
     accuracy reached CAPSTONE_ACCURACY."""
