@@ -36,3 +36,36 @@ def test_rnn_norms_come_from_bptt_of_the_steps_after_k():
     norms = out["norms"]["step 20"]
     assert norms.shape == (7,) and norms[-1] == 1.0 and np.all(np.isfinite(norms))
     assert not np.allclose(norms[:-1], 1.0)
+
+
+# -- the notebook's capstone cells: they fail alone, naming the unfinished exercise ---------------
+def _capstone_cells():
+    import nbformat
+    from pathlib import Path
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "04_rnn.ipynb", 4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    run = next(s for s in code if "capstone.require" in s)
+    figure = next(s for s in code if "memory[cell, 40]" in s)
+    check = next(s for s in code if "capstone.achieved" in s)
+    return run, figure, check
+
+
+def test_capstone_fails_alone_when_an_exercise_is_unfinished():
+    import pytest
+
+    from labutils.grading import capstone
+    from labutils.grading.report import CheckFailed
+    from labutils.viz import new_figure
+    from labutils.viz import rnn as rnnviz
+
+    from .graderlib import not_filled, notebook
+
+    run, figure, check = _capstone_cells()
+    ns = notebook("", rnn_cell_forward=_rnn_forward, rnn_bptt=g._rnn_bptt,
+                  lstm_cell_forward=g._lstm_cell_forward, lstm_cell_backward=not_filled,
+                  new_figure=new_figure, rnnviz=rnnviz, plt=None)
+    with pytest.raises(capstone.Unfinished, match="finish the exercise `lstm_cell_backward` first"):
+        exec(run, ns)
+    exec(figure, ns)                                   # prints why, draws nothing, raises nothing
+    with pytest.raises(CheckFailed, match="the capstone did not run"):
+        exec(check, ns)
