@@ -67,3 +67,26 @@ def test_capstone_uses_the_students_batch_norm_and_is_graded(cells):
     assert "capstone.used_all(used)" in cap.source
     graded = cells[_index(cells, "capstone_check")]
     assert "capstone.achieved(" in graded.source
+
+
+def test_capstone_fails_alone_naming_the_one_unfinished_exercise(cells):
+    """The capstone's cells run with batchnorm_backward unfinished: one Unfinished error naming
+    it (and not the finished ones), and the graded check then says the capstone did not run."""
+    import numpy as np
+
+    from labutils.grading.capstone import Unfinished
+    from labutils.grading.report import CheckFailed
+
+    def unfinished(*args, **kwargs):
+        raise NotImplementedError()
+
+    from .test_norm_grading import batchnorm_eval, batchnorm_train   # written as a student would
+
+    ns = {"np": np, "batchnorm_train": batchnorm_train, "batchnorm_eval": batchnorm_eval,
+          "batchnorm_backward": unfinished}
+    cap = next(c for c in cells if "capstone.require(" in c.source)
+    with pytest.raises(Unfinished, match="`batchnorm_backward`") as err:
+        exec(cap.source, ns)
+    assert "batchnorm_train" not in str(err.value) and "batchnorm_eval" not in str(err.value)
+    with pytest.raises(CheckFailed, match="did not run"):
+        exec(cells[_index(cells, "capstone_check")].source, ns)
