@@ -138,7 +138,8 @@ def test_autograde_instructor_full_marks_and_stubs_zero(course):
                 full = {g: gb.find_grade_cell(g, name, name).max_score
                         for g in scores["instructor"]}
                 assert scores == {"instructor": full, "stub": {g: 0 for g in full},
-                                  "one_wrong": {**full, "ex_relu_backward_check": 0}}
+                                  "one_wrong": {**full, "ex_relu_backward_check": 0,
+                                                "ex_relu_backward_hidden": 0}}
 
     # "Run All" on the student version: only autograder cells (tagged raises-exception) fail,
     # and every cell ran.
@@ -155,4 +156,4 @@ def test_autograde_instructor_full_marks_and_stubs_zero(course):
                     f"but is not an autograder cell"
                 # CheckFailed: the grading engine's AssertionError (a report, no traceback)
                 assert errors[0]["ename"] in ("CheckFailed", "AssertionError", "NotImplementedError",
-                                              "NameError"), errors[0]["ename"]
+                                              "NameError", "Unfinished"), errors[0]["ename"]
