@@ -2,6 +2,10 @@
 ``hidden=True`` (the hidden-test cell: the same cases with values from the class seed).
 ``library_*`` functions are the library's pairs called with an exercise's signature (the
 reveal cells compare the student's answer with them)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -11,25 +15,25 @@ from .core import check_function, gradient_check, memory_growth, no_python_loop
 from .hidden import seed as hidden_seed
 
 
-def _rng(seed):
+def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _seed(base, hidden):
+def _seed(base: int, hidden: bool) -> int:
     return hidden_seed(1000 + base) if hidden else base
 
 
-def _title(name, hidden):
+def _title(name: str, hidden: bool) -> str:
     return f"Hidden tests of {name}" if hidden else f"Checking {name}"
 
 
 # -- linear forward --------------------------------------------------------------------
 
-def _linear_forward(x, W, b):
+def _linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return x @ W.T + b
 
 
-def _linear_cases(seed=0):
+def _linear_cases(seed: int = 0) -> list:
     r = _rng(seed)
     return [
         ("batch of 4, 3 -> 2 features", (r.standard_normal((4, 3)), r.standard_normal((2, 3)), r.standard_normal(2))),
@@ -39,7 +43,8 @@ def _linear_cases(seed=0):
     ]
 
 
-def check_linear_forward(linear_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_linear_forward(linear_forward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         hidden: bool = False) -> None:
     check_function(linear_forward, _linear_forward, _linear_cases(_seed(0, hidden)),
                    time_limit_s=time_limit_s, title=_title("linear_forward", hidden), mistakes={
         "the weight is stored as (out, in): x must be multiplied by its transpose":
@@ -52,12 +57,13 @@ def check_linear_forward(linear_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=
 
 # -- linear backward (gradient check) ---------------------------------------------------
 
-def _linear_backward(dy, x, W):
+def _linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray) -> tuple:
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
     return dy @ W, dy2.T @ x2, dy2.sum(axis=0)
 
 
-def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_linear_backward(linear_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                          hidden: bool = False) -> None:
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits."""
     r = _rng(hidden_seed(1234) if hidden else 1)
     cases = []
@@ -94,11 +100,12 @@ def check_linear_backward(linear_backward, time_limit_s=GRADER_TIME_LIMIT, hidde
 
 # -- ReLU backward ------------------------------------------------------------------------
 
-def _relu_backward(dy, x):
+def _relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     return dy * (x > 0)
 
 
-def check_relu_backward(relu_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_relu_backward(relu_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                        hidden: bool = False) -> None:
     r = _rng(_seed(2, hidden))
     x = r.standard_normal((4, 5))
     x[0, :3] = 0.0  # the kink: torch (and the course) take derivative 0 at x = 0
@@ -118,16 +125,17 @@ def check_relu_backward(relu_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=Fa
 
 # -- softmax backward (gradient check) ---------------------------------------------------
 
-def _softmax(x, axis=-1):
+def _softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
 
 
-def _softmax_backward(dy, y):
+def _softmax_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
 
 
-def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_softmax_backward(softmax_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                           hidden: bool = False) -> None:
     r = _rng(_seed(3, hidden))
     cases = [(label, (r.standard_normal(s), _softmax(r.standard_normal(s))))
              for label, s in [("batch of 3, 5 classes", (3, 5)), ("one row", (1, 4)),
@@ -153,7 +161,7 @@ def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT, hid
     gradient_check(report, softmax_backward, (dy, _softmax(x)), lambda: np.sum(dy * _softmax(x)),
                    (x,), ["dx"], time_limit_s=time_limit_s)
 
-    def rows(n):   # 4 rows of n classes: linear memory is O(n), a Jacobian per row O(n^2)
+    def rows(n: int) -> tuple:   # 4 rows of n classes: linear memory is O(n), a Jacobian per row O(n^2)
         rr = _rng(30)
         return rr.standard_normal((4, n)), _softmax(rr.standard_normal((4, n)))
     memory_growth(report, softmax_backward, rows, sizes=(64, 512), max_power=1,
@@ -163,11 +171,12 @@ def check_softmax_backward(softmax_backward, time_limit_s=GRADER_TIME_LIMIT, hid
 
 # -- cross-entropy from logits ---------------------------------------------------------------
 
-def _cross_entropy(logits, targets):
+def _cross_entropy(logits: np.ndarray, targets: np.ndarray) -> float:
     return nn.CrossEntropyLoss()(logits, targets)
 
 
-def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_cross_entropy(cross_entropy: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                        hidden: bool = False) -> None:
     r = _rng(_seed(4, hidden))
     cases = [
         ("batch of 4, 3 classes", (r.standard_normal((4, 3)), r.integers(0, 3, 4))),
@@ -176,15 +185,15 @@ def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT, hidden=Fa
         ("huge negative logits (-1e4 ± 3)", (-1e4 + 3 * r.standard_normal((3, 4)), r.integers(0, 4, 3))),
     ]
 
-    def naive(logits, targets):
+    def naive(logits: np.ndarray, targets: np.ndarray) -> float:
         p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         return -np.mean(np.log(p[np.arange(len(targets)), targets]))
 
-    def log_of_stable_softmax(logits, targets):
+    def log_of_stable_softmax(logits: np.ndarray, targets: np.ndarray) -> float:
         e = np.exp(logits - logits.max(axis=1, keepdims=True))
         p = e / e.sum(axis=1, keepdims=True)
         return -np.mean(np.log(p[np.arange(len(targets)), targets]))
-    def global_max(logits, targets):
+    def global_max(logits: np.ndarray, targets: np.ndarray) -> float:
         m = logits.max()
         lse = m + np.log(np.exp(logits - m).sum(axis=1))
         return np.mean(lse - logits[np.arange(len(targets)), targets])
@@ -205,7 +214,7 @@ def check_cross_entropy(cross_entropy, time_limit_s=GRADER_TIME_LIMIT, hidden=Fa
 
 # -- numerical gradient ----------------------------------------------------------------------
 
-def _central(f, x, h):
+def _central(f: Callable, x: np.ndarray, h: float) -> np.ndarray:
     x, g = x.copy(), np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
@@ -217,7 +226,7 @@ def _central(f, x, h):
     return g
 
 
-def _forward_difference(f, x, h=1e-6):
+def _forward_difference(f: Callable, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     x, g = x.copy(), np.zeros_like(x)
     for i in np.ndindex(x.shape):
         old = x[i]
@@ -228,7 +237,8 @@ def _forward_difference(f, x, h=1e-6):
     return g
 
 
-def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_numerical_gradient(numerical_gradient: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                             hidden: bool = False) -> None:
     """The student's central differences must agree with the exact gradient of known
     functions to 1e-7 (forward differences, with error O(h), do not), and use the step h
     they are given (a large h, where central differences differ from the exact gradient)."""
@@ -246,7 +256,7 @@ def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT,
     cases.append(("the step h you are given: h = 0.01 on f(x) = sum(sin(x) * x^2)",
                   (funcs[0][1], funcs[0][3]), {"h": 1e-2}))
 
-    def reference(f, x, h=None):
+    def reference(f: Callable, x: np.ndarray, h: float | None = None) -> np.ndarray:
         return exact[id(f)](x) if h is None else _central(f, x, h)
     check_function(numerical_gradient, reference, cases, time_limit_s=time_limit_s,
                    title=_title("numerical_gradient", hidden), mistakes={
@@ -259,31 +269,31 @@ def check_numerical_gradient(numerical_gradient, time_limit_s=GRADER_TIME_LIMIT,
     })
 
 
-def reference_numerical_gradient(f, x, h=1e-6):
+def reference_numerical_gradient(f: Callable, x: np.ndarray, h: float = 1e-6) -> np.ndarray:
     """The reference answer: central differences of f(x) (f takes the array)."""
     return _reference_numerical_gradient(lambda: f(x), x, h)
 
 
 # -- cross-entropy backward (a derivation) ---------------------------------------------------
 
-def _cross_entropy_backward(logits, targets):
+def _cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     p = _softmax(logits)
     p[np.arange(len(targets)), targets] -= 1
     return p / len(targets)
 
 
-def check_cross_entropy_backward(cross_entropy_backward, time_limit_s=GRADER_TIME_LIMIT,
-                                 hidden=False):
+def check_cross_entropy_backward(cross_entropy_backward: Callable,
+                                 time_limit_s: float = GRADER_TIME_LIMIT, hidden: bool = False) -> None:
     """The gradient of the mean cross-entropy with respect to the logits."""
     r = _rng(_seed(6, hidden))
     cases = [("batch of 4, 3 classes", (r.standard_normal((4, 3)), r.integers(0, 3, 4))),
              ("batch of 1", (r.standard_normal((1, 5)), np.array([2]))),
              ("huge logits (1e4): must stay finite", (1e4 * r.standard_normal((3, 4)), r.integers(0, 4, 3)))]
 
-    def one_hot(lg, t):
+    def one_hot(lg: np.ndarray, t: np.ndarray) -> np.ndarray:
         return np.eye(lg.shape[1])[t]
 
-    def naive_softmax(lg):
+    def naive_softmax(lg: np.ndarray) -> np.ndarray:
         return np.exp(lg) / np.exp(lg).sum(axis=1, keepdims=True)
     report = check_function(cross_entropy_backward, _cross_entropy_backward, cases, finish=False,
                             time_limit_s=time_limit_s,
@@ -306,31 +316,31 @@ def check_cross_entropy_backward(cross_entropy_backward, time_limit_s=GRADER_TIM
     report.finish()
 
 
-def library_cross_entropy_backward(logits, targets):
+def library_cross_entropy_backward(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """nn.cross_entropy_forward then nn.cross_entropy_backward: dlogits."""
     return nn.cross_entropy_backward(1.0, nn.cross_entropy_forward(logits, targets)[1])
 
 
 # -- the library's pairs with the exercises' signatures (for the reveal cells) ----------------
 
-def library_linear_forward(x, W, b):
+def library_linear_forward(x: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return nn.linear_forward(x, W, b)[0]
 
 
-def library_linear_backward(dy, x, W):
+def library_linear_backward(dy: np.ndarray, x: np.ndarray, W: np.ndarray) -> tuple:
     """nn.linear_forward then nn.linear_backward: (dx, dW, db)."""
     g = nn.linear_backward(dy, nn.linear_forward(x, W, np.zeros(W.shape[0]))[1])
     return g["x"], g["weight"], g["bias"]
 
 
-def library_relu_backward(dy, x):
+def library_relu_backward(dy: np.ndarray, x: np.ndarray) -> np.ndarray:
     return nn.relu_backward(dy, nn.relu_forward(x)[1])
 
 
-def library_softmax_backward(dy, y):
+def library_softmax_backward(dy: np.ndarray, y: np.ndarray) -> np.ndarray:
     """nn.softmax_backward with the forward's cache rebuilt from y (softmax over the last axis)."""
     return nn.softmax_backward(dy, nn.SoftmaxCache(y, -1))
 
 
-def library_cross_entropy(logits, targets):
+def library_cross_entropy(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return nn.cross_entropy_forward(logits, targets)[0]
