@@ -127,3 +127,31 @@ def test_objectives():
     (src, dec_in), tgt, w = seq2seq_example(tokens[:, :5], tokens[:, 5:], bos=11)
     assert (dec_in[:, 0] == 11).all() and (dec_in[:, 1:] == tgt[:, :-1]).all() and w.shape == tgt.shape
     assert segment_ids(3, 2).tolist() == [0, 0, 0, 0, 0, 1, 1, 1]
+
+
+def _notebook_cells(*starts):
+    import nbformat
+    from pathlib import Path
+    nb = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "05_attention.ipynb",
+                       as_version=4)
+    return [next(c.source for c in nb.cells if c.cell_type == "code" and c.source.startswith(s))
+            for s in starts]
+
+
+def test_notebook_capstone_fails_alone_when_an_exercise_is_unfinished():
+    """The notebook's capstone cell and its graded check, run with one exercise unfinished
+    (as in the student version): one Unfinished error naming it, then a failed criterion."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    cap, graded = _notebook_cells("from labutils.grading import capstone",
+                                  "capstone.achieved(")
+    namespace = dict(np=np, plt=plt, rng=np.random.default_rng(0), g_att=g,
+                     causal_mask=lambda tq, tk=None: np.triu(np.ones((tq, tk or tq), bool), 1),
+                     attention=attention, attention_backward=unfinished, split_heads=split_heads,
+                     merge_heads=merge_heads, **PARTS)
+    with pytest.raises(capstone.Unfinished) as e:
+        exec(cap, namespace)
+    assert str(e.value) == "finish the exercise `attention_backward` first"
+    with pytest.raises(capstone.CheckFailed, match="criterion not met"):
+        exec(graded, namespace)
