@@ -289,3 +289,13 @@ def test_capstone_check_reads_the_result():
     fails(gb.check_capstone, good | {"accuracy": 0.6}, "training accuracy at least 0.90")
     fails(gb.check_capstone, good | {"gradient_check": 1e-2}, "gradient check: wrong")
     fails(gb.check_capstone, good | {"calls": {"relu_backward": 0}}, "not used: relu_backward")
+
+
+def test_dropout_check_survives_an_endless_loop_an_error_and_nan():
+    from .graderlib import raises, spins
+    back = {"dropout_backward": ref_dropout_backward}
+    fails(gb.check_dropout, spins, "did not finish within 0.2 s", "endless loop", time_limit_s=0.2, **back)
+    fails(gb.check_dropout, raises, "raised IndexError", **back)
+    fails(gb.check_dropout, lambda x, p, k, tr=True: (np.full_like(x, np.nan), np.ones_like(x)), "contains NaN", **back)
+    fails(gb.check_dropout, 42, "expected a function", **back)
+    fails(gb.check_dropout, ref_dropout_forward, "expected a function", dropout_backward=None)
