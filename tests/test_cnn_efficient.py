@@ -68,3 +68,42 @@ def test_mbconv_is_cheaper_than_a_plain_convolution_of_the_same_width():
     assert n(mb) < n(nn.Conv2d(128, 128, 3, bias=False)) / 4
     expected = 32 * 128 + 128 * 9 + (128 * 8 + 8 + 8 * 128 + 128) + 128 * 32 + 2 * (128 + 128 + 32)
     assert n(mb) == expected
+
+
+# -- the tiny U-Net (labutils.lab.unet) -------------------------------------------------------
+def test_tiny_unet_shapes_and_gradient_check():
+    from labutils.lab import unet as U
+    rng = np.random.default_rng(0)
+    model = U.TinyUNet(2, rng)
+    x = rng.standard_normal((2, 1, 4, 6))
+    assert dict(U.shapes(model, x)) == {
+        "input": (2, 1, 4, 6), "contracting (skip)": (2, 2, 4, 6), "bottom (pooled)": (2, 4, 2, 3),
+        "expanding (transposed conv)": (2, 2, 4, 6), "concatenated": (2, 4, 4, 6),
+        "logits (class last)": (2, 4, 6, 2)}
+    assert check_module(model, x).ok
+
+
+def test_tiny_unet_matches_the_same_network_in_torch():
+    from labutils.lab import unet as U
+    rng = np.random.default_rng(1)
+    model = U.TinyUNet(3, rng)
+    t = {k: torch.tensor(v, requires_grad=True) for k, v in model.params.items()}
+    x = rng.standard_normal((2, 1, 6, 4))
+    F = torch.nn.functional
+
+    def torch_unet(x):
+        skip = F.relu(F.conv2d(F.relu(F.conv2d(x, t["down.0.weight"], t["down.0.bias"], padding=1)),
+                               t["down.2.weight"], t["down.2.bias"], padding=1))
+        bottom = F.relu(F.conv2d(F.max_pool2d(skip, 2), t["bottom.1.weight"], t["bottom.1.bias"], padding=1))
+        up = F.conv_transpose2d(bottom, t["up.weight"], t["up.bias"], stride=2)
+        h = F.relu(F.conv2d(torch.cat([skip, up], 1), t["head.0.weight"], t["head.0.bias"], padding=1))
+        return F.conv2d(h, t["head.2.weight"], t["head.2.bias"]).permute(0, 2, 3, 1)
+    y = model(x)
+    dy = rng.standard_normal(y.shape)
+    model.backward(dy)
+    yt = torch_unet(torch.tensor(x))
+    yt.backward(torch.tensor(dy))
+    from labutils.torchcheck import parity_report
+    report = parity_report({"logits": (y, yt.detach())},
+                           {k: (model.grads[k], v.grad) for k, v in t.items()})
+    assert report.ok, report
