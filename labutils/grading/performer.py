@@ -329,7 +329,7 @@ def check_unbiasedness_z(unbiasedness_z, time_limit_s=GRADER_TIME_LIMIT, hidden=
          "deviation over √n_draws", 5),
     ]
     n_draws = 3000
-    report = Report(hidden_title(unbiasedness_z, hidden), time_limit_s)
+    report = Report(hidden_title(unbiasedness_z, hidden) or "Checking unbiasedness_z", time_limit_s)
     for label, fmap, m, want, hint, seed in cases:
         rec = _Recording(fmap)
         try:
@@ -421,7 +421,8 @@ def check_orthogonal_block(orthogonal_block, time_limit_s=GRADER_TIME_LIMIT, hid
     """orthogonal_block(d, rng) -> (d, d): exactly orthogonal rows, Haar directions, chi(d)
     row lengths, one per row (each row marginally N(0, I_d)). hidden=True: other seeds."""
     base = hidden_seed(615) if hidden else 0
-    report = Report(hidden_title(orthogonal_block, hidden), time_limit_s)
+    report = Report(hidden_title(orthogonal_block, hidden) or "Checking orthogonal_block",
+                    time_limit_s)
     for d in (1, 3, 8):
         label = f"one block, d = {d}"
         try:

@@ -8,6 +8,8 @@ ufunc and array function it meets, and whose results carry the same counter. A r
 chunked one) reads O(L) elements in total, a loop that re-reads the prefix O(L²).
 """
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -18,17 +20,22 @@ from .core import Problem, Report, call_student, check_function, memory_growth, 
 from .hidden import seed as hidden_seed
 from .published import published
 
-__all__ = ["check_positive_mse", "check_favor_backward", "check_favor_step", "work_growth",
-           "reference_favor_step"]
+__all__ = [
+    "check_favor_backward",
+    "check_favor_step",
+    "check_positive_mse",
+    "reference_favor_step",
+    "work_growth",
+]
 
 _ALLOW = ("labutils.nn.favor.positive_features",)
 
 
-def _rng(seed):
+def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _phi(x, W):
+def _phi(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     return P.positive_features(x, W)
 
 
@@ -39,7 +46,7 @@ class _Counted(np.ndarray):
     total = 0
 
     @staticmethod
-    def _plain(a):
+    def _plain(a: Any) -> Any:
         if isinstance(a, _Counted):
             return a.view(np.ndarray)
         if isinstance(a, (list, tuple)):
@@ -47,19 +54,19 @@ class _Counted(np.ndarray):
         return a
 
     @staticmethod
-    def _size(args):
+    def _size(args: tuple | list) -> int:
         return sum(a.size if isinstance(a, np.ndarray) else _Counted._size(a)
                    if isinstance(a, (list, tuple)) else 0 for a in args)
 
     @staticmethod
-    def _wrap(r):
+    def _wrap(r: Any) -> Any:
         if isinstance(r, np.ndarray) and not isinstance(r, _Counted):
             return r.view(_Counted)
         if isinstance(r, tuple):
             return tuple(_Counted._wrap(x) for x in r)
         return r
 
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         inputs = self._plain(inputs)
         _Counted.total += self._size(inputs)
         outs = kwargs.get("out")
@@ -68,15 +75,16 @@ class _Counted(np.ndarray):
         r = getattr(ufunc, method)(*inputs, **kwargs)
         return outs[0] if outs and len(outs) == 1 else self._wrap(r)
 
-    def __array_function__(self, func, types, args, kwargs):
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
         args, kwargs = self._plain(args), {k: self._plain(v) for k, v in kwargs.items()}
         _Counted.total += self._size(args) + self._size(tuple(kwargs.values()))
         return self._wrap(func(*args, **kwargs))
 
 
-def work_growth(report, student, make_args, sizes=(64, 256), label=None,
-                what="the whole prefix again for each position; carry the sums S and z from one "
-                     "position (or chunk) to the next", **watch):
+def work_growth(report: Report, student: Callable, make_args: Callable[[int], tuple],
+                sizes: tuple[int, int] = (64, 256), label: str | None = None,
+                what: str = "the whole prefix again for each position; carry the sums S and z "
+                            "from one position (or chunk) to the next", **watch: Any) -> None:
     """Fail when the array elements read grow like n^1.5 or faster between two sizes."""
     label = label or "work grows like L (counted, not timed)"
     counts = []
@@ -101,7 +109,8 @@ def work_growth(report, student, make_args, sizes=(64, 256), label=None,
 
 # -- Lemma 2 for positive features --------------------------------------------------------------
 
-def check_positive_mse(positive_mse, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_positive_mse(positive_mse: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                       seed: int | None = None, hidden: bool = False) -> None:
     """positive_mse(x (..., d), y (..., d), m) -> (...): the mean squared error of φ⁺(x)·φ⁺(y)
     with m iid features, as an estimate of exp(x·y)."""
     r = _rng(hidden_seed(611) if hidden else 66 if seed is None else seed)
@@ -113,10 +122,10 @@ def check_positive_mse(positive_mse, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
              ("nearly opposite, |x + y| = 1e-9 (1 - exp(-a) loses every digit)",
               (tiny, -tiny + 1e-9 * np.eye(4)[0], 16))]
 
-    def s2(x, y):
+    def s2(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.sum((x + y) ** 2, axis=-1)
 
-    def sm(x, y):
+    def sm(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.exp(np.sum(x * y, axis=-1))
     check_function(positive_mse, lambda x, y, m: P.softmax_kernel_mse(x, y, m, "positive"),
                    cases, title=hidden_title(positive_mse, hidden), time_limit_s=time_limit_s,
@@ -137,7 +146,7 @@ def check_positive_mse(positive_mse, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
 
 # -- the FAVOR+ backward ------------------------------------------------------------------------
 
-def _backward_cases(seed):
+def _backward_cases(seed: int) -> list:
     r = _rng(seed)
     return [("L = 5, S = 5, d = 4, m = 6, dv = 3",
              (r.standard_normal((5, 3)), r.standard_normal((5, 4)) * .6,
@@ -151,7 +160,9 @@ def _backward_cases(seed):
               r.standard_normal((16, 8))))]
 
 
-def _backward_variant(dout, q, k, v, W, no_den=False, no_norm=False, no_scale=False):
+def _backward_variant(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                      W: np.ndarray, no_den: bool = False, no_norm: bool = False,
+                      no_scale: bool = False) -> tuple:
     """Wrong backwards, for the hints: a term of the chain rule left out."""
     s = 1.0 if no_scale else q.shape[-1] ** -.25
     pq, pk = _phi(q * s, W), _phi(k * s, W)
@@ -166,18 +177,19 @@ def _backward_variant(dout, q, k, v, W, no_den=False, no_norm=False, no_scale=Fa
     dpk = v @ np.swapaxes(dkv, -1, -2) + np.swapaxes(dz, -1, -2)
     dv = pk @ dkv
 
-    def through(dphi, phi, x):
+    def through(dphi: np.ndarray, phi: np.ndarray, x: np.ndarray) -> np.ndarray:
         g = dphi * phi
         return g @ W - (0 if no_norm else x * g.sum(-1, keepdims=True))
     return through(dpq, pq, q * s) * s, through(dpk, pk, k * s) * s, dv
 
 
-def check_favor_backward(favor_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                         hidden=False):
+def check_favor_backward(favor_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         seed: int | None = None, hidden: bool = False) -> None:
     """favor_backward(dout (..., L, dv), q (..., L, d), k (..., S, d), v (..., S, dv), W (m, d))
     -> (dq, dk, dv): the gradients of bidirectional FAVOR+ (positive features, d^(-1/4) on q
     and k, W fixed), without an L × S matrix."""
-    def reference(dout, q, k, v, W):
+    def reference(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                  W: np.ndarray) -> tuple:
         return P.favor_attention_backward(q, k, v, W, dout)
     seed = hidden_seed(612) if hidden else 67 if seed is None else seed
     report = check_function(favor_backward, reference, _backward_cases(seed),
@@ -195,7 +207,7 @@ def check_favor_backward(favor_backward, time_limit_s=GRADER_TIME_LIMIT, seed=No
             lambda *a: _backward_variant(*a, no_scale=True),
     }))
 
-    def sized(L):
+    def sized(L: int) -> tuple:
         r = _rng(72)
         return (r.standard_normal((L, 2)), r.standard_normal((L, 4)) * .5,
                 r.standard_normal((L, 4)) * .5, r.standard_normal((L, 2)), r.standard_normal((8, 4)))
@@ -210,7 +222,8 @@ def check_favor_backward(favor_backward, time_limit_s=GRADER_TIME_LIMIT, seed=No
 
 # -- one step of the recurrent form -----------------------------------------------------------
 
-def _step(S, z, q, k, v, W, include=True, update_z=True, scale=True):
+def _step(S: np.ndarray, z: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+          W: np.ndarray, include: bool = True, update_z: bool = True, scale: bool = True) -> tuple:
     s = q.shape[-1] ** -.25 if scale else 1.0
     pq, pk = _phi(q * s, W), _phi(k * s, W)
     S2 = S + pk[..., :, None] * v[..., None, :]
@@ -220,7 +233,8 @@ def _step(S, z, q, k, v, W, include=True, update_z=True, scale=True):
     return num / np.einsum("...m,...m->...", pq, zr)[..., None], S2, z2
 
 
-def _reference_step(S, z, q, k, v, W):
+def _reference_step(S: np.ndarray, z: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                    W: np.ndarray) -> tuple:
     """(out, S + φ(k) vᵀ, z + φ(k)) with φ the positive features of d^(-1/4) q and k."""
     return _step(S, z, q, k, v, W)
 
@@ -228,7 +242,8 @@ def _reference_step(S, z, q, k, v, W):
 reference_favor_step = published(_reference_step, "reference_favor_step")
 
 
-def _sequence(step, q, k, v, W):
+def _sequence(step: Callable, q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray
+              ) -> tuple[np.ndarray, set]:
     """Run ``step`` over a sequence from the zero state: outputs and every state's shape."""
     m, dv = W.shape[0], v.shape[-1]
     S, z = np.zeros(q.shape[:-2] + (m, dv)), np.zeros(q.shape[:-2] + (m,))
@@ -241,13 +256,14 @@ def _sequence(step, q, k, v, W):
     return np.stack(outs, -2), shapes
 
 
-def check_favor_step(favor_step, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_favor_step(favor_step: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                     seed: int | None = None, hidden: bool = False) -> None:
     """favor_step(S (..., m, dv), z (..., m), q (..., d), k (..., d), v (..., dv), W (m, d))
     -> (out (..., dv), S, z): one token of causal FAVOR+ as a recurrence; the state keeps its
     shape whatever the prefix, and a whole sequence of steps equals causal FAVOR+."""
     r = _rng(hidden_seed(613) if hidden else 68 if seed is None else seed)
 
-    def state(lead, m, dv):
+    def state(lead: tuple, m: int, dv: int) -> tuple:
         return np.abs(r.standard_normal(lead + (m, dv))), np.abs(r.standard_normal(lead + (m,))) + .5
     cases = [("one token, d = 4, m = 6, dv = 3",
               (*state((), 6, 3), r.standard_normal(4), r.standard_normal(4),

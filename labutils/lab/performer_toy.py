@@ -10,17 +10,23 @@ S (N, H, m, d), z (N, H, m), q, k, v (N, H, d) -> (out (N, H, d), S, z).
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
 from ..nn.heads import merge_heads, split_heads
 from ..nn.masks import causal_mask
 from ..nn.multihead_attention import MultiheadAttention
+from ..nn.transformer import TransformerDecoderLayer
 from .toy_transformer import Seq2SeqTransformer
 
-__all__ = ["exact_attention", "toy_logits", "greedy_parallel", "greedy_recurrent",
-           "sort_accuracy"]
+__all__ = [
+    "exact_attention",
+    "greedy_parallel",
+    "greedy_recurrent",
+    "sort_accuracy",
+    "toy_logits",
+]
 
 Attend = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -56,7 +62,7 @@ def _encode(model: Seq2SeqTransformer, src: np.ndarray, bidirectional: Attend) -
     return x
 
 
-def _decoder_rest(layer, h1: np.ndarray, memory: np.ndarray, bidirectional: Attend
+def _decoder_rest(layer: TransformerDecoderLayer, h1: np.ndarray, memory: np.ndarray, bidirectional: Attend
                   ) -> np.ndarray:
     h2 = layer.norm2(h1 + _attend(layer.multihead_attn, h1, memory, bidirectional))
     return layer.norm3(h2 + layer._ff_branch(h2))

@@ -1,6 +1,6 @@
 """Chapter 6's diagrams (python tools/diagrams/ch6.py writes book/assets/diagrams/ch6_*.svg)."""
-from common import BLUE, GREEN, ORANGE, PINK, arrow, box, canvas, main
 import matplotlib.pyplot as plt
+from common import BLUE, GREEN, ORANGE, PINK, arrow, box, canvas, main
 
 
 def favor_factorisation():
