@@ -106,8 +106,45 @@ def mbconv():
     return fig
 
 
+def unet():
+    """The tiny U-Net: contracting path, bottom, expanding path, skip concatenation, head."""
+    fig, ax = canvas(7.2, 3.8, (0, 14.4), (0, 7.6))
+    ax.set_title("A one-level U-Net: the skip's feature map is concatenated after upsampling", fontsize=10)
+    box(ax, 1.3, 5.6, 2.0, 1.2, "input\n(1, 12, 12)", color=BLUE, fontsize=8)
+    box(ax, 4.4, 5.6, 2.6, 1.2, "2 x (conv3, ReLU)\n(c, 12, 12)", color=GREEN, fontsize=8)
+    box(ax, 7.2, 1.6, 3.0, 1.2, "maxpool 2, conv3, ReLU\n(2c, 6, 6)", color=GREEN, fontsize=8)
+    box(ax, 10.0, 3.6, 2.6, 1.2, "ConvTranspose 2x2/2\n(c, 12, 12)", color=ORANGE, fontsize=8)
+    box(ax, 10.0, 5.6, 2.6, 1.2, "concat\n(2c, 12, 12)", color=PINK, fontsize=8)
+    box(ax, 13.0, 5.6, 2.2, 1.2, "conv3, ReLU,\nconv1 → 2 classes\nper pixel", color=BLUE, fontsize=7)
+    arrow(ax, (2.3, 5.6), (3.1, 5.6), "black")
+    arrow(ax, (4.4, 5.0), (6.4, 2.2), "black", "contracting", offset=(-0.9, 0))
+    arrow(ax, (8.0, 2.2), (9.6, 3.0), "black", "expanding", offset=(0.9, -0.2))
+    arrow(ax, (10.0, 4.2), (10.0, 5.0), "black")
+    arrow(ax, (5.7, 5.6), (8.7, 5.6), PINK, "skip (copy)", offset=(0, 0.3))
+    arrow(ax, (11.3, 5.6), (11.9, 5.6), "black")
+    return fig
+
+
+def depthwise_separable():
+    """A k x k convolution against depthwise k x k + pointwise 1 x 1."""
+    fig, ax = canvas(7.2, 3.4, (0, 14.4), (0, 6.8))
+    ax.set_title("Depthwise-separable: filter each channel alone, then mix channels", fontsize=10)
+    box(ax, 2.6, 5.0, 4.6, 1.2, "standard k x k conv: every output\nchannel reads every input channel",
+        color=BLUE, fontsize=7)
+    ax.text(8.8, 5.0, "C_out·C_in·k² weights", ha="center", va="center", fontsize=9)
+    box(ax, 2.6, 2.4, 4.6, 1.2, "depthwise k x k (groups = C_in):\none filter per input channel",
+        color=GREEN, fontsize=7)
+    box(ax, 7.9, 2.4, 4.2, 1.2, "pointwise 1 x 1:\nC_in -> C_out at every pixel", color=ORANGE,
+        fontsize=7)
+    arrow(ax, (4.9, 2.4), (5.8, 2.4), "black")
+    ax.text(12.4, 2.4, "C_in·k² + C_in·C_out\nweights", ha="center", va="center", fontsize=9)
+    ax.text(7.2, 0.6, "MobileNet, Xception: the same map, a fraction of the cost", ha="center",
+            fontsize=8)
+    return fig
+
+
 DIAGRAMS = {"conv_window": conv_window, "im2col": im2col, "receptive_field": receptive_field,
-            "mbconv": mbconv}
+            "mbconv": mbconv, "unet": unet, "depthwise_separable": depthwise_separable}
 
 if __name__ == "__main__":
     main(DIAGRAMS, "ch3")
