@@ -155,3 +155,33 @@ def test_notebook_capstone_fails_alone_when_an_exercise_is_unfinished():
     assert str(e.value) == "finish the exercise `attention_backward` first"
     with pytest.raises(capstone.CheckFailed, match="criterion not met"):
         exec(graded, namespace)
+
+
+def test_primer_modules():
+    from labutils.nn import CausalDepthwiseConv, SquaredReLU, squared_relu_forward
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 7, 3))
+    conv = CausalDepthwiseConv(3, kernel_size=4)
+    assert np.array_equal(conv(x), x)                        # initialised to the identity
+    conv.params["weight"][:] = rng.standard_normal((3, 4))
+    conv.params["bias"][:] = rng.standard_normal(3)
+    tx = torch.tensor(x, requires_grad=True)
+    ty = torch.nn.functional.conv1d(torch.nn.functional.pad(tx.transpose(1, 2), (3, 0)),
+                                    torch.tensor(conv.params["weight"])[:, None],
+                                    torch.tensor(conv.params["bias"]), groups=3).transpose(1, 2)
+    dy = rng.standard_normal(x.shape)
+    ty.backward(torch.tensor(dy))
+    y = conv(x)
+    assert parity_report({"y": (y, ty.detach().numpy())}, {"x": (conv.backward(dy), tx.grad.numpy())}).ok
+    assert check_module(conv, x).ok and check_module(SquaredReLU(), x + 0.05).ok
+    assert np.allclose(squared_relu_forward(x)[0], np.maximum(x, 0) ** 2)
+    y2 = conv(x[:, :4])                                      # causal: the future does not matter
+    assert np.allclose(y2, y[:, :4])
+    with pytest.raises(ValueError, match="CausalDepthwiseConv"):
+        conv(x[..., :2])
+
+
+def test_capstone_with_squared_relu_trains_too():
+    model, losses = train_reverser(types.SimpleNamespace(**PARTS), steps=60, seed=0,
+                                   activation="squared_relu")
+    assert losses[-1] < 0.05 < losses[0]

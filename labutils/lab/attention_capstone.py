@@ -21,6 +21,7 @@ from ..module import Module
 from ..nn.activation import relu_backward, relu_forward
 from ..nn.linear import linear_backward, linear_forward
 from ..nn.norm import layer_norm_backward, layer_norm_forward
+from ..nn.primer import squared_relu_backward, squared_relu_forward
 from ..optim import Adam
 
 __all__ = ["ReverseTransformer", "reverse_batch", "train_reverser", "reversal_accuracy"]
@@ -37,9 +38,11 @@ class ReverseTransformer(Module):
     """One pre-LN transformer block between an embedding and a readout, from ``parts``."""
 
     def __init__(self, parts: object, vocab: int, length: int, d_model: int, num_heads: int,
-                 d_ff: int, rng: np.random.Generator) -> None:
+                 d_ff: int, rng: np.random.Generator, activation: str = "relu") -> None:
         super().__init__()
         self.parts, self.num_heads = parts, num_heads
+        self.act = {"relu": (relu_forward, relu_backward),          # Primer: squared ReLU
+                    "squared_relu": (squared_relu_forward, squared_relu_backward)}[activation]
         self.pe = np.asarray(parts.sinusoidal(length, d_model), dtype=np.float64)
         self.mask = np.zeros((length, length), bool)            # the encoder sees everything
         shapes = {"embed": (vocab, d_model), "w_q": (d_model, d_model), "w_k": (d_model, d_model),
@@ -65,7 +68,7 @@ class ReverseTransformer(Module):
         h = x0 + self.parts.mha_forward(a, *self._weights(), self.num_heads, self.mask)
         b, ln2 = layer_norm_forward(h, p["ln2_w"], p["ln2_b"], 1, 1e-5)
         z, f1 = linear_forward(b, p["ff1"], p["ff1_b"])
-        r, act = relu_forward(z)
+        r, act = self.act[0](z)
         f, f2 = linear_forward(r, p["ff2"], p["ff2_b"])
         logits, out = linear_forward(h + f, p["out"], p["out_b"])
         self._cache = (tokens, a, ln1, ln2, f1, act, f2, out)
@@ -76,7 +79,7 @@ class ReverseTransformer(Module):
         g = self.grads
         dy = self._collect(linear_backward(dlogits, out), "out")
         dr = self._collect(linear_backward(dy, f2), "ff2")
-        db = self._collect(linear_backward(relu_backward(dr, act), f1), "ff1")
+        db = self._collect(linear_backward(self.act[1](dr, act), f1), "ff1")
         dh = dy + self._collect(layer_norm_backward(db, ln2), "ln2")
         dout = self.parts.mha_backward(dh, a, *self._weights(), self.num_heads, self.mask)
         for name, grad in zip(("w_q", "w_k", "w_v", "w_o"), dout[1:]):
@@ -104,11 +107,13 @@ class ReverseTransformer(Module):
 
 def train_reverser(parts: object, steps: int = 150, batch: int = 64, length: int = 8,
                    vocab: int = 10, d_model: int = 16, num_heads: int = 2, d_ff: int = 32,
-                   lr: float = 0.02, seed: int = 0) -> tuple[ReverseTransformer, list[float]]:
+                   lr: float = 0.02, seed: int = 0, activation: str = "relu"
+                   ) -> tuple[ReverseTransformer, list[float]]:
     """Train a ReverseTransformer built from ``parts`` with Adam; every position is trained
-    (weights 1). Returns the model and the loss of each step."""
+    (weights 1). ``activation``: "relu" or Primer's "squared_relu" in the feed-forward block.
+    Returns the model and the loss of each step."""
     rng = np.random.default_rng(seed)
-    model = ReverseTransformer(parts, vocab, length, d_model, num_heads, d_ff, rng)
+    model = ReverseTransformer(parts, vocab, length, d_model, num_heads, d_ff, rng, activation)
     optimizer = Adam(model, lr=lr)
     losses = []
     for _ in range(steps):
