@@ -5,44 +5,60 @@ One metric for every parity comparison: ``parity_report`` (the reason for its fl
 ``labutils.tolerances``, next to PARITY_RTOL). torch is imported here only, when a
 comparison is asked for.
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from .gradcheck import ErrorReport, floored_error, flatten, unflatten
+from .gradcheck import ErrorReport, flatten, floored_error, unflatten
+from .module import Module
 from .tolerances import PARITY_RTOL
+
+if TYPE_CHECKING:    # torch is imported only when a comparison is asked for
+    import torch
+
+    from .nn.performer_attention import PerformerAttention
+
+# {name: (labutils array, reference array or torch tensor)}
+Pairs = Mapping[str, tuple["ArrayLike | torch.Tensor", "ArrayLike | torch.Tensor"]]
+# How compare_with_torch calls each module: lab_call(module, *inputs), torch_call(module, *tensors)
+Call = Callable[..., object]
 
 
 @dataclass
 class ParityReport(ErrorReport):
     """labutils against torch, array by array: the parity error of each (see
     ``parity_report``) and the floor it was measured against."""
-    floors: dict = field(default_factory=dict)
+    floors: dict[str, float] = field(default_factory=dict)
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return all(e <= PARITY_RTOL for e in self.errors.values())   # False for NaN
 
-    def verdict(self):
+    def verdict(self) -> str:
         """A line that does not depend on the CPU's last digits (for notebook outputs)."""
         tag = "match" if self.ok else "MISMATCH"
         return f"{tag}: {len(self.errors)} arrays compared, worst relative error " + (
             f"below {PARITY_RTOL:.0e}" if self.ok else f"{self.worst:.2e}")
 
-    def __str__(self):
+    def __str__(self) -> str:
         return "\n".join(f"{k:<36} {v:9.2e}   (floor {self.floors.get(k, 0.0):8.2e})"
                           for k, v in self.errors.items())
 
 
-def _numpy(x):
+def _numpy(x: ArrayLike | torch.Tensor) -> np.ndarray:
     """A torch tensor (detached) or array-like as a float64 ndarray."""
     if hasattr(x, "detach"):
         x = x.detach().cpu().numpy()
     return np.asarray(x, dtype=np.float64)
 
 
-def parity_report(outputs=None, grads=None):
+def parity_report(outputs: Pairs | None = None, grads: Pairs | None = None) -> ParityReport:
     """The course's parity metric. ``outputs`` and ``grads`` map a name to a pair
     (labutils array, reference array); the reference may be a torch tensor.
 
@@ -65,7 +81,7 @@ def parity_report(outputs=None, grads=None):
     return report
 
 
-def to_torch(x, requires_grad=False):
+def to_torch(x: object, requires_grad: bool = False) -> torch.Tensor | object:
     import torch
     if x is None or not isinstance(x, np.ndarray):
         return x
@@ -75,8 +91,10 @@ def to_torch(x, requires_grad=False):
     return t
 
 
-def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=None,
-                       param_map=None, seed=20231, load_state=True, output_mask=None):
+def compare_with_torch(module: Module, torch_module: torch.nn.Module, *inputs: object,
+                       lab_call: Call | None = None, torch_call: Call | None = None,
+                       param_map: Mapping[str, str] | None = None, load_state: bool = True,
+                       seed: int = 20231, output_mask: list[bool] | None = None) -> ParityReport:
     """Load the torch module's state into ``module`` (float64), run both on ``inputs``, then
     back-propagate the same random upstream gradients through both.
 
@@ -136,7 +154,7 @@ def compare_with_torch(module, torch_module, *inputs, lab_call=None, torch_call=
 
 
 # -- twins that torch lacks ---------------------------------------------------------------------
-def favor_mha_twin(module: "PerformerAttention") -> "torch.nn.MultiheadAttention":  # noqa: F821
+def favor_mha_twin(module: PerformerAttention) -> torch.nn.MultiheadAttention:
     """The torch twin of a labutils ``PerformerAttention`` (chapter 6): a
     torch.nn.MultiheadAttention subclass computing the same FAVOR+ formula (same feature matrix,
     kind and causality) as the plain quadratic form φ(q')φ(k')ᵀ, differentiated by autograd.
@@ -173,7 +191,7 @@ def favor_mha_twin(module: "PerformerAttention") -> "torch.nn.MultiheadAttention
     return FavorMHA(module.embed_dim, module.num_heads, bias=module.has_bias, batch_first=True)
 
 
-def buffers_match(module, torch_module, rtol: float = 1e-12) -> bool:
+def buffers_match(module: Module, torch_module: torch.nn.Module, rtol: float = 1e-12) -> bool:
     """True when ``module`` has the same buffers as ``torch_module`` (same names; running
     statistics equal to ``rtol``, counters exactly), e.g. after the same training steps."""
     theirs = {k: v.detach().cpu().numpy() for k, v in torch_module.named_buffers()}
