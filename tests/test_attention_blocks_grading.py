@@ -297,3 +297,57 @@ def test_survives_anything(check):
     fails(check, graderlib.in_place(answer), "in place")
     assert_short(fails(check, graderlib.spins, "did not finish within 0.2 s", time_limit_s=0.2))
     fails(check, 42, "expected a function")
+
+
+# -- beam search -----------------------------------------------------------------------------------
+def beam_search_ex(step_fn, bos, max_len, beam_size):
+    prefixes, scores = np.array([[bos]]), np.zeros(1)
+    for _ in range(max_len):
+        total = scores[:, None] + step_fn(prefixes)
+        best = np.argsort(-total, axis=None, kind="stable")[:beam_size]
+        rows, toks = np.divmod(best, total.shape[1])
+        prefixes = np.concatenate([prefixes[rows], toks[:, None]], axis=1)
+        scores = total[rows, toks]
+    return prefixes[0, 1:], float(scores[0])
+
+
+def test_beam_search_right_answers_pass():
+    passes(g.check_beam_search, beam_search_ex)
+    passes(g.check_beam_search, noisy(beam_search_ex))
+    passes(g.check_beam_search, beam_search_ex, seed=5)
+    assert "Hidden tests of" in passes(g.check_beam_search, beam_search_ex, hidden=True)
+    passes(g.check_beam_search, lambda *a: (list(beam_search_ex(*a)[0]), beam_search_ex(*a)[1]))
+
+
+def beam_last_step(step_fn, bos, max_len, beam_size):
+    prefixes, scores = np.array([[bos]]), np.zeros(1)
+    for _ in range(max_len):
+        logp = step_fn(prefixes)
+        best = np.argsort(-logp, axis=None, kind="stable")[:beam_size]
+        rows, toks = np.divmod(best, logp.shape[1])
+        prefixes = np.concatenate([prefixes[rows], toks[:, None]], axis=1)
+        scores = scores[rows] + logp[rows, toks]
+    return prefixes[0, 1:], float(scores[0])
+
+
+@pytest.mark.parametrize("fn,phrases", [
+    (lambda f, b, n, k: beam_search_ex(f, b, n, 1), ["beam_size was ignored", "[FAIL] a greedy trap"]),
+    (beam_last_step, ["TOTAL log-probability"]),
+    (lambda *a: (beam_search_ex(*a)[0], np.float32(beam_search_ex(*a)[1])), ["float32"]),
+    (lambda f, b, n, k: (np.concatenate([[b], beam_search_ex(f, b, n, k)[0]]), beam_search_ex(f, b, n, k)[1]),
+     ["expected shape"]),
+    (lambda *a: g.reference_beam_search(*a), [DELEGATION]),
+    (lambda f, b, n, k: (lambda r: (r[0][0], r[0][1]))(__import__("labutils.lab.decoding", fromlist=["x"])
+                                                       .beam_search(f, b, n, k)),
+     ["called beam_search", DELEGATION]),
+    (lambda *a: beam_search_ex(*a)[0], ["expected 2 results"]),
+    (graderlib.returns_none, ["returned None"]),
+    (graderlib.not_filled, ["not filled in yet"]),
+    (graderlib.raises, ["raised IndexError"]),
+])
+def test_beam_search_catalogue(fn, phrases):
+    assert_short(fails(g.check_beam_search, fn, *phrases))
+
+
+def test_beam_search_endless_loop_is_stopped():
+    assert_short(fails(g.check_beam_search, graderlib.spins, "did not finish within 0.2 s", time_limit_s=0.2))

@@ -25,7 +25,7 @@ from .published import published
 __all__ = ["CAPSTONE_ALLOW", "check_mha_forward", "check_mha_backward", "check_rotary",
            "check_sequence_cross_entropy", "check_attend_with_cache", "reference_mha_forward",
            "reference_mha_backward", "reference_sequence_cross_entropy",
-           "reference_attend_with_cache"]
+           "reference_attend_with_cache", "check_beam_search", "reference_beam_search"]
 
 # the student's own helpers are notebook functions; these course forwards may be called too
 _ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.heads.split_heads",
@@ -324,3 +324,68 @@ def check_attend_with_cache(attend_with_cache, time_limit_s=GRADER_TIME_LIMIT, s
         "several new tokens at once need the causal mask among themselves: a new token must "
         "not see the ones after it": _cache_variant("no mask"),
     }))
+
+
+# -- beam search ---------------------------------------------------------------------------------
+def _beam(step_fn, bos, max_len, beam_size):
+    """-> (tokens (max_len,) without bos, total log-probability) of the best hypothesis."""
+    from ..lab.decoding import beam_search
+    tokens, score = beam_search(step_fn, bos, max_len, beam_size)[0]
+    return tokens, score
+
+
+def _markov(seed, vocab, trap=False):
+    """step_fn of a Markov chain: the next token's log-probabilities depend on the last token.
+    trap: greedy takes token 1 first (0.6) but every continuation of 1 is flat, while 2 (0.4)
+    leads to a near-certain path, so the best sequence starts with 2."""
+    r = np.random.default_rng(seed)
+    table = r.standard_normal((vocab, vocab)) * 2
+    if trap:
+        table[:] = 0.0
+        table[0, :] = -30.0
+        table[0, 1], table[0, 2] = np.log(0.6), np.log(0.4)
+        table[2, :] = -30.0
+        table[2, 2] = 0.0
+    logp = table - np.log(np.exp(table).sum(1, keepdims=True))
+
+    def step_fn(prefixes):
+        return logp[np.asarray(prefixes)[:, -1]]
+    return step_fn
+
+
+def _beam_variant(kind):
+    def wrong(step_fn, bos, max_len, beam_size):
+        if kind == "greedy":
+            beam_size = 1
+        if kind == "last step":
+            live = [(np.array([bos]), 0.0)]
+            for _ in range(max_len):
+                logp = step_fn(np.stack([p for p, _ in live]))
+                flat = np.argsort(-logp, axis=None, kind="stable")[:beam_size]
+                live = [(np.append(live[f // logp.shape[1]][0], f % logp.shape[1]),
+                         live[f // logp.shape[1]][1] + logp.flat[f]) for f in flat]
+            return live[0][0][1:], float(live[0][1])
+        return _beam(step_fn, bos, max_len, beam_size)
+    return wrong
+
+
+def check_beam_search(beam_search, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+    """beam_search(step_fn, bos, max_len, beam_size) -> (tokens (max_len,), log_prob)."""
+    base = int(_seed(12, seed, hidden).integers(1 << 30))
+    cases = [("a greedy trap: the best sequence does not start with the likeliest token",
+              (_markov(0, 3, trap=True), 0, 4, 2)),
+             ("beam of 1 (greedy), 5 tokens of 4", (_markov(base, 4), 0, 5, 1)),
+             ("beam of 3, 6 tokens of 5", (_markov(base + 1, 5), 1, 6, 3)),
+             ("beam of 4, 4 tokens of 6", (_markov(base + 2, 6), 2, 4, 4)),
+             ("a single step", (_markov(base + 3, 5), 0, 1, 2))]
+    check_function(beam_search, _beam, cases, names=["tokens", "log_prob"],
+                   time_limit_s=time_limit_s, title=hidden_title(beam_search, hidden),
+                   mistakes=quiet({
+        "beam_size was ignored (that is greedy decoding): keep the beam_size best prefixes at "
+        "every step": _beam_variant("greedy"),
+        "rank the extensions by the TOTAL log-probability of the prefix plus the new token, not "
+        "by the new token's log-probability alone": _beam_variant("last step"),
+    }))
+
+
+reference_beam_search = published(_beam, "reference_beam_search")
