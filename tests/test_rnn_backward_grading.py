@@ -10,6 +10,7 @@ import torch
 import labutils.nn as nn
 
 from labutils.grading import rnn as g
+from labutils.grading import rnn_gradients as gg
 from labutils.grading import rnn_backward as gb
 
 from . import graderlib
@@ -72,16 +73,16 @@ def test_hidden_tests_pass_and_say_so():
 def test_hidden_cases_differ_from_the_visible_ones():
     assert gb._lstm_back_cases(6)[0][0] == gb._lstm_back_cases(106)[0][0]
     assert not np.array_equal(gb._lstm_back_cases(6)[0][1][0], gb._lstm_back_cases(106)[0][1][0])
-    visible, hidden = g._explode_cases(), g._explode_cases(105)
+    visible, hidden = gg._explode_cases(), gg._explode_cases(105)
     assert not np.array_equal(visible[0][1][0], hidden[0][1][0])
-    assert [g._can_explode(*a) for _, a in visible] == [g._can_explode(*a) for _, a in hidden]
+    assert [gg._can_explode(*a) for _, a in visible] == [gg._can_explode(*a) for _, a in hidden]
 
 
 def test_the_exploding_cases_separate_sigma_max_from_its_square_and_the_rms():
-    cases = [a for _, a in g._explode_cases()]
-    right = [g._can_explode(*a) for a in cases]
+    cases = [a for _, a in gg._explode_cases()]
+    right = [gg._can_explode(*a) for a in cases]
     for hint in ("not σ_max²", "not an average"):
-        wrong = next(f for h, f in g._EXPLODE_MISTAKES.items() if hint in h)
+        wrong = next(f for h, f in gg._EXPLODE_MISTAKES.items() if hint in h)
         assert [wrong(*a) for a in cases] != right
     report = fails(g.check_can_explode, lambda W, gm: bool(np.linalg.norm(W, 2) ** 2 > 1 / gm),
                    "[FAIL] 3 × orthogonal", "not σ_max² or another power")

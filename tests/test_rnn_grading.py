@@ -10,6 +10,7 @@ import torch
 
 import labutils.nn as nn
 from labutils.grading import rnn as g
+from labutils.grading import rnn_gradients as gg
 
 from . import graderlib
 from .graderlib import assert_short, fails, passes
@@ -374,17 +375,17 @@ def _clip_no_eps_nan(grads, max_norm):
 
 
 @pytest.mark.parametrize("fn,phrases", [
-    (g._clip_variant("per_tensor"), ["global norm"]),
-    (g._clip_variant("no_eps"), ["total_norm + 1e-6"]),
-    (g._clip_variant("always"), ["only scale down"]),
-    (g._clip_variant("sum_of_norms"), ["not the sum of the norms"]),
-    (g._clip_variant("elementwise"), ["changes the direction"]),
-    (g._clip_variant("after"), ["before clipping"]),
-    (g._clip_variant("max_norm_1"), ["use the max_norm given"]),
+    (gg._clip_variant("per_tensor"), ["global norm"]),
+    (gg._clip_variant("no_eps"), ["total_norm + 1e-6"]),
+    (gg._clip_variant("always"), ["only scale down"]),
+    (gg._clip_variant("sum_of_norms"), ["not the sum of the norms"]),
+    (gg._clip_variant("elementwise"), ["changes the direction"]),
+    (gg._clip_variant("after"), ["before clipping"]),
+    (gg._clip_variant("max_norm_1"), ["use the max_norm given"]),
     (_clip_no_eps_nan, ["all gradients zero", "contains nan"]),
     (lambda grads, m: ref_clip([a.astype(np.float32) for a in grads], m), ["float32, not float64"]),
     (_clip_with_torch, ["(torch)", DELEGATION]),
-    (g.reference_clip_grad_norm, ["(labutils.references.rnn)", DELEGATION]),
+    (g.reference_clip_grad_norm, ["(labutils.references.rnn_gradients)", DELEGATION]),
     (lambda grads, m: g.reference_clip_grad_norm(grads, m), ["reference_clip_grad_norm", DELEGATION]),
     (_clip_list_changed, ["changed its argument 0 in place"]),
     (_clip_arrays_changed, ["changed its argument 0 in place"]),
