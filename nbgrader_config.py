@@ -19,8 +19,9 @@ c = get_config()  # noqa: F821  (nbgrader provides it)
 COURSE_ID = "deep-learning-blocks"
 FOLDER = os.environ.get("COURSE_NBGRADER_FOLDER") or HERE
 # Where release_assignment / fetch / submit / collect exchange files. On a shared server
-# (JupyterHub) use a folder every student can read and write, e.g. "/srv/nbgrader/exchange".
-EXCHANGE = os.path.join(FOLDER, "exchange")
+# (JupyterHub) use a folder every student can read and write, e.g. "/srv/nbgrader/exchange",
+# here or in $COURSE_EXCHANGE (hub/jupyterhub_config.py sets it for every user's server).
+EXCHANGE = os.environ.get("COURSE_EXCHANGE") or os.path.join(FOLDER, "exchange")
 
 c.CourseDirectory.course_id = COURSE_ID
 c.CourseDirectory.root = FOLDER   # one assignment per chapter: source/01_basics/01_basics.ipynb
