@@ -21,9 +21,13 @@ calls the same check with ``hidden=True`` (other cases, same engine): see
 never as code to paste; the grader's own computations run outside the watch, quietly
 (``quiet``).
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,9 +47,11 @@ __all__ = ["Budget", "CheckFailed", "GraderTimeout", "LineCounter", "PeakMemory"
 _DIAGNOSABLE = ("value", "shape", "nan", "type")
 
 
-def check_function(student, reference, cases, *, title=None, mistakes=None,
-                   rtol=GRADER_RTOL, names=None, time_limit_s=GRADER_TIME_LIMIT, finish=True,
-                   forbid=(), allow=()):
+def check_function(student: Any, reference: Callable[..., Any], cases: Sequence[tuple],
+                   *, title: str | None = None, mistakes: Mapping[str, Any] | None = None,
+                   rtol: float = GRADER_RTOL, names: Sequence[str] | None = None,
+                   time_limit_s: float | None = GRADER_TIME_LIMIT, finish: bool = True,
+                   forbid: Sequence[str] = (), allow: Sequence[str] = ()) -> Report:
     """Run ``student`` and ``reference`` on every case and report.
 
     cases    -- list of (label, args) or (label, args, kwargs)
@@ -63,31 +69,42 @@ def check_function(student, reference, cases, *, title=None, mistakes=None,
         label, args, kwargs = (*case, {})[:3]
         with quiet():
             expected = reference(*copy.deepcopy(args), **copy.deepcopy(kwargs))
-        got = None
-        try:
-            got = call_student(student, args, kwargs, time_limit_s, forbid=forbid, allow=allow)
-            note = compare(got, expected, rtol, names)
-        except Problem as p:
-            report.fail(label, str(p))
-            records.append((args, kwargs, got, p))
-            continue
-        report.ok(label, f"ok ({note})" if note else "ok")
-        records.append((args, kwargs, got, None))
+        grade_case(report, records, label, args, kwargs, expected, rtol, names,
+                   lambda: call_student(student, args, kwargs, time_limit_s, forbid=forbid,
+                                        allow=allow))
     report.hint(diagnose_cases(records, mistakes, rtol, names))
     if finish:
         report.finish()
     return report
 
 
+def grade_case(report: Report, records: list[tuple], label: str, args: Sequence[Any],
+               kwargs: Mapping[str, Any], expected: Any, rtol: float,
+               names: Sequence[str] | None, run: Callable[[], Any]) -> None:
+    """One case of a check: ``run()`` (the student's call) compared with ``expected``; adds a
+    line to ``report`` and (args, kwargs, got, Problem or None) to ``records``."""
+    got = None
+    try:
+        got = run()
+        note = compare(got, expected, rtol, names)
+    except Problem as p:
+        report.fail(label, str(p))
+        records.append((args, kwargs, got, p))
+        return
+    report.ok(label, f"ok ({note})" if note else "ok")
+    records.append((args, kwargs, got, None))
+
+
 @contextlib.contextmanager
-def quiet():
+def quiet() -> Iterator[None]:
     """The grader's own computations (references, known mistakes) print no warnings."""
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield
 
 
-def _agrees(wrong, args, kwargs, got, problem, rtol, names):
+def _agrees(wrong: Callable[..., Any], args: Sequence[Any], kwargs: Mapping[str, Any], got: Any,
+            problem: Problem | None, rtol: float, names: Sequence[str] | None) -> bool:
     try:
         with quiet():
             out = wrong(*copy.deepcopy(args), **copy.deepcopy(kwargs))
@@ -103,7 +120,8 @@ def _agrees(wrong, args, kwargs, got, problem, rtol, names):
     return True
 
 
-def diagnose_cases(records, mistakes, rtol=GRADER_RTOL, names=None):
+def diagnose_cases(records: Sequence[tuple], mistakes: Mapping[str, Any] | None,
+                   rtol: float = GRADER_RTOL, names: Sequence[str] | None = None) -> str | None:
     """The hint of the first mistake that agrees with the student's answer on every case
     (records: (args, kwargs, got, Problem or None)), or None when none does: then the
     report only says what was observed."""
@@ -117,7 +135,9 @@ def diagnose_cases(records, mistakes, rtol=GRADER_RTOL, names=None):
     return None
 
 
-def diagnose(got, args, kwargs, mistakes, rtol=GRADER_RTOL, names=None, exc=None):
+def diagnose(got: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
+             mistakes: Mapping[str, Any] | None, rtol: float = GRADER_RTOL,
+             names: Sequence[str] | None = None, exc: BaseException | None = None) -> str | None:
     """One case only: the hint of the first known mistake whose result matches ``got``, or,
     when the student's function raised ``exc``, of the first that raises the same error."""
     problem = Problem("", "raised", exc) if exc is not None else Problem("", "value")
@@ -129,7 +149,8 @@ def diagnose(got, args, kwargs, mistakes, rtol=GRADER_RTOL, names=None, exc=None
     return None
 
 
-def numeric_check(report, label, got, loss, x):
+def numeric_check(report: Report, label: str, got: Any, loss: Callable[[], float],
+                  x: np.ndarray) -> None:
     """Add a line to ``report``: is ``got`` the gradient of the scalar ``loss()`` w.r.t. the
     array ``x`` (which loss reads), by central differences? Prints the verdict, not digits."""
     from ..gradcheck import numerical_gradient
@@ -153,8 +174,10 @@ def numeric_check(report, label, got, loss, x):
                            f"(relative error {err:.1e})")
 
 
-def gradient_check(report, student, args, loss, wrt, names, kwargs=None,
-                   time_limit_s=GRADER_TIME_LIMIT, **watch):
+def gradient_check(report: Report, student: Any, args: Sequence[Any], loss: Callable[[], float],
+                   wrt: Sequence[np.ndarray], names: Sequence[str],
+                   kwargs: Mapping[str, Any] | None = None,
+                   time_limit_s: float | None = GRADER_TIME_LIMIT, **watch: Sequence[str]) -> None:
     """The gradient check of a backward exercise: run ``student(*args, **kwargs)`` and
     compare its results, named ``names``, with central differences of the scalar ``loss()``
     w.r.t. the arrays ``wrt`` (same order; loss reads them). Adds one line per result.
