@@ -9,19 +9,26 @@ Example::
     check_adapted(clip_grad_norm, reference, cases, adapt=flatten, names=[...],
                   mistakes={"in words": wrong_function})
 """
+from __future__ import annotations
+
 import copy
 import re
 import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..tolerances import GRADER_RTOL, GRADER_TIME_LIMIT
-from .core import Problem, Report, call_student, compare, diagnose_cases
+from .core import Report, call_student, diagnose_cases, grade_case
 
 
-def check_adapted(student, reference, cases, *, adapt, title=None, mistakes=None, names=None,
-                  rtol=GRADER_RTOL, time_limit_s=GRADER_TIME_LIMIT, forbid=(), allow=(),
-                  finish=True):
+def check_adapted(student: Any, reference: Callable[..., Any], cases: Sequence[tuple], *,
+                  adapt: Callable[[Any], Any], title: str | None = None,
+                  mistakes: Mapping[str, Callable[..., Any]] | None = None,
+                  names: Sequence[str] | None = None, rtol: float = GRADER_RTOL,
+                  time_limit_s: float | None = GRADER_TIME_LIMIT, forbid: Sequence[str] = (),
+                  allow: Sequence[str] = (), finish: bool = True) -> Report:
     """Run ``student`` and ``reference`` on every case (label, args[, kwargs]) and report."""
     title = title or f"Checking {getattr(student, '__name__', 'your function')}"
     report = Report(title, time_limit_s)
@@ -29,17 +36,9 @@ def check_adapted(student, reference, cases, *, adapt, title=None, mistakes=None
     for case in cases:
         label, args, kwargs = (*case, {})[:3]
         expected = adapt(reference(*copy.deepcopy(args), **copy.deepcopy(kwargs)))
-        got = None
-        try:
-            got = adapt(call_student(student, args, kwargs, time_limit_s, forbid=forbid,
-                                     allow=allow))
-            note = compare(got, expected, rtol, names)
-        except Problem as p:
-            report.fail(label, str(p))
-            records.append((args, kwargs, got, p))
-            continue
-        report.ok(label, f"ok ({note})" if note else "ok")
-        records.append((args, kwargs, got, None))
+        grade_case(report, records, label, args, kwargs, expected, rtol, names,
+                   lambda: adapt(call_student(student, args, kwargs, time_limit_s,
+                                              forbid=forbid, allow=allow)))
     adapted = quiet({hint: (lambda wrong: lambda *a, **k: adapt(wrong(*a, **k)))(wrong)
                      for hint, wrong in (mistakes or {}).items()})
     report.hint(diagnose_cases(records, adapted, rtol, names))
@@ -48,11 +47,11 @@ def check_adapted(student, reference, cases, *, adapt, title=None, mistakes=None
     return report
 
 
-def quiet(mistakes):
+def quiet(mistakes: Mapping[str, Callable[..., Any]]) -> dict[str, Callable[..., Any]]:
     """The mistakes, run with NumPy's floating-point warnings off: a mistake that overflows
     on purpose must not print a RuntimeWarning on stderr (nbgrader would score the cell 0)."""
-    def wrap(wrong):
-        def run(*args, **kwargs):
+    def wrap(wrong: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 return wrong(*args, **kwargs)
@@ -60,12 +59,12 @@ def quiet(mistakes):
     return {hint: wrap(wrong) for hint, wrong in mistakes.items()}
 
 
-def hidden_title(fn, hidden):
+def hidden_title(fn: Any, hidden: bool) -> str | None:
     """The title of a check run as a hidden test (None: the usual 'Checking <name>')."""
     return f"Hidden tests of {getattr(fn, '__name__', 'your function')}" if hidden else None
 
 
-def precision_hint(report, case):
+def precision_hint(report: Report, case: str) -> None:
     """When ``case`` (built to lose digits in float32) fails by a small relative error and every
     other failure is also small or an overflow, say so: an observation, not a guess."""
     failed = [text for kind, text in report.entries if kind != "pass"]
@@ -77,6 +76,6 @@ def precision_hint(report, case):
                     "in float64 throughout")
 
 
-def _small_error(text):
+def _small_error(text: str) -> bool:
     found = re.search(r"relative error ([0-9.e+-]+) \(allowed", text)
     return found is not None and float(found.group(1)) < 1e-3
