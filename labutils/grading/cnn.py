@@ -9,6 +9,8 @@
 and, from ``cnn_layers``: check_im2col, check_conv_transpose2d, check_avgpool2d_backward,
 check_conv_cost, check_separable_cost. Every check takes ``hidden=True`` (the hidden-test cell).
 """
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -25,20 +27,21 @@ __all__ = ["check_conv2d_forward", "check_conv2d_backward", "check_maxpool2d_bac
            "check_separable_cost", "check_capstone"]
 
 
-def _rng(seed):
+def _rng(seed: int):
     return np.random.default_rng(seed)
 
 
-def _title(name, hidden):
+def _title(name: str, hidden: bool):
     return f"Hidden tests of {name}" if hidden else f"Checking {name}"
 
 
 # -- conv2d forward --------------------------------------------------------------------------
-def _conv2d_forward(x, w, b, stride=1, padding=0):
+def _conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: int = 1,
+                    padding: int = 0):
     return conv_forward(x, w, b, stride, padding)[0]
 
 
-def _conv_cases(seed):
+def _conv_cases(seed: int):
     r = _rng(seed)
     shapes = [("batch of 2, 3 -> 4 channels, 3x3 kernel", (2, 3, 6, 6), (4, 3, 3, 3), 1, 0),
               ("stride 2 and padding 1", (2, 2, 7, 7), (3, 2, 3, 3), 2, 1),
@@ -55,7 +58,8 @@ _CONV_FORBID = ("naive_conv2d", "scipy.signal", "scipy.ndimage")
 _CONV_ALLOW = ("conv_output_size", "im2col")   # earlier exercises, the student's own
 
 
-def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_conv2d_forward(conv2d_forward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         hidden: bool = False) -> None:
     """hidden=True: the hidden tests (other shapes and seeds), with the same watch and limits.
     Both reject a Python loop over output positions (counted, not timed)."""
     cases = _conv_cases(hidden_seed(4321) if hidden else 0)
@@ -83,12 +87,13 @@ def check_conv2d_forward(conv2d_forward, time_limit_s=GRADER_TIME_LIMIT, hidden=
 
 
 # -- conv2d backward (gradient check) -----------------------------------------------------------
-def _conv2d_backward(dy, x, w, stride=1, padding=0):
+def _conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
+                     padding: int = 0):
     _, cache = conv_forward(x, w, None, stride, padding)
     return conv_backward(dy, cache)
 
 
-def _backward_cases(seed):
+def _backward_cases(seed: int):
     r = _rng(seed)
     cases = []
     for label, xs, ws, s, p in [("batch of 2, 3x3 kernel", (2, 2, 5, 5), (3, 2, 3, 3), 1, 0),
@@ -100,8 +105,9 @@ def _backward_cases(seed):
     return cases
 
 
-def _wrong_backward(**change):
-    def wrong(dy, x, w, stride=1, padding=0):
+def _wrong_backward(**change: object):
+    def wrong(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int = 1,
+              padding: int = 0) -> None:
         dx, dw, db = _conv2d_backward(dy, x, w, stride, padding)
         if "flip" in change:
             dx = _conv2d_backward(dy, x, w[:, :, ::-1, ::-1], stride, padding)[0]
@@ -124,7 +130,7 @@ def _wrong_backward(**change):
     return wrong
 
 
-def _overwriting_dx(dy, x, w, stride, padding):
+def _overwriting_dx(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int, padding: int):
     """dx by kernel offsets with = instead of +=: where windows overlap, the last offset wins."""
     n, c, h, wd = x.shape
     _, _, kh, kw = w.shape
@@ -138,7 +144,8 @@ def _overwriting_dx(dy, x, w, stride, padding):
     return dxp[:, :, padding:padding + h, padding:padding + wd]
 
 
-def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_conv2d_backward(conv2d_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                          hidden: bool = False) -> None:
     """hidden=True: the same cases with values from the class seed."""
     cases = _backward_cases(hidden_seed(1001) if hidden else 1)
     report = check_function(conv2d_backward, _conv2d_backward, cases, names=["dx", "dw", "db"],
@@ -167,13 +174,14 @@ def check_conv2d_backward(conv2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidde
 
 
 # -- max-pool backward ---------------------------------------------------------------------
-def _maxpool2d_backward(dy, x, kernel_size=2, stride=None):
+def _maxpool2d_backward(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2,
+                        stride: int | None = None):
     m = nn.MaxPool2d(kernel_size, stride)
     m(x)
     return m.backward(dy)
 
 
-def _pool_cases(seed):
+def _pool_cases(seed: int):
     r = _rng(seed)
     cases = []
     for label, xs, k, s, ties in [("2x2 windows, stride 2", (2, 3, 4, 6), 2, None, False),
@@ -186,13 +194,14 @@ def _pool_cases(seed):
     return cases
 
 
-def _pool_avg(dy, x, kernel_size=2, stride=None):
+def _pool_avg(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2, stride: int | None = None):
     m = nn.AvgPool2d(kernel_size, stride)
     m(x)
     return m.backward(dy)
 
 
-def _pool_overwrite(dy, x, kernel_size=2, stride=None):
+def _pool_overwrite(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2,
+                    stride: int | None = None):
     """Assignment instead of accumulation: where windows share an argmax, one dy wins."""
     s = kernel_size if stride is None else stride
     n, c, h, w = dy.shape
@@ -207,7 +216,7 @@ def _pool_overwrite(dy, x, kernel_size=2, stride=None):
     return flat.reshape(x.shape)
 
 
-def _pool_all_ties(dy, x, kernel_size=2, stride=None):
+def _pool_all_ties(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2, stride: int | None = None):
     s = kernel_size if stride is None else stride
     y = nn.MaxPool2d(kernel_size, s)(x)
     dx = np.zeros_like(x)
@@ -219,7 +228,7 @@ def _pool_all_ties(dy, x, kernel_size=2, stride=None):
     return dx
 
 
-def _pool_routed(dy, x, k, s, last=False):
+def _pool_routed(dy: np.ndarray, x: np.ndarray, k: int, s: int, last: bool = False):
     """Route dy[i, j] to the first (or last) maximum of the window at (s·i, s·j), for the
     windows dy has, whatever the stride: how a student's loop over dy's positions works."""
     n, c, h, w = dy.shape
@@ -232,12 +241,14 @@ def _pool_routed(dy, x, k, s, last=False):
     return dx
 
 
-def _pool_last_max(dy, x, kernel_size=2, stride=None):
+def _pool_last_max(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2, stride: int | None = None):
     """Ties resolved to the LAST maximum of each window (>= where > is right)."""
     return _pool_routed(dy, x, kernel_size, kernel_size if stride is None else stride, last=True)
 
 
-def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_maxpool2d_backward(maxpool2d_backward: Callable,
+                             time_limit_s: float = GRADER_TIME_LIMIT,
+                             hidden: bool = False) -> None:
     """hidden=True: the same cases with values from the class seed."""
     check_function(maxpool2d_backward, _maxpool2d_backward,
                    _pool_cases(hidden_seed(1002) if hidden else 2), time_limit_s=time_limit_s,
@@ -257,11 +268,12 @@ def check_maxpool2d_backward(maxpool2d_backward, time_limit_s=GRADER_TIME_LIMIT,
 
 
 # -- output size -------------------------------------------------------------------------
-def _conv_output_size(n, kernel_size, stride=1, padding=0, dilation=1):
+def _conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
+                      dilation: int = 1):
     return (n + 2 * padding - dilation * (kernel_size - 1) - 1) // stride + 1
 
 
-def _size_settings(hidden):
+def _size_settings(hidden: bool):
     if not hidden:
         return [(32, 3, 1, 1, 1), (32, 3, 2, 1, 1), (7, 3, 2, 0, 1), (224, 7, 2, 3, 1),
                 (10, 3, 1, 0, 2), (28, 5, 3, 2, 2), (5, 5, 1, 0, 1), (9, 2, 2, 0, 3)]
@@ -275,7 +287,8 @@ def _size_settings(hidden):
     return out
 
 
-def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_conv_output_size(conv_output_size: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                           hidden: bool = False) -> None:
     """hidden=True: eight random settings from the class seed."""
     cases = [(f"n={n}, k={k}, s={s}, p={p}, d={d}", (n, k), {"stride": s, "padding": p, "dilation": d})
              for n, k, s, p, d in _size_settings(hidden)]
@@ -299,7 +312,7 @@ def check_conv_output_size(conv_output_size, time_limit_s=GRADER_TIME_LIMIT, hid
 
 
 # -- receptive field -------------------------------------------------------------------------
-def _receptive_field(layers):
+def _receptive_field(layers: list):
     r, jump = 1, 1
     for k, s, d in layers:
         r += d * (k - 1) * jump
@@ -307,8 +320,8 @@ def _receptive_field(layers):
     return r
 
 
-def _rf_wrong(which):
-    def wrong(layers):
+def _rf_wrong(which: str):
+    def wrong(layers: list) -> None:
         r, jump = 1, 1
         for k, s, d in layers:
             if which == "own_stride":
@@ -320,13 +333,14 @@ def _rf_wrong(which):
     return wrong
 
 
-def _random_stack(seed):
+def _random_stack(seed: int):
     r = _rng(seed)
     return [(int(r.choice([1, 2, 3, 5, 7])), int(r.integers(1, 3)), int(r.integers(1, 4)))
             for _ in range(int(r.integers(2, 6)))]
 
 
-def check_receptive_field(receptive_field, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_receptive_field(receptive_field: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                          hidden: bool = False) -> None:
     """hidden=True: five random stacks from the class seed."""
     cases = [(f"hidden stack {i}", (_random_stack(hidden_seed(1004) + i),)) for i in range(5)]
     cases = cases if hidden else [(label, (layers,)) for label, layers in [

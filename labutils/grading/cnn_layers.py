@@ -10,6 +10,8 @@ backward and the cost of a layer. Each takes the student's function (``cnn.py`` 
     check_separable_cost(separable_cost)          params, macs = separable_cost(c_in, c_out, k,
                                                                                 h_out, w_out)
 """
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import nn
@@ -18,6 +20,7 @@ from ..nn.conv import im2col as _lib_im2col
 from ..tolerances import GRADER_TIME_LIMIT
 from .core import check_function, no_python_loop
 from .hidden import seed as hidden_seed
+from .report import Report
 from .run import Problem, call_student
 
 __all__ = ["check_im2col", "check_conv_transpose2d", "check_avgpool2d_backward",
@@ -27,11 +30,12 @@ _FORBID = ("naive_conv2d", "scipy.signal", "scipy.ndimage")
 _ALLOW = ("conv_output_size", "im2col")
 
 
-def _title(name, hidden):
+def _title(name: str, hidden: bool):
     return f"Hidden tests of {name}" if hidden else f"Checking {name}"
 
 
-def no_pixel_loop(report, student, make_args, time_limit_s, label=None):
+def no_pixel_loop(report: Report, student: Callable, make_args: Callable, time_limit_s: float,
+                  label: str | None = None) -> None:
     """Fail when the Python work grows with the number of output rows (``make_args(h)`` ->
     the args tuple for an input of height h): a loop per output pixel or row."""
     no_python_loop(report, student, make_args, sizes=(8, 40), per="output row",
@@ -40,14 +44,14 @@ def no_pixel_loop(report, student, make_args, time_limit_s, label=None):
 
 
 # -- im2col --------------------------------------------------------------------------------
-def _im2col(x, kh, kw, stride=1, padding=0):
+def _im2col(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0):
     xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
     out = tuple(nn.conv_output_size(n, k, stride, padding) for n, k in zip(x.shape[2:], (kh, kw)))
     return np.array(_lib_im2col(xp, (kh, kw), (stride, stride), (1, 1), out)[0])
 
 
-def _im2col_wrong(which):
-    def wrong(x, kh, kw, stride=1, padding=0):
+def _im2col_wrong(which: str):
+    def wrong(x: np.ndarray, kh: int, kw: int, stride: int = 1, padding: int = 0) -> None:
         n, c = x.shape[:2]
         cols = _im2col(x, kh, kw, stride if which != "stride" else 1,
                        padding if which != "padding" else 0)
@@ -62,7 +66,7 @@ def _im2col_wrong(which):
     return wrong
 
 
-def _im2col_cases(seed):
+def _im2col_cases(seed: int):
     r = np.random.default_rng(seed)
     return [(label, (r.standard_normal(xs), kh, kw), {"stride": s, "padding": p})
             for label, xs, kh, kw, s, p in [
@@ -72,7 +76,8 @@ def _im2col_cases(seed):
                 ("stride 3, padding 2, size not divisible", (2, 1, 8, 7), 3, 3, 3, 2)]]
 
 
-def check_im2col(im2col, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_im2col(im2col: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                 hidden: bool = False) -> None:
     """hidden=True: the hidden tests (cases from the class seed), with the same watch and limits."""
     cases = _im2col_cases(hidden_seed(77) if hidden else 7)
     report = check_function(im2col, _im2col, cases, time_limit_s=time_limit_s, finish=False,
@@ -95,11 +100,11 @@ def check_im2col(im2col, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
 
 
 # -- transposed convolution ------------------------------------------------------------------
-def _conv_transpose2d(z, w, stride=1, padding=0):
+def _conv_transpose2d(z: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0):
     return conv_transpose_forward(z, w, None, stride, padding)[0]
 
 
-def _transpose_cases(seed):
+def _transpose_cases(seed: int):
     r = np.random.default_rng(seed)
     return [(label, (r.standard_normal(zs), r.standard_normal(ws)), {"stride": s, "padding": p})
             for label, zs, ws, s, p in [
@@ -109,8 +114,8 @@ def _transpose_cases(seed):
                 ("batch of 1, 2x3 kernel, stride 3", (1, 1, 3, 2), (1, 2, 2, 3), 3, 0)]]
 
 
-def _transpose_wrong(which):
-    def wrong(z, w, stride=1, padding=0):
+def _transpose_wrong(which: str):
+    def wrong(z: np.ndarray, w: np.ndarray, stride: int = 1, padding: int = 0) -> None:
         if which == "flip":
             return _conv_transpose2d(z, w[:, :, ::-1, ::-1], stride, padding)
         if which == "uncropped":
@@ -121,7 +126,7 @@ def _transpose_wrong(which):
     return wrong
 
 
-def _adjoint_line(report, student, cases, time_limit_s):
+def _adjoint_line(report: Report, student: Callable, cases: list, time_limit_s: float):
     """<conv(x), z> = <x, convT(z)> on the first strided case, for the student's convT."""
     label = "adjoint: <conv(x), z> = <x, conv_transpose2d(z)> for a random x"
     _, (z, w), kw = cases[2]
@@ -146,7 +151,8 @@ def _adjoint_line(report, student, cases, time_limit_s):
                            "the convolution with this weight")
 
 
-def check_conv_transpose2d(conv_transpose2d, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_conv_transpose2d(conv_transpose2d: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                           hidden: bool = False) -> None:
     """hidden=True: the hidden tests (cases from the class seed), with the same watch and limits."""
     cases = _transpose_cases(hidden_seed(88) if hidden else 8)
     report = check_function(conv_transpose2d, _conv_transpose2d, cases, finish=False,
@@ -165,14 +171,17 @@ def check_conv_transpose2d(conv_transpose2d, time_limit_s=GRADER_TIME_LIMIT, hid
 
 
 # -- average-pool backward ---------------------------------------------------------------------
-def _avgpool2d_backward(dy, x, kernel_size=2, stride=None, padding=0, count_include_pad=True):
+def _avgpool2d_backward(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2,
+                        stride: int | None = None, padding: int = 0,
+                        count_include_pad: bool = True):
     m = nn.AvgPool2d(kernel_size, stride, padding, count_include_pad=count_include_pad)
     m(x)
     return m.backward(dy)
 
 
-def _avg_wrong(which):
-    def wrong(dy, x, kernel_size=2, stride=None, padding=0, count_include_pad=True):
+def _avg_wrong(which: str):
+    def wrong(dy: np.ndarray, x: np.ndarray, kernel_size: int = 2, stride: int | None = None,
+              padding: int = 0, count_include_pad: bool = True) -> None:
         s = stride if which != "stride1" else (stride or 1)
         if which == "stride1":
             return _spread(dy, x.shape, kernel_size, s, padding, count_include_pad)
@@ -188,7 +197,8 @@ def _avg_wrong(which):
     return wrong
 
 
-def _spread(dy, x_shape, k, s, p, count_include_pad):
+def _spread(dy: np.ndarray, x_shape: tuple[int, ...], k: int, s: int, p: int,
+            count_include_pad: bool):
     """dy / divisor added over each window (stride s), for any stride: how a loop writes it."""
     n, c, h, w = x_shape
     ho, wo = dy.shape[2:]
@@ -205,7 +215,7 @@ def _spread(dy, x_shape, k, s, p, count_include_pad):
     return dxp[:, :, p:p + h, p:p + w]
 
 
-def _avg_cases(seed):
+def _avg_cases(seed: int):
     r = np.random.default_rng(seed)
     cases = []
     for label, xs, k, s, p, inc in [("2x2 windows, stride 2", (2, 3, 4, 6), 2, None, 0, True),
@@ -222,7 +232,9 @@ def _avg_cases(seed):
     return cases
 
 
-def check_avgpool2d_backward(avgpool2d_backward, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_avgpool2d_backward(avgpool2d_backward: Callable,
+                             time_limit_s: float = GRADER_TIME_LIMIT,
+                             hidden: bool = False) -> None:
     """hidden=True: the hidden tests (cases from the class seed), with the same watch and limits."""
     report = check_function(avgpool2d_backward, _avgpool2d_backward,
                             _avg_cases(hidden_seed(99) if hidden else 9), finish=False,
@@ -243,7 +255,7 @@ def check_avgpool2d_backward(avgpool2d_backward, time_limit_s=GRADER_TIME_LIMIT,
     })
     r = np.random.default_rng(6)
 
-    def args(h):
+    def args(h: int) -> None:
         x = r.standard_normal((1, 2, 2 * h, 6))
         return np.ones((1, 2, h, 3)), x, 2
     no_pixel_loop(report, avgpool2d_backward, args, time_limit_s)
@@ -251,19 +263,20 @@ def check_avgpool2d_backward(avgpool2d_backward, time_limit_s=GRADER_TIME_LIMIT,
 
 
 # -- parameters and multiply-adds ------------------------------------------------------------
-def _conv_cost(c_in, c_out, k, h_out, w_out, groups=1, bias=True):
+def _conv_cost(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1,
+               bias: bool = True):
     params = nn.conv_params(c_in, c_out, k, groups, bias)
     return params, nn.conv_macs(c_in, c_out, k, h_out, w_out, groups)
 
 
-def _separable_cost(c_in, c_out, k, h_out, w_out):
+def _separable_cost(c_in: int, c_out: int, k: int, h_out: int, w_out: int):
     dw, pw = _conv_cost(c_in, c_in, k, h_out, w_out, c_in, False), _conv_cost(c_in, c_out, 1,
                                                                             h_out, w_out,
                                                                             1, False)
     return dw[0] + pw[0], dw[1] + pw[1]
 
 
-def _cost_cases(seed, hidden):
+def _cost_cases(seed: int, hidden: bool):
     r = np.random.default_rng(seed)
     fixed = [(64, 128, 3, 32, 32, 1, True), (3, 16, 5, 28, 28, 1, False),
              (32, 64, 3, 16, 8, 4, True), (16, 16, 3, 7, 7, 16, False), (256, 64, 1, 14, 14, 1, True)]
@@ -275,8 +288,9 @@ def _cost_cases(seed, hidden):
             for a, b, k, h, w, g, bias in (rand if hidden else fixed)]
 
 
-def _cost_wrong(which):
-    def wrong(c_in, c_out, k, h_out, w_out, groups=1, bias=True):
+def _cost_wrong(which: str):
+    def wrong(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1,
+              bias: bool = True) -> None:
         p, m = _conv_cost(c_in, c_out, k, h_out, w_out, groups, bias)
         return {"groups": _conv_cost(c_in, c_out, k, h_out, w_out, 1, bias),
                 "bias": (p - (c_out if bias else 0), m),
@@ -288,7 +302,8 @@ def _cost_wrong(which):
     return wrong
 
 
-def check_conv_cost(conv_cost, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_conv_cost(conv_cost: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                    hidden: bool = False) -> None:
     """hidden=True: the hidden tests (random layers from the class seed)."""
     check_function(conv_cost, _conv_cost, _cost_cases(hidden_seed(11) if hidden else 1, hidden),
                    names=["params", "macs"], time_limit_s=time_limit_s,
@@ -307,20 +322,21 @@ def check_conv_cost(conv_cost, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
     })
 
 
-def _sep_wrong(which):
-    def wrong(c_in, c_out, k, h_out, w_out):
+def _sep_wrong(which: str):
+    def wrong(c_in: int, c_out: int, k: int, h_out: int, w_out: int) -> None:
         p, m = _separable_cost(c_in, c_out, k, h_out, w_out)
         return {"dense_dw": _conv_cost(c_in, c_in, k, h_out, w_out, 1, False)[0]
                 + c_in * c_out, "no_pw": c_in * k * k, "pw_k": c_in * k * k + c_in * c_out * k * k,
                 "cout_dw": c_out * k * k + c_in * c_out}[which], None
 
-    def both(*args):
+    def both(*args: object) -> None:
         p = wrong(*args)[0]
         return p, p * args[3] * args[4]
     return both
 
 
-def check_separable_cost(separable_cost, time_limit_s=GRADER_TIME_LIMIT, hidden=False):
+def check_separable_cost(separable_cost: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                         hidden: bool = False) -> None:
     """hidden=True: the hidden tests (random layers from the class seed)."""
     cases = [(label[:label.index(", groups")], args)
              for label, args, _ in _cost_cases(hidden_seed(12) if hidden else 2, hidden)]
@@ -340,13 +356,13 @@ def check_separable_cost(separable_cost, time_limit_s=GRADER_TIME_LIMIT, hidden=
 CAPSTONE_ACCURACY = 0.90
 
 
-def check_capstone(result):
+def check_capstone(result: dict | None) -> None:
     """The capstone cell's ``result`` dict (None when it did not run): the student's functions
     were used and the test accuracy reached CAPSTONE_ACCURACY (printed as a verdict)."""
-    from .report import Report
     report = Report("Checking the capstone (a CNN from your convolution and pooling functions)")
     if not result:
-        report.fail("capstone", "did not run: finish the exercises its cell names, then run it again")
+        report.fail("capstone", "did not run: finish the exercises its cell names, then run it "
+                                "again")
         report.finish()
     unused = [n for n, k in result["calls"].items() if not k]
     (report.fail if unused else report.ok)(
