@@ -295,8 +295,8 @@ def can_read(user, path, as_root):
     code = ("import os, sys\np = sys.argv[1]\ntry:\n    os.listdir(p) if os.path.isdir(p) "
             "else open(p).read(1)\n    print('yes')\nexcept PermissionError:\n    print('no')")
     kw = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if as_root else {}
-    r = subprocess.run(["/usr/bin/env", "python3", "-c", code, str(path)], capture_output=True, text=True,
-                       timeout=30, cwd="/", **kw)
+    r = subprocess.run(["/usr/bin/env", "python3", "-c", code, str(path)], capture_output=True,
+                       text=True, timeout=30, cwd="/", env={"PATH": "/usr/bin:/bin"}, **kw)
     return r.stdout.strip() == "yes"
 
 
