@@ -15,11 +15,21 @@ Example::
     memory_growth(report, softmax_backward, lambda n: (dy_of(n), y_of(n)), sizes=(64, 512),
                   max_power=1, what="the full n × n Jacobian of each row")
 """
+from __future__ import annotations
+
 import math
 import sys
 import tracemalloc
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from .run import Problem, call_student
+
+if TYPE_CHECKING:
+    from .report import Report
+
+Tracer = Callable[[FrameType, str, Any], Any]
 
 
 class LineCounter:
@@ -27,25 +37,25 @@ class LineCounter:
     ``fn``'s file, plus every Python function call anywhere (so that a loop hidden in a
     library, such as ``np.apply_along_axis`` calling a NumPy function per row, counts too)."""
 
-    def __init__(self, fn):
+    def __init__(self, fn: Callable[..., Any]):
         self.filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
         self.count = 0
 
-    def _global(self, frame, event, arg):
+    def _global(self, frame: FrameType, event: str, arg: Any) -> Tracer | None:
         self.count += 1
         return self._local if frame.f_code.co_filename == self.filename else None
 
-    def _local(self, frame, event, arg):
+    def _local(self, frame: FrameType, event: str, arg: Any) -> Tracer:
         if event == "line":
             self.count += 1
         return self._local
 
-    def __enter__(self):
+    def __enter__(self) -> LineCounter:
         self._previous = sys.gettrace()
         sys.settrace(self._global)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         sys.settrace(self._previous)
         return False
 
@@ -53,7 +63,7 @@ class LineCounter:
 class PeakMemory:
     """Context manager: ``self.peak`` is the peak of traced memory (bytes) above the start."""
 
-    def __enter__(self):
+    def __enter__(self) -> PeakMemory:
         self._was = tracemalloc.is_tracing()
         if not self._was:
             tracemalloc.start()
@@ -61,14 +71,16 @@ class PeakMemory:
         self._base = tracemalloc.get_traced_memory()[0]
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         self.peak = max(tracemalloc.get_traced_memory()[1] - self._base, 1)
         if not self._was:
             tracemalloc.stop()
         return False
 
 
-def _measure(student, make_args, sizes, probe_of, value, **watch):
+def _measure(student: Any, make_args: Callable[[int], tuple], sizes: Sequence[int],
+             probe_of: Callable[[], Any], value: Callable[[Any], float],
+             **watch: Sequence[str]) -> list[float]:
     out = []
     for n in sizes:
         probe = probe_of()
@@ -77,7 +89,9 @@ def _measure(student, make_args, sizes, probe_of, value, **watch):
     return out
 
 
-def no_python_loop(report, student, make_args, sizes=(8, 64), per="row", label=None, **watch):
+def no_python_loop(report: Report, student: Any, make_args: Callable[[int], tuple],
+                   sizes: Sequence[int] = (8, 64), per: str = "row", label: str | None = None,
+                   **watch: Sequence[str]) -> None:
     """Fail when the Python lines executed grow with ``n`` (``make_args(n)`` -> the args
     tuple): at least one line per extra ``per`` means a Python loop over them."""
     label = label or f"vectorised over the {per}s (no Python loop per {per})"
@@ -96,8 +110,9 @@ def no_python_loop(report, student, make_args, sizes=(8, 64), per="row", label=N
         report.ok(label)
 
 
-def memory_growth(report, student, make_args, sizes=(64, 512), max_power=1.0, what="memory",
-                  label=None, **watch):
+def memory_growth(report: Report, student: Any, make_args: Callable[[int], tuple],
+                  sizes: Sequence[int] = (64, 512), max_power: float = 1.0, what: str = "memory",
+                  label: str | None = None, **watch: Sequence[str]) -> None:
     """Fail when peak memory grows faster than ``n ** max_power`` (by half a power or more,
     and by over 1 MB): e.g. a full Jacobian where the exercise forbids it."""
     label = label or f"memory grows at most like n^{max_power:g}"
