@@ -15,6 +15,8 @@ Example::
 
     got = call_student(conv2d_forward, (x, w, b), {"stride": 2}, forbid=("naive_conv2d",))
 """
+from __future__ import annotations
+
 import contextlib
 import copy
 import numbers
@@ -24,7 +26,10 @@ import threading
 import time
 import traceback
 import warnings
-from contextlib import contextmanager
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from types import FrameType
+from typing import Any
 
 import numpy as np
 
@@ -42,13 +47,13 @@ class Problem(Exception):
     mistake ("value", "shape", "raised", "nan", "none", "type", "precision", "delegation",
     "mutation", "timeout", "not run", "memory", "complexity", "other")."""
 
-    def __init__(self, message, kind="other", exc=None):
+    def __init__(self, message: str, kind: str = "other", exc: BaseException | None = None):
         super().__init__(message)
         self.kind, self.exc = kind, exc
 
 
 @contextmanager
-def time_limit(seconds):
+def time_limit(seconds: float | None) -> Iterator[None]:
     """Interrupt Python code that runs longer than ``seconds`` (SIGALRM; main thread on
     Unix only, elsewhere no limit). A single long NumPy call is interrupted when it returns."""
     usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
@@ -56,7 +61,7 @@ def time_limit(seconds):
         yield
         return
 
-    def on_alarm(signum, frame):
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
         raise GraderTimeout()
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, max(seconds, 1e-3), 1.0)
@@ -67,14 +72,14 @@ def time_limit(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _process_size():
+def _process_size() -> int:
     with open("/proc/self/statm") as f:
         import resource
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
 @contextmanager
-def memory_cap(extra_bytes=GRADER_MEMORY_LIMIT):
+def memory_cap(extra_bytes: float | None = GRADER_MEMORY_LIMIT) -> Iterator[None]:
     """Cap the address space at the current size + ``extra_bytes`` while the block runs, so
     that a runaway allocation raises MemoryError (NumPy) or RuntimeError (torch) instead of
     killing the kernel. Linux only (RLIMIT_AS); elsewhere, or with extra_bytes None/0, a no-op."""
@@ -97,25 +102,25 @@ def memory_cap(extra_bytes=GRADER_MEMORY_LIMIT):
 class Budget:
     """The time one exercise may spend in the student's code, over all its cases. ``Report``
     makes one and makes it current; ``call_student`` draws on the current one."""
-    current = None
+    current: Budget | None = None
 
-    def __init__(self, seconds=GRADER_TIME_LIMIT, current=True):
+    def __init__(self, seconds: float | None = GRADER_TIME_LIMIT, current: bool = True):
         self.seconds, self.used, self.exhausted, self.warnings = seconds, 0.0, False, []
         if current:
             Budget.current = self
 
-    def remaining(self, cap):
+    def remaining(self, cap: float | None) -> float | None:
         left = (self.seconds or 0) - self.used if self.seconds else None
         if cap and left is not None:
             return min(cap, left)
         return cap or left
 
-    def close(self):
+    def close(self) -> None:
         if Budget.current is self:
             Budget.current = None
 
 
-def _changed(orig, seen):
+def _changed(orig: Any, seen: Any) -> bool:
     """Did the student's call change ``seen`` (a copy of ``orig``)?"""
     if isinstance(orig, np.ndarray):
         return not (isinstance(seen, np.ndarray) and orig.shape == seen.shape
@@ -130,7 +135,7 @@ def _changed(orig, seen):
     return False
 
 
-def _where(exc, fn):
+def _where(exc: BaseException, fn: Any) -> str:
     """' (in f, at `the line`)': the deepest frame of the student's file in the traceback."""
     filename = getattr(getattr(fn, "__code__", None), "co_filename", None)
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == filename]
@@ -141,8 +146,10 @@ def _where(exc, fn):
     return f" (in {f.name}, at `{line}`)" if line else f" (in {f.name})"
 
 
-def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=None, *,
-                 forbid=(), allow=(), probe=None):
+def call_student(fn: Any, args: Sequence[Any], kwargs: Mapping[str, Any] | None = None,
+                 time_limit_s: float | None = GRADER_TIME_LIMIT, name: str | None = None, *,
+                 forbid: Sequence[str] = (), allow: Sequence[str] = (),
+                 probe: AbstractContextManager | None = None) -> Any:
     """Run ``fn(*args, **kwargs)`` on copies of the arguments and return its result, or raise
     Problem: not a function, not filled in, an exception, out of time (for the exercise, see
     Budget) or memory, a forbidden call (``forbid``/``allow``, see watch.Watch), a change
@@ -197,6 +204,14 @@ def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=Non
                 budget.warnings.append(text)
     if watch.called:
         raise Problem(watch.message(name), "delegation")
+    _check_unchanged(name, args, kwargs, given)
+    return result
+
+
+def _check_unchanged(name: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                     given: tuple[Sequence[Any], Mapping[str, Any]]) -> None:
+    """Raise Problem when the student's call changed one of its arguments in place
+    (``given``: the copies of ``args`` and ``kwargs`` it received)."""
     for i, (orig, seen) in enumerate(zip(args, given[0])):
         if _changed(orig, seen):
             raise Problem(f"{name} changed its argument {i} in place; work on a copy or build "
@@ -205,4 +220,3 @@ def call_student(fn, args, kwargs=None, time_limit_s=GRADER_TIME_LIMIT, name=Non
     for key, orig in kwargs.items():
         if _changed(orig, given[1][key]):
             raise Problem(f"{name} changed its argument {key} in place", "mutation")
-    return result
