@@ -22,6 +22,9 @@ What a process cannot defend against itself (code run before this module is impo
 replace it) is left to the autograde verb: a fresh copy of ``labutils`` per student, its files'
 hashes compared after grading, and a scan of each submission's code (book/instructor.md).
 """
+# No ``from __future__ import annotations`` in this module: ``compile`` in ``_compile`` inherits
+# this module's future flags, and would then build, for a file without that import, code objects
+# that differ from the loaded ones (a nested annotated function), reported as "replaced".
 import builtins
 import contextlib
 import copy
@@ -34,7 +37,9 @@ import sysconfig
 import time
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,12 +51,12 @@ ROOT = Path(__file__).resolve().parents[1]          # the labutils folder in use
 # -- the class's seed ---------------------------------------------------------------------------
 
 
-def class_seed():
+def class_seed() -> str | None:
     """The instructor's seed (text) from the environment, or None."""
     return os.environ.get(SEED_VARIABLE, "").strip() or None
 
 
-def seed(base):
+def seed(base: int) -> int:
     """The seed of a hidden check's cases (see the module doc); verifies the grading code."""
     verify()
     text = class_seed()
@@ -85,18 +90,18 @@ if sys.platform.startswith("linux"):
     _LIBRARY["resource"] = (resource, ["setrlimit", "getrlimit"])
 
 
-def _files():
+def _files() -> list[Path]:
     return sorted(ROOT.rglob("*.py"))
 
 
-def _read(path):
+def _read(path: Path) -> bytes | None:
     try:
         return path.read_bytes()
     except OSError:
         return None
 
 
-def _own_file(obj):
+def _own_file(obj: object) -> bool:
     """Is ``obj`` (a module) one of the course's files in ROOT?"""
     f = getattr(obj, "__file__", None)
     try:
@@ -118,10 +123,10 @@ _DEFAULTS = {id(f): (f, f.__defaults__, f.__kwdefaults__) for names in _BOUND.va
              for f in names.values() if isinstance(f, types.FunctionType)}
 _MEMBERS = {id(c): (c, dict(vars(c))) for names in _BOUND.values()
             for c in names.values() if isinstance(c, type)}
-_COMPILED = {}
+_COMPILED: dict[str, dict[str, types.CodeType]] = {}
 
 
-def _compile(text, path):
+def _compile(text: bytes, path: Path) -> dict[str, types.CodeType]:
     """{qualname: code object} of every function in the source ``text``."""
     key = hashlib.sha256(text).hexdigest()
     if key not in _COMPILED:
@@ -136,13 +141,13 @@ def _compile(text, path):
     return _COMPILED[key]
 
 
-def _codes(path):
+def _codes(path: Path) -> dict[str, types.CodeType]:
     """The functions of the file as it was when this module was imported."""
     text = _SOURCES.get(path)
     return _compile(text, path) if text is not None else {}
 
 
-def _defined(path, code):
+def _defined(path: Path, code: types.CodeType) -> bool:
     """Is ``code`` what the file defines under its name, as it was at import or as it is now
     (a file edited since is the disk check's business, not a replaced function)?"""
     for text in (_SOURCES.get(path), _read(path)):
@@ -151,7 +156,7 @@ def _defined(path, code):
     return False
 
 
-def _origin(fn):
+def _origin(fn: object) -> str:
     code = getattr(inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn, "__code__", None)
     return f" (by code from {code.co_filename})" if code is not None else ""
 
@@ -161,7 +166,7 @@ _LIBRARIES = tuple(Path(p).resolve() for p in {sysconfig.get_paths()["stdlib"],
                                                sysconfig.get_paths()["platlib"]})
 
 
-def _function_problem(where, fn, dataclass=False):
+def _function_problem(where: str, fn: Callable[..., Any], dataclass: bool = False) -> str | None:
     """Is ``fn`` (found at ``where``) the function its file defines, or a library's?"""
     inner = inspect.unwrap(fn) if hasattr(fn, "__wrapped__") else fn
     if not isinstance(inner, types.FunctionType):
@@ -182,12 +187,12 @@ def _function_problem(where, fn, dataclass=False):
     return None
 
 
-def _code_like(member):
+def _code_like(member: object) -> bool:
     """Functions and their wrappers in a class (not data such as copyreg's __slotnames__)."""
     return isinstance(member, (types.FunctionType, staticmethod, classmethod, property))
 
 
-def _class_problems(name, cls):
+def _class_problems(name: str, cls: type) -> list[str]:
     where = f"{name}.{cls.__qualname__}"
     seen = _MEMBERS.get(id(cls))
     if seen is not None and seen[0] is cls:
@@ -205,7 +210,7 @@ def _class_problems(name, cls):
     return problems
 
 
-def _module_problems(name, module):
+def _module_problems(name: str, module: types.ModuleType) -> list[str]:
     path = Path(module.__file__).resolve()
     codes = _codes(path)
     problems = []
@@ -228,7 +233,7 @@ def _module_problems(name, module):
     return sorted(set(problems), key=problems.index)
 
 
-def tampering(disk=False):
+def tampering(disk: bool = False) -> list[str]:
     """What was changed in the grading code or what it relies on (empty: nothing); ``disk``:
     also the files of labutils, compared with what they were at import (autograde's guard:
     elsewhere an instructor may be editing them)."""
@@ -257,7 +262,7 @@ def tampering(disk=False):
     return problems
 
 
-def verify():
+def verify() -> None:
     """Fail the check, saying what, when the grading code or what it relies on was changed."""
     problems = tampering()
     if problems:
@@ -273,17 +278,17 @@ def verify():
 class GradingCodeChanged(Exception):
     """Raised before a cell runs in an autograde kernel once the grading code was changed."""
 
-    def _render_traceback_(self):
+    def _render_traceback_(self) -> list[str]:
         return [f"Not graded: {self}"]
 
 
-def guard(shell):
+def guard(shell: Any) -> Callable[..., None]:
     """Before every cell of this IPython ``shell``, check the grading code (autograde only):
     ``tampering(disk=True)``, and the notebook's names bound to a check of labutils.grading
     (``check_relu_backward`` imported by an earlier cell) still bound to it."""
     checks = {}
 
-    def before(*_):
+    def before(*_: object) -> None:
         problems = tampering(disk=True)
         names = shell.user_ns
         problems += [f"{name}, a check of labutils.grading, was redefined in the notebook"
