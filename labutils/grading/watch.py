@@ -25,18 +25,23 @@ Example::
     if w.called:
         print("called", w.called)            # e.g. ['conv_forward (labutils.nn.conv)']
 """
+from __future__ import annotations
+
 import sys
+from collections.abc import Iterator, Sequence
+from types import CodeType, FrameType
+from typing import Any
 
 DEFAULT_FORBIDDEN = ("labutils", "torch", "scipy.special", "jax", "tensorflow")
 NEUTRAL = ("labutils.grading",)
 _DUNDER = ("__init__", "__call__", "__new__", "forward")
 
 
-def _under(name, prefix):
+def _under(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith(prefix + ".")
 
 
-def _codes_of(obj, depth=0):
+def _codes_of(obj: Any, depth: int = 0) -> Iterator[CodeType]:
     """Code objects of a callable argument (functions, methods, callable objects' methods)."""
     if depth > 2:
         return
@@ -64,7 +69,8 @@ def _codes_of(obj, depth=0):
 class Watch:
     """Context manager: record forbidden calls made by ``student`` (see the module doc)."""
 
-    def __init__(self, student, forbid=(), allow=(), args=()):
+    def __init__(self, student: Any, forbid: Sequence[str] = (), allow: Sequence[str] = (),
+                 args: Any = ()):
         self.bare = {n for n in forbid if "." not in n}
         self.prefixes = DEFAULT_FORBIDDEN + tuple(n for n in forbid if "." in n)
         self.allow_bare = {n for n in allow if "." not in n}
@@ -75,12 +81,12 @@ class Watch:
         self.called, self._skip, self._cache = [], None, {}
 
     # -- classification -------------------------------------------------------------------
-    def _allowed(self, module, qualname, name):
+    def _allowed(self, module: str, qualname: str, name: str) -> bool:
         full = f"{module}.{qualname}"
         return name in self.allow_bare or any(_under(full, a) or _under(module, a)
                                               for a in self.allow_dotted)
 
-    def _python(self, frame):
+    def _python(self, frame: FrameType) -> str:
         code = frame.f_code
         kind = self._cache.get(code)
         if kind is None:
@@ -101,7 +107,7 @@ class Watch:
             self._cache[code] = kind
         return kind
 
-    def _c(self, fn):
+    def _c(self, fn: Any) -> str | None:
         module = getattr(fn, "__module__", None)
         owner = getattr(fn, "__self__", None)
         if not module:
@@ -116,7 +122,7 @@ class Watch:
         return None
 
     # -- the profile function -----------------------------------------------------------
-    def _profile(self, frame, event, arg):
+    def _profile(self, frame: FrameType, event: str, arg: Any) -> None:
         if self._skip is not None:
             if event == "return" and frame is self._skip:
                 self._skip = None
@@ -135,7 +141,7 @@ class Watch:
             if name:
                 self._record(name)
 
-    def _record(self, name):
+    def _record(self, name: str) -> None:
         qual, _, rest = name.partition(" (")
         if qual.endswith((".__init__", ".__call__", ".__new__")):
             name = f"{qual.rsplit('.', 1)[0]} ({rest}"
@@ -143,16 +149,16 @@ class Watch:
         if name not in self.called and len(self.called) < 3:
             self.called.append(name)
 
-    def __enter__(self):
+    def __enter__(self) -> Watch:
         self._previous = sys.getprofile()
         sys.setprofile(self._profile)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> bool:
         sys.setprofile(self._previous)     # a coverage tool's or debugger's profiler comes back
         return False
 
-    def message(self, name="your function"):
+    def message(self, name: str = "your function") -> str:
         more = f" (and {len(self.called) - 1} more)" if len(self.called) > 1 else ""
         return (f"{name} called {self.called[0]}{more}: this exercise asks for your own code, "
                 f"not a course or library function that computes the answer")
