@@ -11,7 +11,11 @@ Example::
     note = compare(got, expected, names=["dx", "dW"])   # raises Problem, or returns a note
                                                          # such as "a list, read as an array"
 """
+from __future__ import annotations
+
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -20,15 +24,15 @@ from ..tolerances import GRADER_RTOL
 from .run import Problem
 
 
-def _leaves(x):
+def _leaves(x: Any) -> list[Any]:
     return list(x) if isinstance(x, (tuple, list)) else [x]
 
 
-def _is_int(x):
+def _is_int(x: Any) -> bool:
     return isinstance(x, (numbers.Integral, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def _form(g):
+def _form(g: Any) -> str | None:
     """How the student's value was read, when it was not already a float64 ndarray."""
     if isinstance(g, np.ndarray):
         return None
@@ -41,7 +45,7 @@ def _form(g):
     return f"a Python {type(g).__name__}, read as a number"
 
 
-def _numeric(g, label):
+def _numeric(g: Any, label: str) -> np.ndarray:
     """``g`` as an ndarray, or a Problem saying why it cannot be one."""
     if type(g).__module__.split(".")[0] == "torch":
         raise Problem(f"{label}: expected a NumPy array, got a torch {type(g).__name__}", "type")
@@ -56,12 +60,12 @@ def _numeric(g, label):
     return a
 
 
-def _first(mask):
+def _first(mask: np.ndarray) -> str:
     idx = tuple(int(i) for i in np.argwhere(mask)[0])
     return f" (first at index {idx})" if idx else ""
 
 
-def compare_one(g, e, rtol=GRADER_RTOL, label="result"):
+def compare_one(g: Any, e: Any, rtol: float = GRADER_RTOL, label: str = "result") -> str | None:
     """Compare one result ``g`` with one expected value ``e``; see the module doc."""
     if g is None:
         raise Problem(f"{label} is None: did you forget to compute or return it?", "none")
@@ -113,7 +117,8 @@ def compare_one(g, e, rtol=GRADER_RTOL, label="result"):
     return _form(g)
 
 
-def compare(got, expected, rtol=GRADER_RTOL, names=None):
+def compare(got: Any, expected: Any, rtol: float = GRADER_RTOL,
+            names: Sequence[str] | None = None) -> str | None:
     """Raise Problem if ``got`` does not match ``expected`` (an array, a number, or a tuple
     of them); return a note on how a non-array result was read (or None)."""
     exp_leaves = _leaves(expected)
