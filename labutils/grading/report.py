@@ -11,6 +11,8 @@ Example::
     report.fail("case 2", "relative error 3e-01", hint="the bias is missing")
     report.finish()                            # prints; raises CheckFailed
 """
+from __future__ import annotations
+
 from ..tolerances import GRADER_REPORT_LINES, GRADER_TIME_LIMIT
 from .run import Budget
 
@@ -18,22 +20,24 @@ from .run import Budget
 class CheckFailed(AssertionError):
     """A failed check. In IPython only the summary is shown, not the grader's source."""
 
-    def _render_traceback_(self):
+    def _render_traceback_(self) -> list[str]:
         return [f"Check failed: {self} (see the report above)"]
 
 
 class Report:
     """Collects one line per case and ends with a verdict (see the module doc)."""
 
-    def __init__(self, title, time_limit_s=GRADER_TIME_LIMIT):
-        self.title, self.entries, self.hints, self.failed = title, [], [], 0
-        self._last = None        # the previous failure's message: repeated as "the same"
+    def __init__(self, title: str, time_limit_s: float | None = GRADER_TIME_LIMIT):
+        self.title, self.failed = title, 0
+        self.entries: list[tuple[str, str]] = []    # (kind, line): "pass", "fail", "not run"
+        self.hints: list[str] = []
+        self._last: str | None = None   # the previous failure's message: repeated as "the same"
         self.budget = Budget(time_limit_s)
 
-    def ok(self, case, detail="ok"):
+    def ok(self, case: str, detail: str = "ok") -> None:
         self.entries.append(("pass", f"  [pass] {case}: {detail}"))
 
-    def fail(self, case, message, hint=None):
+    def fail(self, case: str, message: object, hint: str | None = None) -> None:
         self.failed += 1
         kind = "not run" if str(message).startswith("not run") else "fail"
         shown = "the same" if str(message) == self._last else message
@@ -42,11 +46,11 @@ class Report:
         if hint:
             self.hint(hint)
 
-    def hint(self, text):
+    def hint(self, text: str | None) -> None:
         if text and text not in self.hints:
             self.hints.append(text)
 
-    def _body(self, room):
+    def _body(self, room: int) -> list[str]:
         entries = list(self.entries)
         notrun = [e for e in entries if e[0] == "not run"]
         if len(notrun) > 1:
@@ -65,7 +69,7 @@ class Report:
                                        f"like these")]
         return [text for _, text in entries]
 
-    def finish(self):
+    def finish(self) -> None:
         self.budget.close()
         n = len(self.entries)
         notes = [f"  note: your code raised a warning ({w}); reported here, not on stderr"
