@@ -10,12 +10,14 @@ same function, run in a copy of its module's namespace named ``labutils.referenc
 so that the watch counts a call to it as a call to a course reference (forbidden, like any
 other ``labutils`` function).
 """
+from __future__ import annotations
+
 import functools
 import sys
 import types
 
 
-def published(fn, name):
+def published(fn: types.FunctionType, name: str) -> types.FunctionType:
     """``fn``, named ``name`` and watched as a course reference (see the module doc)."""
     module = sys.modules[fn.__module__]
     namespace = dict(vars(module))
