@@ -15,6 +15,11 @@ to an argument (arrays and the list of gradients), NaN and inf. The cell cases i
 written with raw exponentials overflows to inf/inf, and a case with two large biases that
 cancel, on which an answer computed in float32 and cast back loses its digits.
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .. import nn, tolerances
@@ -27,38 +32,40 @@ __all__ = ["check_rnn_cell_forward", "check_rnn_bptt", "check_lstm_cell_forward"
            "reference_clip_grad_norm"]
 
 
-def _limit(t):
+def _limit(t: float | None) -> float:
     return tolerances.GRADER_TIME_LIMIT if t is None else t
 
 
-def _rng(seed):
+def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _seed(seed, hidden):
+def _seed(seed: int, hidden: bool) -> int:
     """hidden=True (the hidden-test cell): other random cases than the visible check's, the
     class's own under autograde (hidden.seed)."""
     return hidden_seed(seed + 100) if hidden else seed
 
 
-def _sig(v):
+def _sig(v: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         return 1 / (1 + np.exp(-v))
 
 
-def _raw_sig(v):
+def _raw_sig(v: np.ndarray) -> np.ndarray:
     """The sigmoid written e^v / (1 + e^v): inf/inf = NaN for v > 709."""
     with np.errstate(over="ignore", invalid="ignore"):
         return np.exp(v) / (1 + np.exp(v))
 
 
-def _raw_tanh(v):
+def _raw_tanh(v: np.ndarray) -> np.ndarray:
     """tanh written with exponentials: inf/inf = NaN for |v| > 709."""
     with np.errstate(over="ignore", invalid="ignore"):
         return (np.exp(v) - np.exp(-v)) / (np.exp(v) + np.exp(-v))
 
 
-def _cell(cls, W_ih, W_hh, b_ih, b_hh, **kw):
+def _cell(cls: type[nn.RNNCell | nn.LSTMCell | nn.GRUCell], W_ih: np.ndarray,
+          W_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray,
+          **kw: Any) -> nn.RNNCell | nn.LSTMCell | nn.GRUCell:
     """A labutils cell holding the given parameters (the reference)."""
     m = cls(W_ih.shape[1], W_hh.shape[1], **kw)
     m.load_state_dict({"weight_ih": W_ih, "weight_hh": W_hh, "bias_ih": b_ih, "bias_hh": b_hh})
@@ -68,7 +75,8 @@ def _cell(cls, W_ih, W_hh, b_ih, b_hh, **kw):
 _CANCEL = "two large biases that cancel (+500 and -500)"
 
 
-def _cell_cases(seed, gates, lstm=False):
+def _cell_cases(seed: int, gates: int,
+                lstm: bool = False) -> list[tuple[str, tuple[np.ndarray, ...]]]:
     """(label, args) with args (x, h, [c,] W_ih, W_hh, b_ih, b_hh)."""
     r = _rng(seed)
     cases = []
@@ -98,11 +106,12 @@ _SIG_RAW = ("the sigmoid written as e^s / (1 + e^s) overflows for large positive
 
 # -- 1. the RNN cell forward -------------------------------------------------------------------
 
-def _rnn_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+def _rnn_cell_forward(x: np.ndarray, h: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+                      b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
     return _cell(nn.RNNCell, W_ih, W_hh, b_ih, b_hh)(x, h)
 
 
-def _rnn_cell_mistakes():
+def _rnn_cell_mistakes() -> dict[str, Callable[..., np.ndarray]]:
     return {
         "the weights are stored (out, in), as in torch: multiply x and h by their transposes":
             lambda x, h, Wi, Wh, bi, bh: np.tanh(x @ Wi + bi + h @ Wh + bh),
@@ -118,7 +127,8 @@ def _rnn_cell_mistakes():
     }
 
 
-def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None, hidden=False):
+def check_rnn_cell_forward(rnn_cell_forward: Callable[..., Any], seed: int = 0,
+                           time_limit_s: float | None = None, hidden: bool = False) -> None:
     """rnn_cell_forward(x (N, H_in), h (N, H), W_ih (H, H_in), W_hh (H, H), b_ih, b_hh)
     -> h' (N, H)."""
     report = check_function(rnn_cell_forward, _rnn_cell_forward,
@@ -132,7 +142,8 @@ def check_rnn_cell_forward(rnn_cell_forward, seed=0, time_limit_s=None, hidden=F
 
 # -- 2. BPTT for the vanilla RNN (with a gradient check) -----------------------------------------
 
-def _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
+def _rnn_forward(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+                 b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
     hs, h = [], h0
     for t in range(x.shape[0]):
         h = np.tanh(x[t] @ W_ih.T + b_ih + h @ W_hh.T + b_hh)
@@ -140,7 +151,8 @@ def _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh):
     return np.stack(hs)
 
 
-def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
+def _rnn_bptt(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+              b_ih: np.ndarray, b_hh: np.ndarray, dh: np.ndarray) -> tuple[np.ndarray, ...]:
     m = nn.RNN(W_ih.shape[1], W_hh.shape[1])
     m.load_state_dict({"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": b_ih,
                        "bias_hh_l0": b_hh})
@@ -151,10 +163,12 @@ def _rnn_bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
             g["bias_ih_l0"].copy(), g["bias_hh_l0"].copy())
 
 
-def _bptt_variant(carry=True, deriv="own", sum_params=True, carry_T=False, use_deriv=True,
-                  zero_h0=False):
+def _bptt_variant(carry: bool = True, deriv: str = "own", sum_params: bool = True,
+                  carry_T: bool = False, use_deriv: bool = True,
+                  zero_h0: bool = False) -> Callable[..., tuple[np.ndarray, ...]]:
     """A BPTT with one of the typical mistakes built in (for the hints)."""
-    def bptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh):
+    def bptt(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+             b_ih: np.ndarray, b_hh: np.ndarray, dh: np.ndarray) -> tuple[np.ndarray, ...]:
         h0 = np.zeros_like(h0) if zero_h0 else h0
         hs = _rnn_forward(x, h0, W_ih, W_hh, b_ih, b_hh)
         prev = np.concatenate([h0[None], hs[:-1]])
@@ -175,7 +189,7 @@ def _bptt_variant(carry=True, deriv="own", sum_params=True, carry_T=False, use_d
     return bptt
 
 
-def _bptt_cases(seed):
+def _bptt_cases(seed: int) -> list[tuple[str, tuple[np.ndarray, ...]]]:
     r = _rng(seed)
     cases = []
     for label, (T, n, d, h) in [("5 steps, batch of 2, 3 -> 4 features", (5, 2, 3, 4)),
@@ -196,7 +210,8 @@ def _bptt_cases(seed):
 _BPTT_NAMES = ["dx", "dh0", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 
 
-def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None, hidden=False):
+def check_rnn_bptt(rnn_bptt: Callable[..., Any], seed: int = 1,
+                   time_limit_s: float | None = None, hidden: bool = False) -> None:
     """rnn_bptt(x (T, N, H_in), h0 (N, H), W_ih, W_hh, b_ih, b_hh, dh (T, N, H))
     -> (dx, dh0, dW_ih, dW_hh, db_ih, db_hh), where dh[t] = dL/dh_{t+1} is what the loss sends
     to the state after step t directly (h_1 ... h_T are the states after each step)."""
@@ -227,13 +242,18 @@ def check_rnn_bptt(rnn_bptt, seed=1, time_limit_s=None, hidden=False):
 
 # -- 3. the LSTM cell forward, torch's gate order -------------------------------------------------
 
-def _lstm_cell_forward(x, h, c, W_ih, W_hh, b_ih, b_hh):
+def _lstm_cell_forward(x: np.ndarray, h: np.ndarray, c: np.ndarray, W_ih: np.ndarray,
+                       W_hh: np.ndarray, b_ih: np.ndarray,
+                       b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _cell(nn.LSTMCell, W_ih, W_hh, b_ih, b_hh)(x, (h, c))
 
 
-def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=True,
-                  use_c=True, sig=_sig, swap_out=False):
-    def lstm(x, h, c, W_ih, W_hh, b_ih, b_hh):
+def _lstm_variant(order: str = "ifgo", g_act: Callable[[np.ndarray], np.ndarray] = np.tanh,
+                  use_i: bool = True, out_tanh: bool = True, new_c: bool = True,
+                  use_c: bool = True, sig: Callable[[np.ndarray], np.ndarray] = _sig,
+                  swap_out: bool = False) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
+    def lstm(x: np.ndarray, h: np.ndarray, c: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+             b_ih: np.ndarray, b_hh: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
         H = h.shape[1]
         blocks = dict(zip(order, (s[:, k * H:(k + 1) * H] for k in range(4))))
@@ -245,7 +265,8 @@ def _lstm_variant(order="ifgo", g_act=np.tanh, use_i=True, out_tanh=True, new_c=
     return lstm
 
 
-def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None, hidden=False):
+def check_lstm_cell_forward(lstm_cell_forward: Callable[..., Any], seed: int = 2,
+                            time_limit_s: float | None = None, hidden: bool = False) -> None:
     """lstm_cell_forward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih, b_hh)
     -> (h', c'), gates in torch's order i, f, g, o."""
     report = check_function(
@@ -276,12 +297,16 @@ def check_lstm_cell_forward(lstm_cell_forward, seed=2, time_limit_s=None, hidden
 
 # -- 4. the GRU cell forward, torch's conventions --------------------------------------------
 
-def _gru_cell_forward(x, h, W_ih, W_hh, b_ih, b_hh):
+def _gru_cell_forward(x: np.ndarray, h: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+                      b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
     return _cell(nn.GRUCell, W_ih, W_hh, b_ih, b_hh)(x, h)
 
 
-def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn", sig=_sig, keep_h=True):
-    def gru(x, h, W_ih, W_hh, b_ih, b_hh):
+def _gru_variant(z_keeps_old: bool = True, reset_after: bool = True, order: str = "rzn",
+                 sig: Callable[[np.ndarray], np.ndarray] = _sig,
+                 keep_h: bool = True) -> Callable[..., np.ndarray]:
+    def gru(x: np.ndarray, h: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+            b_ih: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
         H = h.shape[1]
         gi, gh = x @ W_ih.T + b_ih, h @ W_hh.T + b_hh
         sl = {k: slice(j * H, (j + 1) * H) for j, k in enumerate(order)}
@@ -296,7 +321,8 @@ def _gru_variant(z_keeps_old=True, reset_after=True, order="rzn", sig=_sig, keep
     return gru
 
 
-def check_gru_cell_forward(gru_cell_forward, seed=3, time_limit_s=None, hidden=False):
+def check_gru_cell_forward(gru_cell_forward: Callable[..., Any], seed: int = 3,
+                           time_limit_s: float | None = None, hidden: bool = False) -> None:
     """gru_cell_forward(x (N, H_in), h (N, H), W_ih (3H, H_in), W_hh (3H, H), b_ih, b_hh) -> h',
     gates r, z, n as in torch."""
     report = check_function(gru_cell_forward, _gru_cell_forward,
