@@ -10,7 +10,11 @@ Besides wrong values, every check catches (see ``core``): calls to the course's 
 subtracted overflows; ``check_attention_backward`` may use the forward references
 (``safe_softmax``, ``scaled_dot_product_attention``), never a backward one. ``seed`` picks
 other random cases (for hidden tests)."""
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,12 +32,13 @@ __all__ = ["check_attention", "check_attention_backward", "check_causal_mask",
            "reference_attention", "reference_attention_backward"]
 
 
-def _rng(seed):
+def _rng(seed: int | None) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
 # -- scaled dot-product attention with a mask ---------------------------------------------------
-def _reference_attention(q, k, v, mask):
+def _reference_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                         mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """q: (*, Tq, d), k: (*, Tk, d), v: (*, Tk, dv), mask: bool broadcastable to (*, Tq, Tk),
     True = must not attend. -> (out (*, Tq, dv), weights (*, Tq, Tk)); a fully masked row
     gives zero weights."""
@@ -45,7 +50,7 @@ def _reference_attention(q, k, v, mask):
 reference_attention = published(_reference_attention, "reference_attention")
 
 
-def _attention_cases(seed=None):
+def _attention_cases(seed: int | None = None) -> list[tuple[str, tuple]]:
     r = _rng(0 if seed is None else seed)
     none = np.zeros((1, 4), bool)
     pad = np.array([[False, False, True, True, False]])
@@ -74,19 +79,22 @@ def _attention_cases(seed=None):
     ]
 
 
-def _softmax(s, axis=-1):
+def _softmax(s: np.ndarray, axis: int = -1) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         e = np.exp(s - s.max(axis=axis, keepdims=True))
         return e / e.sum(axis=axis, keepdims=True)
 
 
-def _scores(q, k, scale):
+def _scores(q: np.ndarray, k: np.ndarray, scale: float) -> np.ndarray:
     return q @ np.swapaxes(k, -1, -2) * scale
 
 
-def _variant(scale=None, softmax=safe_softmax, fill=-np.inf, invert=False, after=False):
+def _variant(scale: Callable[[int], float] | None = None,
+             softmax: Callable[[np.ndarray], np.ndarray] = safe_softmax, fill: float = -np.inf,
+             invert: bool = False, after: bool = False) -> Callable[..., tuple]:
     """Attention with one typical mistake built in (scale None: 1/√d, the right one)."""
-    def attention(q, k, v, m):
+    def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                  m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         s = _scores(q, k, q.shape[-1] ** -.5 if scale is None else scale(q.shape[-1]))
         w = softmax(s) * ~m if after else softmax(np.where(~m if invert else m, fill, s))
         return w @ v, w
@@ -118,7 +126,7 @@ _ATTENTION_MISTAKES = {
 }
 
 
-def _raw_softmax(s, safe=True):
+def _raw_softmax(s: np.ndarray, safe: bool = True) -> np.ndarray:
     with np.errstate(all="ignore"):
         e = np.exp(s)
         total = e.sum(-1, keepdims=True)
@@ -127,7 +135,9 @@ def _raw_softmax(s, safe=True):
         return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
 
 
-def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_attention(attention: Callable[..., Any],
+                    time_limit_s: float | None = GRADER_TIME_LIMIT, seed: int | None = None,
+                    hidden: bool = False) -> None:
     """attention(q, k, v, mask) -> (out, weights); True in mask = must not attend.
     hidden=True: the hidden tests (other random cases)."""
     cases = _attention_cases(hidden_seed(99) if hidden else seed)
@@ -137,7 +147,8 @@ def check_attention(attention, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden
 
 
 # -- its backward (gradient check) ------------------------------------------------------------
-def _reference_attention_backward(dout, q, k, v, mask):
+def _reference_attention_backward(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                                  mask: np.ndarray) -> tuple[np.ndarray, ...]:
     """-> (dq, dk, dv) of reference_attention's output for the upstream gradient dout."""
     scale = 1 / math.sqrt(q.shape[-1])
     _, w = _reference_attention(q, k, v, mask)
@@ -149,8 +160,9 @@ reference_attention_backward = published(_reference_attention_backward,
                                          "reference_attention_backward")
 
 
-def _backward_mistake(kind):
-    def wrong(dout, q, k, v, m):
+def _backward_mistake(kind: str) -> Callable[..., tuple]:
+    def wrong(dout: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
+              m: np.ndarray) -> tuple[np.ndarray, ...]:
         scale = 1 / math.sqrt(q.shape[-1])
         _, w = _reference_attention(q, k, v, m)
         if kind == "no mask":
@@ -176,8 +188,9 @@ _BACKWARD_ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.attention.
                    "labutils.nn.attention.scaled_dot_product_attention")
 
 
-def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                             hidden=False):
+def check_attention_backward(attention_backward: Callable[..., Any],
+                             time_limit_s: float | None = GRADER_TIME_LIMIT,
+                             seed: int | None = None, hidden: bool = False) -> None:
     """attention_backward(dout, q, k, v, mask) -> (dq, dk, dv). hidden=True: other cases."""
     r = _rng(hidden_seed(101) if hidden else 1 if seed is None else seed)
     cases = []
@@ -217,11 +230,11 @@ def check_attention_backward(attention_backward, time_limit_s=GRADER_TIME_LIMIT,
 
 
 # -- the causal mask ----------------------------------------------------------------------------
-def _causal_reference(tq, tk):
+def _causal_reference(tq: int, tk: int) -> np.ndarray:
     return _causal_mask(tq, tk)
 
 
-def _boolean_mask(out):
+def _boolean_mask(out: Any) -> Any:
     """The student's mask must be boolean (True = masked): an int or float 0/1 array is not
     what ``np.where(mask, ...)`` and torch's masks expect."""
     if isinstance(out, np.ndarray) and out.dtype != bool:
@@ -230,7 +243,9 @@ def _boolean_mask(out):
     return out
 
 
-def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_causal_mask(causal_mask: Callable[..., Any],
+                      time_limit_s: float | None = GRADER_TIME_LIMIT, seed: int | None = None,
+                      hidden: bool = False) -> None:
     """causal_mask(tq, tk) -> bool (tq, tk), True where key j is in the future of query i
     (query i at position i + tk - tq). hidden=True: other sizes (from the class seed)."""
     n, c = _rng(hidden_seed(103) if hidden else 3 if seed is None else seed).integers(2, 9, 2)
@@ -252,7 +267,8 @@ def check_causal_mask(causal_mask, time_limit_s=GRADER_TIME_LIMIT, seed=None, hi
 
 
 # -- the sinusoidal encoding -------------------------------------------------------------------
-def _pe_variant(T, d, swap=False, no_two=False, halves=False, multiply=False):
+def _pe_variant(T: int, d: int, swap: bool = False, no_two: bool = False, halves: bool = False,
+                multiply: bool = False) -> np.ndarray:
     t = np.arange(T)[:, None]
     i = np.arange(d // 2)
     expo = (i / d) if no_two else (2 * i / d)
@@ -267,8 +283,9 @@ def _pe_variant(T, d, swap=False, no_two=False, halves=False, multiply=False):
     return pe
 
 
-def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                              hidden=False):
+def check_sinusoidal_encoding(sinusoidal_encoding: Callable[..., Any],
+                              time_limit_s: float | None = GRADER_TIME_LIMIT,
+                              seed: int | None = None, hidden: bool = False) -> None:
     """sinusoidal_encoding(num_positions, d_model) -> (num_positions, d_model).
     hidden=True: other sizes (from the class seed)."""
     t, h = _rng(hidden_seed(104) if hidden else 4 if seed is None else seed).integers(3, 40, 2)
@@ -292,17 +309,19 @@ def check_sinusoidal_encoding(sinusoidal_encoding, time_limit_s=GRADER_TIME_LIMI
 
 
 # -- multi-head split and merge ------------------------------------------------------------------
-def _split(x, h):
+def _split(x: np.ndarray, h: int) -> np.ndarray:
     N, T, E = x.shape
     return x.reshape(N, T, h, E // h).transpose(0, 2, 1, 3)
 
 
-def _merge(x):
+def _merge(x: np.ndarray) -> np.ndarray:
     N, H, T, d = x.shape
     return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
 
 
-def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_split_heads(split_heads: Callable[..., Any],
+                      time_limit_s: float | None = GRADER_TIME_LIMIT, seed: int | None = None,
+                      hidden: bool = False) -> None:
     """split_heads(x (N, T, E), num_heads) -> (N, num_heads, T, E // num_heads)."""
     r = _rng(hidden_seed(105) if hidden else 5 if seed is None else seed)
     cases = [("batch of 2, 4 tokens, E = 6, 3 heads", (r.standard_normal((2, 4, 6)), 3)),
@@ -321,7 +340,9 @@ def check_split_heads(split_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hi
     }))
 
 
-def check_merge_heads(merge_heads, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_merge_heads(merge_heads: Callable[..., Any],
+                      time_limit_s: float | None = GRADER_TIME_LIMIT, seed: int | None = None,
+                      hidden: bool = False) -> None:
     """merge_heads(x (N, H, T, d)) -> (N, T, H * d)."""
     r = _rng(hidden_seed(106) if hidden else 6 if seed is None else seed)
     cases = [("batch of 2, 3 heads, 4 tokens, d = 2", (r.standard_normal((2, 3, 4, 2)),)),
