@@ -3,6 +3,11 @@ backward (a derivation, with a gradient check) and truncated BPTT. Same conventi
 as ``grading.rnn`` (torch's layouts, row vectors, float64; calls to ``labutils`` and torch are
 forbidden; ``hidden=True`` draws other cases, from the class's seed under autograde).
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from ..nn import rnn as steps
@@ -18,16 +23,22 @@ __all__ = ["check_lstm_cell_backward", "check_truncated_bptt"]
 _LSTM_BACK_NAMES = ["dx", "dh", "dc", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 
 
-def _lstm_cell_backward(x, h, c, W_ih, W_hh, b_ih, b_hh, dh_new, dc_new):
+def _lstm_cell_backward(x: np.ndarray, h: np.ndarray, c: np.ndarray, W_ih: np.ndarray,
+                        W_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, dh_new: np.ndarray,
+                        dc_new: np.ndarray) -> tuple[np.ndarray, ...]:
     _, cache = steps.lstm_step_forward(x, (h, c), W_ih, W_hh, b_ih, b_hh)
     g = steps.lstm_step_backward((dh_new, dc_new), cache)
     return (g.dx, g.dstate[0], g.dstate[1], g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)
 
 
-def _lstm_back_variant(tanh_path=True, dc_keeps_f=True, o_uses_tanh=True, f_uses_old_c=True,
-                       g_deriv="tanh", sig=_sig, new_c_square=False, order="ifgo"):
+def _lstm_back_variant(tanh_path: bool = True, dc_keeps_f: bool = True, o_uses_tanh: bool = True,
+                       f_uses_old_c: bool = True, g_deriv: str = "tanh",
+                       sig: Callable[[np.ndarray], np.ndarray] = _sig, new_c_square: bool = False,
+                       order: str = "ifgo") -> Callable[..., tuple[np.ndarray, ...]]:
     """An LSTM backward with one of the typical mistakes built in (for the hints)."""
-    def back(x, h, c, W_ih, W_hh, b_ih, b_hh, dh_new, dc_new):
+    def back(x: np.ndarray, h: np.ndarray, c: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+             b_ih: np.ndarray, b_hh: np.ndarray, dh_new: np.ndarray,
+             dc_new: np.ndarray) -> tuple[np.ndarray, ...]:
         H = h.shape[1]
         s = x @ W_ih.T + b_ih + h @ W_hh.T + b_hh
         blk = dict(zip(order, (s[:, k * H:(k + 1) * H] for k in range(4))))
@@ -45,13 +56,13 @@ def _lstm_back_variant(tanh_path=True, dc_keeps_f=True, o_uses_tanh=True, f_uses
     return back
 
 
-def _lstm_back_cases(seed):
+def _lstm_back_cases(seed: int) -> list[tuple[str, tuple[np.ndarray, ...]]]:
     r = np.random.default_rng(seed + 1000)
     return [(label, (*args, r.standard_normal(args[1].shape), r.standard_normal(args[1].shape)))
             for label, args in _cell_cases(seed, 4, lstm=True)]
 
 
-def _lstm_back_mistakes():
+def _lstm_back_mistakes() -> dict[str, Callable[..., tuple[np.ndarray, ...]]]:
     return {
         "the gradient reaching c' has two parts: dc' from the next step, and what h' = o tanh(c') "
         "sends (dh' times o times the tanh derivative at c')": _lstm_back_variant(tanh_path=False),
@@ -71,12 +82,13 @@ def _lstm_back_mistakes():
     }
 
 
-def _raw(v):
+def _raw(v: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         return np.exp(v) / (1 + np.exp(v))
 
 
-def check_lstm_cell_backward(lstm_cell_backward, seed=6, time_limit_s=None, hidden=False):
+def check_lstm_cell_backward(lstm_cell_backward: Callable[..., Any], seed: int = 6,
+                             time_limit_s: float | None = None, hidden: bool = False) -> None:
     """lstm_cell_backward(x (N, H_in), h (N, H), c (N, H), W_ih (4H, H_in), W_hh (4H, H), b_ih,
     b_hh, dh_new (N, H), dc_new (N, H)) -> (dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh), where
     dh_new, dc_new are dL/dh', dL/dc' from the rest of the network (gates i, f, g, o)."""
@@ -89,7 +101,7 @@ def check_lstm_cell_backward(lstm_cell_backward, seed=6, time_limit_s=None, hidd
     precision_hint(report, _CANCEL)
     *arrays, dh_new, dc_new = cases[0][1]
 
-    def loss():
+    def loss() -> float:
         h2, c2 = steps.lstm_step_forward(arrays[0], (arrays[1], arrays[2]), *arrays[3:])[0]
         return np.sum(dh_new * h2) + np.sum(dc_new * c2)
     # dx, dh, dc, dW_ih, dW_hh, db_ih, db_hh: one per input array, in the inputs' order
@@ -103,12 +115,15 @@ def check_lstm_cell_backward(lstm_cell_backward, seed=6, time_limit_s=None, hidd
 _TBPTT_NAMES = ["h_T", "dW_ih", "dW_hh", "db_ih", "db_hh"]
 
 
-def _tbptt_variant(carry_state=True, cut=True, zero_start=False, keep_last=True, sum_chunks=True,
-                   size=0):
+def _tbptt_variant(carry_state: bool = True, cut: bool = True, zero_start: bool = False,
+                   keep_last: bool = True, sum_chunks: bool = True,
+                   size: int = 0) -> Callable[..., tuple[np.ndarray, ...]]:
     """Truncated BPTT, right or with one of the typical mistakes built in (NumPy only)."""
     bptt = _bptt_variant()
 
-    def tbptt(x, h0, W_ih, W_hh, b_ih, b_hh, dh, k):
+    def tbptt(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+              b_ih: np.ndarray, b_hh: np.ndarray, dh: np.ndarray,
+              k: int) -> tuple[np.ndarray, ...]:
         T, k2 = x.shape[0], max(1, k + size)
         if not cut:
             k2 = T
@@ -129,7 +144,7 @@ def _tbptt_variant(carry_state=True, cut=True, zero_start=False, keep_last=True,
 _truncated_bptt = _tbptt_variant()
 
 
-def _tbptt_cases(seed):
+def _tbptt_cases(seed: int) -> list[tuple[str, tuple[np.ndarray | int, ...]]]:
     r = np.random.default_rng(seed)
     base = _bptt_cases(seed)
     ks = [2, 1, 3, 2]
@@ -145,7 +160,8 @@ def _tbptt_cases(seed):
     return cases
 
 
-def check_truncated_bptt(truncated_bptt, seed=7, time_limit_s=None, hidden=False):
+def check_truncated_bptt(truncated_bptt: Callable[..., Any], seed: int = 7,
+                         time_limit_s: float | None = None, hidden: bool = False) -> None:
     """truncated_bptt(x (T, N, H_in), h0 (N, H), W_ih, W_hh, b_ih, b_hh, dh (T, N, H), k)
     -> (h_T, dW_ih, dW_hh, db_ih, db_hh): the sequence is read in chunks of k steps (the last
     may be shorter); the state is carried from chunk to chunk, the gradient is not (each
