@@ -5,6 +5,11 @@ matrices that separate the largest singular value from the spectral radius, the 
 singular values, the Frobenius norm, the largest entry and σ_max²; ``hidden=True`` draws other
 cases (from the class's seed under autograde).
 """
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from .adapted import check_adapted, hidden_title
@@ -18,7 +23,8 @@ __all__ = ["check_clip_grad_norm", "check_can_explode", "reference_clip_grad_nor
 
 # -- 5. clipping by global norm ----------------------------------------------------------------
 
-def _clip_grad_norm(grads, max_norm):
+def _clip_grad_norm(grads: Sequence[np.ndarray],
+                    max_norm: float) -> tuple[list[np.ndarray], float]:
     """torch.nn.utils.clip_grad_norm_'s formula, on copies:
         total = sqrt(Σ_p ||g_p||²);  coef = max_norm / (total + 1e-6);
         if coef < 1: every g_p is multiplied by coef.   Returns (clipped grads, total)."""
@@ -31,8 +37,8 @@ def _clip_grad_norm(grads, max_norm):
 reference_clip_grad_norm = published(_clip_grad_norm, "reference_clip_grad_norm")
 
 
-def _clip_variant(kind):
-    def clip(grads, max_norm):
+def _clip_variant(kind: str) -> Callable[..., tuple[list[np.ndarray], float]]:
+    def clip(grads: Sequence[np.ndarray], max_norm: float) -> tuple[list[np.ndarray], float]:
         total = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
         if kind == "per_tensor":
             out = [g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6)) for g in grads]
@@ -55,7 +61,7 @@ def _clip_variant(kind):
     return clip
 
 
-def _flat(out, n):
+def _flat(out: Any, n: int) -> tuple[Any, ...]:
     """(list of n clipped gradients, total) -> (g_0, ..., g_{n-1}, total), or Problem."""
     if out is None:
         raise Problem("returned None: did you forget the `return` statement?", "none")
@@ -69,7 +75,8 @@ def _flat(out, n):
     return (*clipped, total)
 
 
-def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None, hidden=False):
+def check_clip_grad_norm(clip_grad_norm: Callable[..., Any], seed: int = 4,
+                         time_limit_s: float | None = None, hidden: bool = False) -> None:
     """clip_grad_norm(grads: list of arrays, max_norm) -> (list of clipped arrays, total_norm).
     The check uses torch's formula: coef = max_norm / (total_norm + 1e-6), applied when < 1."""
     r = _rng(_seed(seed, hidden))
@@ -106,11 +113,11 @@ def check_clip_grad_norm(clip_grad_norm, seed=4, time_limit_s=None, hidden=False
 
 # -- 6. the exploding-gradient condition ----------------------------------------------------
 
-def _can_explode(W_hh, gamma):
+def _can_explode(W_hh: np.ndarray, gamma: float) -> bool:
     return bool(np.linalg.norm(W_hh, 2) > 1 / gamma)
 
 
-def _explode_cases(seed=None):
+def _explode_cases(seed: int | None = None) -> list[tuple[str, tuple[np.ndarray, float]]]:
     """The fixed cases; with a seed (hidden tests), the same kinds of matrix drawn anew."""
     r = _rng(5 if seed is None else seed)
     Q = np.linalg.qr(r.standard_normal((4, 4)))[0]
@@ -134,7 +141,7 @@ def _explode_cases(seed=None):
     ]
 
 
-def _singular_values(W):
+def _singular_values(W: np.ndarray) -> np.ndarray:
     return np.linalg.svd(W, compute_uv=False)
 
 
@@ -159,7 +166,7 @@ _EXPLODE_MISTAKES = {
 }
 
 
-def _as_bool(got):
+def _as_bool(got: Any) -> bool:
     """True/False from bool, np.bool_ or a 0-d boolean array; else Problem."""
     if got is None:
         raise Problem("returned None: did you forget the `return` statement?", "none")
@@ -170,7 +177,8 @@ def _as_bool(got):
     return bool(got)
 
 
-def check_can_explode(can_explode, time_limit_s=None, hidden=False):
+def check_can_explode(can_explode: Callable[..., Any], time_limit_s: float | None = None,
+                      hidden: bool = False) -> None:
     """can_explode(W_hh (H, H), gamma) -> bool: True when the NECESSARY condition for
     exploding gradients holds, σ_max(W_hh) > 1/γ (γ bounds |σ'|); False: vanishing is certain."""
     report = Report(hidden_title(can_explode, hidden)
