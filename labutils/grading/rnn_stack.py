@@ -3,6 +3,11 @@
 ``grading.rnn`` (calls to ``labutils`` and torch are forbidden; ``hidden=True`` draws other
 cases, from the class's seed under autograde).
 """
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
 from .. import nn
@@ -13,7 +18,10 @@ from .rnn import _limit, _rnn_forward, _seed
 __all__ = ["check_bidirectional_rnn"]
 
 
-def _bidirectional_rnn(x, h0, W_ih, W_hh, b_ih, b_hh, W_ih_r, W_hh_r, b_ih_r, b_hh_r):
+def _bidirectional_rnn(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+                       b_ih: np.ndarray, b_hh: np.ndarray, W_ih_r: np.ndarray,
+                       W_hh_r: np.ndarray, b_ih_r: np.ndarray,
+                       b_hh_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     m = nn.RNN(W_ih.shape[1], W_hh.shape[1], bidirectional=True)
     m.load_state_dict({"weight_ih_l0": W_ih, "weight_hh_l0": W_hh, "bias_ih_l0": b_ih,
                        "bias_hh_l0": b_hh, "weight_ih_l0_reverse": W_ih_r,
@@ -22,10 +30,13 @@ def _bidirectional_rnn(x, h0, W_ih, W_hh, b_ih, b_hh, W_ih_r, W_hh_r, b_ih_r, b_
     return m(x, h0)
 
 
-def _bidir_variant(flip_back=True, h_n_first=True, forward_first=True, reverse=True,
-                   own_weights=True, own_h0=True):
+def _bidir_variant(flip_back: bool = True, h_n_first: bool = True, forward_first: bool = True,
+                   reverse: bool = True, own_weights: bool = True,
+                   own_h0: bool = True) -> Callable[..., tuple[np.ndarray, np.ndarray]]:
     """A bidirectional layer with one of the typical mistakes built in (NumPy only)."""
-    def bidir(x, h0, W_ih, W_hh, b_ih, b_hh, W_ih_r, W_hh_r, b_ih_r, b_hh_r):
+    def bidir(x: np.ndarray, h0: np.ndarray, W_ih: np.ndarray, W_hh: np.ndarray,
+              b_ih: np.ndarray, b_hh: np.ndarray, W_ih_r: np.ndarray, W_hh_r: np.ndarray,
+              b_ih_r: np.ndarray, b_hh_r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fwd = _rnn_forward(x, h0[0], W_ih, W_hh, b_ih, b_hh)
         w_r = (W_ih_r, W_hh_r, b_ih_r, b_hh_r) if own_weights else (W_ih, W_hh, b_ih, b_hh)
         rev_in = x[::-1] if reverse else x
@@ -37,7 +48,7 @@ def _bidir_variant(flip_back=True, h_n_first=True, forward_first=True, reverse=T
     return bidir
 
 
-def _bidir_cases(seed):
+def _bidir_cases(seed: int) -> list[tuple[str, tuple[np.ndarray, ...]]]:
     r = np.random.default_rng(seed)
     cases = []
     for label, (L, n, d, h) in [("5 steps, batch of 2, 3 -> 4 features", (5, 2, 3, 4)),
@@ -51,7 +62,8 @@ def _bidir_cases(seed):
     return cases
 
 
-def check_bidirectional_rnn(bidirectional_rnn, seed=8, time_limit_s=None, hidden=False):
+def check_bidirectional_rnn(bidirectional_rnn: Callable[..., Any], seed: int = 8,
+                            time_limit_s: float | None = None, hidden: bool = False) -> None:
     """bidirectional_rnn(x (L, N, H_in), h0 (2, N, H), W_ih, W_hh, b_ih, b_hh, W_ih_r, W_hh_r,
     b_ih_r, b_hh_r) -> (output (L, N, 2H), h_n (2, N, H)), as torch.nn.RNN(bidirectional=True)
     with one layer: the forward direction reads t = 0 ... L-1 from h0[0], the reverse direction
