@@ -3,6 +3,7 @@
     python tools/grade.py assign CH          notebooks/CH.ipynb -> source/CH/, generate_assignment
     python tools/grade.py collect CH FOLDER  FOLDER/<student>.ipynb -> submitted/<student>/CH/
     python tools/grade.py autograde CH [STUDENT ...] --seed S    (or $COURSE_HIDDEN_SEED)
+                                             [--workers N]: N submissions at a time
     python tools/grade.py feedback CH        feedback/<student>/CH/CH.html, no hidden-test code
     python tools/grade.py export             grades.csv
     python tools/grade.py regrade CH --seed S   after an edit: assign, autograde, feedback, export
@@ -136,18 +137,52 @@ def submitted_students(chapter):
     return sorted(p.name for p in base.iterdir() if (p / chapter).is_dir()) if base.is_dir() else []
 
 
+WORKERS = 1     # --workers N: submissions graded at a time (autograde, regrade)
+
+
 def autograde(chapter, *students):
     """Every submission of the chapter, or only those students' (one nbgrader call each:
     nbgrader takes one student per call), each against a fresh read-only copy of labutils
-    (sandbox.py); then the copies' hashes and the submissions' code are checked."""
+    (sandbox.py); then the copies' hashes and the submissions' code are checked. With
+    --workers N, N nbgrader processes grade one student each at a time (parallel_autograde)."""
     require_seed()
     names = list(students) or submitted_students(chapter)
     with sandbox.Sandbox(names) as box:
-        for student in students or [None]:
-            nbgrader("autograde", chapter, "--force",
-                     *([f"--student={student}"] if student else []), env=box.env())
+        if WORKERS > 1 and len(names) > 1:
+            parallel_autograde(chapter, names, box.env())
+        else:
+            for student in students or [None]:
+                nbgrader("autograde", chapter, "--force",
+                         *([f"--student={student}"] if student else []), env=box.env())
         changed = box.changed()
     report_flags(chapter, names, changed)
+
+
+def parallel_autograde(chapter, names, env):
+    """One `nbgrader autograde --student=S` per student, WORKERS at a time. The gradebook is
+    one SQLite file: each process waits up to 10 minutes for another's write to end (SQLite's
+    busy timeout, in the database URL) instead of failing with "database is locked", and a
+    student whose process failed anyway is graded again alone afterwards."""
+    from concurrent.futures import ThreadPoolExecutor
+    db = f"sqlite:///{course_dir() / 'gradebook.db'}?timeout=600"
+    cmd = [str(Path(sys.executable).parent / "nbgrader"), "autograde", chapter, "--force",
+           f"--CourseDirectory.db_url={db}"]
+    print(f"$ nbgrader autograde {chapter} --force --student=... ({len(names)} students, "
+          f"{WORKERS} at a time)", flush=True)
+    if not (course_dir() / "gradebook.db").exists():
+        sys.exit("no gradebook.db in the course folder: run `./course assign` first")
+
+    def one(student):
+        r = subprocess.run([*cmd, f"--student={student}"], cwd=course_dir(),
+                           env={**venv_env(), **env}, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        print(r.stdout, end="", flush=True)      # one student's log at a time, whole
+        return student, r.returncode
+    with ThreadPoolExecutor(WORKERS) as pool:
+        failed = [s for s, rc in pool.map(one, names) if rc]
+    for student in failed:
+        print(f"autograde of {student} failed in parallel: graded again alone", flush=True)
+        nbgrader("autograde", chapter, "--force", f"--student={student}", env=env)
 
 
 def report_flags(chapter, students, changed):
@@ -206,19 +241,32 @@ VERBS = {"assign": assign, "collect": collect, "autograde": autograde, "feedback
 
 
 def take_seed(args):
-    """--seed S or --seed=S (autograde, regrade): into the environment nbgrader's kernels get."""
+    """--seed S or --seed=S (autograde, regrade): into the environment nbgrader's kernels get.
+    --workers N (or --workers=N): how many submissions autograde grades at a time."""
+    global WORKERS
     rest, i = [], 0
     while i < len(args):
-        if args[i] == "--seed" and i + 1 < len(args):
-            os.environ[SEED_VARIABLE] = args[i + 1]
+        if args[i] in ("--seed", "--workers") and i + 1 < len(args):
+            if args[i] == "--seed":
+                os.environ[SEED_VARIABLE] = args[i + 1]
+            else:
+                WORKERS = workers(args[i + 1])
             i += 2
             continue
-        if args[i].startswith("--seed="):
+        if args[i].startswith("--workers="):
+            WORKERS = workers(args[i].split("=", 1)[1])
+        elif args[i].startswith("--seed="):
             os.environ[SEED_VARIABLE] = args[i].split("=", 1)[1]
         else:
             rest.append(args[i])
         i += 1
     return rest
+
+
+def workers(text):
+    if not text.isdigit() or int(text) < 1:
+        sys.exit(f"--workers takes a whole number of at least 1, not {text!r}")
+    return int(text)
 
 
 def main(argv):
