@@ -13,7 +13,11 @@ running sum, but a loop over pairs of positions fails. ``unbiasedness_z`` and
 gives the same answer, another seed another answer) and use ``m`` and ``n_draws``. ``seed``
 picks other random cases (for hidden tests).
 """
+from __future__ import annotations
+
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +38,11 @@ __all__ = ["check_positive_features", "check_favor_attention", "check_causal_fav
            "reference_favor_step"]
 
 
-def _rng(seed):
+def _rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _sq(x):
+def _sq(x: np.ndarray) -> np.ndarray:
     return np.sum(x * x, axis=-1, keepdims=True)
 
 
@@ -47,11 +51,11 @@ def _sq(x):
 _LONG = "long vectors |x| = 10 (exponents near -50: float32 loses digits)"
 
 
-def _unit(x):
+def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.linalg.norm(x, axis=-1, keepdims=True)
 
 
-def _long_vector_case(r):
+def _long_vector_case(r: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """|x| = 30 and a feature along it: the exponent ωᵀx - |x|²/2 is 270 (fine), but
     ωᵀx alone is 720, whose exponential overflows."""
     x = np.zeros((2, 4))
@@ -61,8 +65,9 @@ def _long_vector_case(r):
     return x, W
 
 
-def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                            hidden=False):
+def check_positive_features(positive_features: Callable[..., Any],
+                            time_limit_s: float = GRADER_TIME_LIMIT, seed: int | None = None,
+                            hidden: bool = False) -> None:
     """positive_features(x (..., d), W (m, d)) -> (..., m): exp(ωᵀx - |x|²/2) / √m.
     hidden=True: the hidden tests (other random cases)."""
     r = _rng(hidden_seed(606) if hidden else 60 if seed is None else seed)
@@ -78,7 +83,8 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
         ("a very long vector |x| = 30, one feature along it", _long_vector_case(r)),
     ]
     report = check_function(positive_features, P.positive_features, cases, finish=False,
-                            time_limit_s=time_limit_s, title=hidden_title(positive_features, hidden),
+                            time_limit_s=time_limit_s,
+                            title=hidden_title(positive_features, hidden),
                             mistakes=quiet({
         "divide by √m so that φ(x)·φ(y) is an average over the m features, not a sum":
             lambda x, W: np.exp(x @ W.T - _sq(x) / 2),
@@ -108,7 +114,7 @@ def check_positive_features(positive_features, time_limit_s=GRADER_TIME_LIMIT, s
 
 # -- 2. FAVOR+ bidirectional -------------------------------------------------------------
 
-def _favor_cases(seed, causal=False):
+def _favor_cases(seed: int, causal: bool = False) -> list[tuple[str, tuple[np.ndarray, ...]]]:
     r = _rng(seed)
     cases = [("L = 6, d = 4, m = 8, dv = 3",
               (r.standard_normal((6, 4)), r.standard_normal((6, 4)), r.standard_normal((6, 3)),
@@ -126,23 +132,24 @@ def _favor_cases(seed, causal=False):
     return cases
 
 
-def _sized(seed, L, d=4, m=8, dv=2):
+def _sized(seed: int, L: int, d: int = 4, m: int = 8, dv: int = 2) -> tuple[np.ndarray, ...]:
     """make_args for the complexity measurements: q, k, v of length L."""
     r = _rng(seed)
     return (r.standard_normal((L, d)) * .5, r.standard_normal((L, d)) * .5,
             r.standard_normal((L, dv)), r.standard_normal((m, d)))
 
 
-def _phi(x, W):
+def _phi(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     return P.positive_features(x, W)
 
 
-def _unnormalised(q, k, v, W):
+def _unnormalised(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray) -> np.ndarray:
     s = q.shape[-1] ** -0.25
     return _phi(q * s, W) @ (np.swapaxes(_phi(k * s, W), -1, -2) @ v)
 
 
-def _favor_scaled(q, k, v, W, sq, sk, causal=False):
+def _favor_scaled(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray, sq: float,
+                  sk: float, causal: bool = False) -> np.ndarray:
     A = _phi(q * sq, W) @ np.swapaxes(_phi(k * sk, W), -1, -2)
     if causal:
         A = np.tril(A)
@@ -153,11 +160,12 @@ def _favor_scaled(q, k, v, W, sq, sk, causal=False):
 _FAVOR_ALLOW = ("labutils.nn.favor.positive_features",)
 
 
-def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                          hidden=False):
+def check_favor_attention(favor_attention: Callable[..., Any],
+                          time_limit_s: float = GRADER_TIME_LIMIT, seed: int | None = None,
+                          hidden: bool = False) -> None:
     """favor_attention(q (..., L, d), k (..., S, d), v (..., S, dv), W (m, d)) -> (..., L, dv),
     positive features, q and k scaled by d^(-1/4), no L×S matrix, no loop per query."""
-    def reference(q, k, v, W):
+    def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray) -> np.ndarray:
         return P.favor_attention(q, k, v, W, "positive")
     seed = hidden_seed(605) if hidden else 61 if seed is None else seed
     report = check_function(favor_attention, reference, _favor_cases(seed),
@@ -188,7 +196,9 @@ def check_favor_attention(favor_attention, time_limit_s=GRADER_TIME_LIMIT, seed=
 
 # -- 3. FAVOR+ causal, by prefix sums ---------------------------------------------------------
 
-def _no_loop_over_pairs(report, student, make_args, sizes=(16, 64), **watch):
+def _no_loop_over_pairs(report: Report, student: Callable[..., Any],
+                        make_args: Callable[[int], tuple], sizes: tuple[int, int] = (16, 64),
+                        **watch: Any) -> None:
     """A loop per position is the running sum the exercise asks for (lines grow like L); a
     loop over pairs of positions (lines grow like L²) is the quadratic attention in disguise."""
     label = "no Python loop over pairs of positions"
@@ -210,23 +220,26 @@ def _no_loop_over_pairs(report, student, make_args, sizes=(16, 64), **watch):
         report.ok(label)
 
 
-def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_causal_favor(causal_favor: Callable[..., Any], time_limit_s: float = GRADER_TIME_LIMIT,
+                       seed: int | None = None, hidden: bool = False) -> None:
     """causal_favor(q, k (..., L, d), v (..., L, dv), W (m, d)) -> (..., L, dv), query i using
     keys j <= i, by running (prefix) sums: memory linear in L."""
-    def reference(q, k, v, W):
+    def reference(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray) -> np.ndarray:
         return P.favor_attention(q, k, v, W, "positive", causal=True)
 
-    def strict(q, k, v, W):       # j < i: the diagonal left out
+    def strict(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+               W: np.ndarray) -> np.ndarray:       # j < i: the diagonal left out
         s = q.shape[-1] ** -.25
         A = np.tril(_phi(q * s, W) @ np.swapaxes(_phi(k * s, W), -1, -2), -1)
         return (A @ v) / A.sum(-1, keepdims=True)
 
-    def full_normaliser(q, k, v, W):
+    def full_normaliser(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray) -> np.ndarray:
         s = q.shape[-1] ** -.25
         A = _phi(q * s, W) @ np.swapaxes(_phi(k * s, W), -1, -2)
         return (np.tril(A) @ v) / A.sum(-1, keepdims=True)
 
-    def reversed_prefix(q, k, v, W):   # keys j >= i (suffix sums)
+    def reversed_prefix(q: np.ndarray, k: np.ndarray, v: np.ndarray,
+                        W: np.ndarray) -> np.ndarray:   # keys j >= i (suffix sums)
         s = q.shape[-1] ** -.25
         A = np.triu(_phi(q * s, W) @ np.swapaxes(_phi(k * s, W), -1, -2))
         return (A @ v) / A.sum(-1, keepdims=True)
@@ -258,7 +271,8 @@ def check_causal_favor(causal_favor, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
 
 # -- 4. unbiasedness by simulation ------------------------------------------------------------
 
-def _unbiasedness_z(features, x, y, m, n_draws, rng):
+def _unbiasedness_z(features: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray,
+                    y: np.ndarray, m: int, n_draws: int, rng: np.random.Generator) -> float:
     """z = (mean - exp(x·y)) / (s / √n) over n_draws independent iid W (m, d)."""
     est = np.array([features(x, W) @ features(y, W)
                     for W in (rng.standard_normal((m, len(x))) for _ in range(n_draws))])
