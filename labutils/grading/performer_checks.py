@@ -34,7 +34,7 @@ class _Recording:
         self.fmap, self.shapes, self.seen = fmap, set(), set()
         self.__name__ = getattr(fmap, "__name__", "features")
 
-    def __deepcopy__(self, memo: dict) -> _Recording:   # the student's call must reach this recorder
+    def __deepcopy__(self, memo: dict) -> _Recording:   # the student's call must reach it
         return self
 
     def __call__(self, x: np.ndarray, W: np.ndarray) -> Any:
@@ -290,7 +290,8 @@ def check_orthogonal_block(orthogonal_block: Callable[..., Any],
     def many(rng: np.random.Generator) -> list:
         return [orthogonal_block(d, rng) for _ in range(n)]
     try:
-        Ws = call_student(many, (_rng(base + 69),), time_limit_s=time_limit_s, name="orthogonal_block")
+        Ws = call_student(many, (_rng(base + 69),), time_limit_s=time_limit_s,
+                          name="orthogonal_block")
         Ws = np.stack([_block(W, d) for W in Ws])
     except Problem as p:
         report.fail(label, str(p))
