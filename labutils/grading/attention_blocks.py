@@ -8,11 +8,11 @@ Besides wrong values, every check catches (see ``core``): calls to the course's 
 in place to an argument; arguments ignored (each check has cases where ignoring one changes the
 answer). ``hidden=True``: the hidden tests (other random cases, from the class seed)."""
 import math
+from collections.abc import Callable
 
 import numpy as np
 
-from ..nn.heads import merge_heads as _merge
-from ..nn.heads import split_heads as _split
+from ..nn.heads import merge_heads as _merge, split_heads as _split
 from ..nn.masks import causal_mask as _causal_mask
 from ..nn.rotary import _rotate, rotary_forward
 from ..tolerances import GRADER_TIME_LIMIT
@@ -35,20 +35,22 @@ CAPSTONE_ALLOW = _ALLOW + ("labutils.nn.attention.masked_softmax",
                            "labutils.nn.attention.scaled_dot_product_attention")
 
 
-def _seed(base, seed, hidden):
+def _seed(base: int, seed: int | None, hidden: bool) -> np.random.Generator:
     return np.random.default_rng(hidden_seed(base + 100) if hidden else base if seed is None
                                  else seed)
 
 
 # -- multi-head self-attention, forward and backward ---------------------------------------------
-def _mha_forward(x, w_q, w_k, w_v, w_o, num_heads, mask):
+def _mha_forward(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray,
+                 w_o: np.ndarray, num_heads: int, mask: np.ndarray) -> np.ndarray:
     """x: (N, T, E), each w (E, E) (y = x wᵀ, as torch), mask bool (T, T) True = masked
     -> out (N, T, E)."""
     q, k, v = (_split(x @ w.T, num_heads) for w in (w_q, w_k, w_v))
     return _merge(_reference_attention(q, k, v, mask)[0]) @ w_o.T
 
 
-def _mha_backward(dout, x, w_q, w_k, w_v, w_o, num_heads, mask):
+def _mha_backward(dout: np.ndarray, x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray,
+                  w_v: np.ndarray, w_o: np.ndarray, num_heads: int, mask: np.ndarray) -> tuple:
     """-> (dx, dw_q, dw_k, dw_v, dw_o) of _mha_forward's output for the upstream dout."""
     q, k, v = (_split(x @ w.T, num_heads) for w in (w_q, w_k, w_v))
     merged = _merge(_reference_attention(q, k, v, mask)[0])
@@ -64,7 +66,7 @@ reference_mha_forward = published(_mha_forward, "reference_mha_forward")
 reference_mha_backward = published(_mha_backward, "reference_mha_backward")
 
 
-def _mha_cases(r, backward=False):
+def _mha_cases(r: np.random.Generator, backward: bool = False) -> list[tuple[str, tuple]]:
     cases = []
     for label, (n, t, e, h), mask in [
             ("batch of 2, 4 tokens, E = 6, 2 heads, causal", (2, 4, 6, 2), _causal_mask(4)),
@@ -78,8 +80,10 @@ def _mha_cases(r, backward=False):
     return cases
 
 
-def _mha_variant(heads=None, transpose=True, out_proj=True, mask=True):
-    def forward(x, w_q, w_k, w_v, w_o, h, m):
+def _mha_variant(heads: int | None = None, transpose: bool = True, out_proj: bool = True,
+                 mask: bool = True) -> Callable[..., np.ndarray]:
+    def forward(x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray, w_v: np.ndarray,
+                w_o: np.ndarray, h: int, m: np.ndarray) -> np.ndarray:
         h = h if heads is None else heads
         q, k, v = (_split(x @ (w.T if transpose else w), h) for w in (w_q, w_k, w_v))
         o = _merge(_reference_attention(q, k, v, m if mask else np.zeros_like(m))[0])
@@ -87,7 +91,8 @@ def _mha_variant(heads=None, transpose=True, out_proj=True, mask=True):
     return forward
 
 
-def check_mha_forward(mha_forward, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_mha_forward(mha_forward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                      seed: int | None = None, hidden: bool = False) -> None:
     """mha_forward(x, w_q, w_k, w_v, w_o, num_heads, mask) -> out (N, T, E)."""
     cases = _mha_cases(_seed(7, seed, hidden))
     check_function(mha_forward, _mha_forward, cases, time_limit_s=time_limit_s,
@@ -104,8 +109,9 @@ def check_mha_forward(mha_forward, time_limit_s=GRADER_TIME_LIMIT, seed=None, hi
     }))
 
 
-def _mha_backward_mistake(kind):
-    def wrong(dout, x, w_q, w_k, w_v, w_o, h, m):
+def _mha_backward_mistake(kind: str) -> Callable[..., tuple]:
+    def wrong(dout: np.ndarray, x: np.ndarray, w_q: np.ndarray, w_k: np.ndarray,
+              w_v: np.ndarray, w_o: np.ndarray, h: int, m: np.ndarray) -> tuple:
         dx, dwq, dwk, dwv, dwo = _mha_backward(dout, x, w_q, w_k, w_v, w_o, h, m)
         if kind == "transposed dW":
             return dx, dwq.T, dwk.T, dwv.T, dwo.T
@@ -119,7 +125,8 @@ def _mha_backward_mistake(kind):
     return wrong
 
 
-def check_mha_backward(mha_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_mha_backward(mha_backward: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                       seed: int | None = None, hidden: bool = False) -> None:
     """mha_backward(dout, x, w_q, w_k, w_v, w_o, num_heads, mask)
     -> (dx, dw_q, dw_k, dw_v, dw_o)."""
     cases = _mha_cases(_seed(8, seed, hidden), backward=True)
@@ -141,12 +148,12 @@ def check_mha_backward(mha_backward, time_limit_s=GRADER_TIME_LIMIT, seed=None, 
 
 
 # -- rotary embeddings -----------------------------------------------------------------------------
-def _rotary(x, positions):
+def _rotary(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return rotary_forward(x, positions)[0]
 
 
-def _rotary_variant(kind):
-    def wrong(x, positions):
+def _rotary_variant(kind: str) -> Callable[..., np.ndarray]:
+    def wrong(x: np.ndarray, positions: np.ndarray) -> np.ndarray:
         d = x.shape[-1]
         if kind == "ignored positions":
             positions = np.arange(x.shape[-2])
@@ -160,7 +167,8 @@ def _rotary_variant(kind):
     return wrong
 
 
-def check_rotary(rotary, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_rotary(rotary: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                 seed: int | None = None, hidden: bool = False) -> None:
     """rotary(x (..., T, d), positions (T,)) -> (..., T, d)."""
     r = _seed(9, seed, hidden)
     cases = [("batch of 2, positions 0..3, d = 8", (r.standard_normal((2, 4, 8)), np.arange(4))),
@@ -185,7 +193,7 @@ def check_rotary(rotary, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False
 
 
 # -- the sequence loss with position weights -------------------------------------------------------
-def _sequence_cross_entropy(logits, targets, weights):
+def _sequence_cross_entropy(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray):
     """logits (N, T, C), targets int (N, T), weights (N, T) >= 0 ->
     (loss = Σ w·nll / Σ w, dlogits (N, T, C))."""
     m = logits.max(-1, keepdims=True)
@@ -203,8 +211,8 @@ reference_sequence_cross_entropy = published(_sequence_cross_entropy,
                                              "reference_sequence_cross_entropy")
 
 
-def _loss_variant(kind):
-    def wrong(logits, targets, weights):
+def _loss_variant(kind: str) -> Callable[..., tuple]:
+    def wrong(logits: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> tuple:
         if kind == "ignored weights":
             weights = np.ones_like(weights)
         loss, grad = _sequence_cross_entropy(logits, targets, weights)
@@ -229,8 +237,8 @@ def _loss_variant(kind):
     return wrong
 
 
-def _loss_cases(r):
-    def batch(n, t, c, shift=0.0):
+def _loss_cases(r: np.random.Generator) -> list[tuple[str, tuple]]:
+    def batch(n: int, t: int, c: int, shift: float | np.ndarray = 0.0) -> tuple:
         return 3 * r.standard_normal((n, t, c)) + shift, r.integers(0, c, (n, t))
     gpt, bert, pad, big, one = batch(2, 5, 4), batch(2, 8, 6), batch(3, 4, 5), \
         batch(2, 3, 4, np.array([[[1000.0]], [[-1000.0]]])), batch(1, 1, 3)
@@ -244,8 +252,9 @@ def _loss_cases(r):
             ("a single position", (*one, np.ones((1, 1))))]
 
 
-def check_sequence_cross_entropy(sequence_cross_entropy, time_limit_s=GRADER_TIME_LIMIT,
-                                 seed=None, hidden=False):
+def check_sequence_cross_entropy(sequence_cross_entropy: Callable,
+                                 time_limit_s: float = GRADER_TIME_LIMIT, seed: int | None = None,
+                                 hidden: bool = False) -> None:
     """sequence_cross_entropy(logits (N, T, C), targets (N, T), weights (N, T))
     -> (loss, dlogits)."""
     cases = _loss_cases(_seed(10, seed, hidden))
@@ -265,8 +274,7 @@ def check_sequence_cross_entropy(sequence_cross_entropy, time_limit_s=GRADER_TIM
             "(log Σ exp(z) = m + log Σ exp(z − m))": _loss_variant("unstable")}))
     logits, targets, weights = cases[1][1]
     try:
-        got = call_student(sequence_cross_entropy, (logits, targets, weights), None,
-                           time_limit_s)
+        got = call_student(sequence_cross_entropy, (logits, targets, weights), None, time_limit_s)
         numeric_check(report, "dlogits by central differences", got[1],
                       lambda: _sequence_cross_entropy(logits, targets, weights)[0], logits)
     except (Problem, TypeError, IndexError) as p:
@@ -275,7 +283,8 @@ def check_sequence_cross_entropy(sequence_cross_entropy, time_limit_s=GRADER_TIM
 
 
 # -- attention with a key-value cache ----------------------------------------------------------
-def _attend_with_cache(q, k, v, k_cache, v_cache):
+def _attend_with_cache(q: np.ndarray, k: np.ndarray, v: np.ndarray, k_cache: np.ndarray,
+                       v_cache: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """q, k, v: (N, Tn, d) of the new tokens; k_cache, v_cache: (N, Tp, d) of the earlier ones
     -> (out (N, Tn, dv), k_all, v_all (N, Tp + Tn, d)); causal, aligned to the end."""
     k_all = np.concatenate([k_cache, k], axis=-2)
@@ -287,8 +296,8 @@ def _attend_with_cache(q, k, v, k_cache, v_cache):
 reference_attend_with_cache = published(_attend_with_cache, "reference_attend_with_cache")
 
 
-def _cache_variant(kind):
-    def wrong(q, k, v, kc, vc):
+def _cache_variant(kind: str) -> Callable[..., tuple]:
+    def wrong(q: np.ndarray, k: np.ndarray, v: np.ndarray, kc: np.ndarray, vc: np.ndarray):
         if kind == "no cache":
             return _attend_with_cache(q, k, v, kc[..., :0, :], vc[..., :0, :])[0], \
                 *_attend_with_cache(q, k, v, kc, vc)[1:]
@@ -301,8 +310,8 @@ def _cache_variant(kind):
     return wrong
 
 
-def check_attend_with_cache(attend_with_cache, time_limit_s=GRADER_TIME_LIMIT, seed=None,
-                            hidden=False):
+def check_attend_with_cache(attend_with_cache: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                            seed: int | None = None, hidden: bool = False) -> None:
     """attend_with_cache(q, k, v, k_cache, v_cache) -> (out, k_all, v_all)."""
     r = _seed(11, seed, hidden)
     cases = []
@@ -327,14 +336,13 @@ def check_attend_with_cache(attend_with_cache, time_limit_s=GRADER_TIME_LIMIT, s
 
 
 # -- beam search ---------------------------------------------------------------------------------
-def _beam(step_fn, bos, max_len, beam_size):
+def _beam(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: int, beam_size: int):
     """-> (tokens (max_len,) without bos, total log-probability) of the best hypothesis."""
     from ..lab.decoding import beam_search
-    tokens, score = beam_search(step_fn, bos, max_len, beam_size)[0]
-    return tokens, score
+    return beam_search(step_fn, bos, max_len, beam_size)[0]
 
 
-def _markov(seed, vocab, trap=False):
+def _markov(seed: int, vocab: int, trap: bool = False) -> Callable[[np.ndarray], np.ndarray]:
     """step_fn of a Markov chain: the next token's log-probabilities depend on the last token.
     trap: greedy takes token 1 first (0.6) but every continuation of 1 is flat, while 2 (0.4)
     leads to a near-certain path, so the best sequence starts with 2."""
@@ -348,13 +356,13 @@ def _markov(seed, vocab, trap=False):
         table[2, 2] = 0.0
     logp = table - np.log(np.exp(table).sum(1, keepdims=True))
 
-    def step_fn(prefixes):
+    def step_fn(prefixes: np.ndarray) -> np.ndarray:
         return logp[np.asarray(prefixes)[:, -1]]
     return step_fn
 
 
-def _beam_variant(kind):
-    def wrong(step_fn, bos, max_len, beam_size):
+def _beam_variant(kind: str) -> Callable[..., tuple[np.ndarray, float]]:
+    def wrong(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: int, beam_size: int):
         if kind == "greedy":
             beam_size = 1
         if kind == "last step":
@@ -369,7 +377,8 @@ def _beam_variant(kind):
     return wrong
 
 
-def check_beam_search(beam_search, time_limit_s=GRADER_TIME_LIMIT, seed=None, hidden=False):
+def check_beam_search(beam_search: Callable, time_limit_s: float = GRADER_TIME_LIMIT,
+                      seed: int | None = None, hidden: bool = False) -> None:
     """beam_search(step_fn, bos, max_len, beam_size) -> (tokens (max_len,), log_prob)."""
     base = int(_seed(12, seed, hidden).integers(1 << 30))
     cases = [("a greedy trap: the best sequence does not start with the likeliest token",
