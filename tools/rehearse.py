@@ -447,8 +447,8 @@ def rehearse(work, seed, measure):
 
 
 def measure_memory(hub, student):
-    """Resident memory (PSS where available) of the student's server with one idle kernel, and
-    while that kernel imports what a chapter imports and runs a chapter-sized computation."""
+    """Resident memory of the student's processes (their server and one idle kernel started
+    through it), in MiB. (A chapter's peak is measured apart: see book/instructor.md.)"""
     import psutil
     kernel = hub.as_user(student, "POST", "/api/kernels", data={"name": "python3"})
 
