@@ -10,28 +10,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")     # one thread for both, as torch below: fair and steady
 
 import numpy as np  # noqa: E402
+from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 E, H, N = 64, 4, 2
 LENGTHS = [64, 128, 256, 512, 1024]
-
-
-def median_time(fn, repeats=5):
-    """Median of ``repeats`` timed runs after one untimed warm-up run (first-call costs such as
-    allocating the arrays, BLAS start-up and torch's dispatch caches would otherwise land in
-    the smallest sizes' timings)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
 
 
 def lab_step(T):

@@ -27,7 +27,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 
 def _threads_from_argv():
@@ -44,16 +43,7 @@ if _threads_from_argv():   # must happen before numpy/torch start their thread p
         os.environ[var] = _threads_from_argv()
 
 import numpy as np  # noqa: E402
-
-
-def median_time(fn, runs):
-    fn()                                     # warm-up
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times))
+from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 
 def bench_numpy(c_in, c_out=64, n=32, size=32, k=3, runs=7, seed=0):

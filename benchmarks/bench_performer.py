@@ -18,10 +18,10 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
+
+from timing import median_time  # benchmarks/timing.py, beside this script
 
 D, M = 64, 256
 METHODS = ["exact", "favor", "exact_causal", "favor_causal"]
@@ -47,13 +47,8 @@ def child(method, L, repeats, dtype):
         def fn():
             return favor_attention(q, k, v, W, "positive", causal)
     base = rss_mb()
-    fn()                                   # warm-up (and the first peak)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    print(json.dumps({"time": statistics.median(times), "peak": rss_mb(), "base": base}))
+    t = median_time(fn, repeats)           # its warm-up also makes the first peak
+    print(json.dumps({"time": t, "peak": rss_mb(), "base": base}))
 
 
 def measure(method, L, repeats, dtype, threads):
