@@ -56,7 +56,7 @@ def test_no_solution_or_hidden_test_survives(course, nb):
         for line in body.splitlines():
             if len(line.strip()) > 12:
                 assert line.strip() not in student
-    n_solutions = sum("### BEGIN SOLUTION" in "".join(c["source"]) for c in source_cells)
+    n_solutions = sum("".join(c["source"]).count("### BEGIN SOLUTION") for c in source_cells)
     assert student.count("raise NotImplementedError()") == n_solutions
 
 

@@ -51,8 +51,18 @@ venv_env = grade.venv_env   # nbgrader runs the `alembic` command beside this Py
 
 
 def strip_widget_state(path):
+    """Drop the stored widget state, and each exercise's declared answer (the cell metadata
+    ``course.answer`` / ``course.reveals`` that the authors' leak test reads): a student can
+    open a cell's metadata in JupyterLab."""
     nb = json.loads(path.read_text())
     nb.get("metadata", {}).pop("widgets", None)
+    for cell in nb.get("cells", []):
+        course = cell.get("metadata", {}).get("course")
+        if isinstance(course, dict):
+            course.pop("answer", None)
+            course.pop("reveals", None)
+            if not course:
+                cell["metadata"].pop("course")
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
