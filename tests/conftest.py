@@ -11,6 +11,7 @@ Tests do not set max_examples themselves, so the profile decides how many exampl
 """
 import os
 
+import pytest
 from hypothesis import settings
 
 settings.register_profile("default", derandomize=True, database=None, deadline=None,
@@ -25,3 +26,24 @@ def pytest_configure(config):
     (whichever of this hook and Hypothesis's own plugin runs first)."""
     name = config.getoption("--hypothesis-profile", default=None)
     settings.load_profile(name or os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+# Variables that steer grading. nbval's kernels (the notebooks run after the tests, in this same
+# process) inherit this environment: a class seed left behind by a test changes every hidden
+# check's cases and so the stored outputs nbval compares.
+GRADING_VARIABLES = ("COURSE_HIDDEN_SEED", "COURSE_DIR", "COURSE_EXCHANGE", "COURSE_GRADING_COPIES")
+
+
+@pytest.fixture(autouse=True)
+def _grading_environment_restored():
+    """A test that leaves a grading variable changed fails (after the variable is restored):
+    set them with monkeypatch, or in a subprocess's own environment."""
+    before = {name: os.environ.get(name) for name in GRADING_VARIABLES}
+    yield
+    leaked = [name for name, value in before.items() if os.environ.get(name) != value]
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    assert not leaked, f"the test left {leaked} changed in os.environ"

@@ -406,7 +406,10 @@ def test_autograde_some_students_one_call_each(monkeypatch, tmp_path):
 
 
 def test_seed_on_the_command_line_or_refused(monkeypatch, capsys):
-    monkeypatch.delenv("COURSE_HIDDEN_SEED", raising=False)
+    # take_seed writes os.environ itself: set the variable through monkeypatch first, so that
+    # teardown removes it again (delenv of an absent variable records nothing to restore).
+    monkeypatch.setenv("COURSE_HIDDEN_SEED", "set by this test")
+    monkeypatch.delenv("COURSE_HIDDEN_SEED")
     assert grade.take_seed(["mini", "--seed", "a b", "alice"]) == ["mini", "alice"]
     assert os.environ["COURSE_HIDDEN_SEED"] == "a b"
     assert grade.take_seed(["mini", "--seed=xyz"]) == ["mini"]
