@@ -436,13 +436,14 @@ def test_public_functions_and_methods_have_type_hints():
     import inspect
 
     import labutils.lab.receptive_field as lab_rf
+    import labutils.nn.cnn_arch as arch
     import labutils.nn.cnn_blocks as blocks
     import labutils.nn.conv as conv
     import labutils.nn.pool as pool
     import labutils.nn.spatial as spatial
     import labutils.viz.receptive_field as viz_rf
     missing = []
-    for mod in (conv, pool, blocks, spatial, lab_rf, viz_rf):
+    for mod in (conv, pool, blocks, arch, spatial, lab_rf, viz_rf):
         for name in mod.__all__:
             obj = getattr(mod, name)
             if inspect.isfunction(obj):

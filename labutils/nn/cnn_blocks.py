@@ -1,24 +1,20 @@
 """Convolutional building blocks composed from labutils modules, with torch's child names, so
 that a torch twin with the same structure loads in one ``load_state_dict`` call.
 
-Every block takes ``norm_layer``: a callable ``norm_layer(channels) -> Module`` (default
-``BatchNorm2d``), or None for no normalisation; then the convolutions get biases instead.
-
+  conv_params, conv_macs    the cost of one k x k convolution (parameters, multiply-adds)
   PointwiseConv2d           1x1 convolution: a Linear layer over channels at every pixel
   DepthwiseSeparableConv2d  depthwise k x k (groups = C_in), then pointwise 1x1
       parameters  C_in·k² + C_in·C_out   vs   C_in·C_out·k² (standard), ratio 1/C_out + 1/k²
   NiNBlock                  k x k conv, ReLU, 1x1 conv, ReLU, 1x1 conv, ReLU (Lin et al., 2014)
-  Bottleneck                ResNet's 1x1 → 3x3 (stride, groups) → 1x1 block, + shortcut, ReLU
-  ResNeXtBlock              the Bottleneck with groups = cardinality (Xie et al., 2017)
-  DenseBlock                each layer sees the concatenation of all earlier feature maps
-                            and adds ``growth_rate`` channels (Huang et al., 2017)
   SqueezeExcitation         y = x · σ(fc2(act(fc1(avgpool(x))))), one gate per channel
                             (Hu et al., 2018; torchvision.ops.SqueezeExcitation's names)
   MBConv                    inverted residual: 1x1 expand, depthwise k x k, SE, 1x1 project,
                             + x when the shape allows (MobileNetV2, EfficientNet's block)
 
-Backward of a block is the chain of its children's backwards; where a tensor is used twice
-(the shortcut, DenseNet's concatenation) the gradients of its uses are added.
+ResNet, ResNeXt and DenseNet blocks are in ``cnn_arch``. Every block checks its arguments and
+its input at the door (``door``, ``door_grad``), so a wrong size is reported in the block's
+name, not in the name of the child that would have failed. Backward of a block is the chain of
+its children's backwards; where a tensor is used twice the gradients of its uses are added.
 """
 from __future__ import annotations
 
@@ -28,32 +24,80 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import validate
-from ..module import Module, ModuleList, Sequential
+from ..module import Module, Sequential
 from .activation import ReLU, Sigmoid
 from .conv import Conv2d
 from .norm import BatchNorm2d
 from .pool import AdaptiveAvgPool2d
 
-__all__ = ["PointwiseConv2d", "DepthwiseSeparableConv2d", "NiNBlock", "Bottleneck",
-           "ResNeXtBlock", "DenseLayer", "DenseBlock", "SqueezeExcitation", "MBConv",
-           "conv_params", "conv_macs"]
-
-
-def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
-    """Parameters of a k x k convolution: C_out · (C_in/groups) · k² (+ C_out with bias)."""
-    return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
-
-
-def conv_macs(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1) -> int:
-    """Multiply-adds of a k x k convolution producing an h_out x w_out map (one sample)."""
-    return conv_params(c_in, c_out, k, groups) * h_out * w_out
-
+__all__ = ["PointwiseConv2d", "DepthwiseSeparableConv2d", "NiNBlock", "SqueezeExcitation",
+           "MBConv", "conv_params", "conv_macs"]
 
 NormLayer = Callable[[int], Module] | None
 
 
-def _norm(norm_layer: NormLayer, channels: int) -> Module | None:
-    return None if norm_layer is None else norm_layer(channels)
+def sizes(owner: str, minimum: int = 1, **values: object) -> None:
+    """Each keyword an int >= minimum (1: positive), or the course's error naming ``owner``."""
+    for arg, value in values.items():
+        validate.positive_int(value, owner, arg, minimum)
+
+
+def divisible(owner: str, arg: str, value: int, groups_arg: str, groups: int) -> None:
+    if value % groups:
+        raise ValueError(f"{owner}: {arg} must be divisible by {groups_arg} ({groups}), "
+                         f"got {value}")
+
+
+def maker(owner: str, arg: str, value: object, optional: bool = False) -> None:
+    """``value`` must be callable (a module class or a factory), or None when ``optional``."""
+    if not (callable(value) or (optional and value is None)):
+        want = "a callable returning a Module" + (" or None" if optional else "")
+        raise TypeError(f"{owner}: {arg} must be {want}, got {value!r} ({type(value).__name__})")
+
+
+def door(block: Module, x: object, channels: int, min_size: int = 1) -> np.ndarray:
+    """Check a block's input: a float (N, channels, H, W) array with H, W >= min_size."""
+    name = type(block).__name__
+    validate.array(x, name, "input", ndim=4)
+    if x.shape[1] != channels:
+        raise ValueError(f"{name}: input must have {channels} channels, got {x.shape[1]} "
+                         f"(shape {x.shape})")
+    if min(x.shape[2:]) < min_size:
+        raise ValueError(f"{name}: input must be at least {min_size} x {min_size} pixels, "
+                         f"got {x.shape[2]} x {x.shape[3]}")
+    block._out_shape = None
+    return x
+
+
+def leave(block: Module, y: np.ndarray) -> np.ndarray:
+    """Record the output's shape (what backward checks dy against) and return y."""
+    block._out_shape = y.shape
+    return y
+
+
+def door_grad(block: Module, dy: object) -> np.ndarray:
+    """Check dy in backward: forward ran, and dy has the output's shape."""
+    name = type(block).__name__
+    shape = validate.forward_called(name, getattr(block, "_out_shape", None))
+    return validate.grad(dy, shape, name)
+
+
+def _weights(owner: str, c_in: int, c_out: int, k: int, groups: int) -> int:
+    sizes(owner, c_in=c_in, c_out=c_out, k=k, groups=groups)
+    divisible(owner, "c_in", c_in, "groups", groups)
+    divisible(owner, "c_out", c_out, "groups", groups)
+    return c_out * (c_in // groups) * k * k
+
+
+def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
+    """Parameters of a k x k convolution: C_out · (C_in/groups) · k² (+ C_out with bias)."""
+    return _weights("conv_params", c_in, c_out, k, groups) + (c_out if bias else 0)
+
+
+def conv_macs(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1) -> int:
+    """Multiply-adds of a k x k convolution producing an h_out x w_out map (one sample)."""
+    sizes("conv_macs", h_out=h_out, w_out=w_out)
+    return _weights("conv_macs", c_in, c_out, k, groups) * h_out * w_out
 
 
 class PointwiseConv2d(Conv2d):
@@ -73,14 +117,21 @@ class DepthwiseSeparableConv2d(Module):
                  padding: int = 1, bias: bool = True, rng: np.random.Generator | None = None,
                  dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
+        name = type(self).__name__
+        sizes(name, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+              stride=stride)
+        sizes(name, 0, padding=padding)
         self.depthwise = Conv2d(in_channels, in_channels, kernel_size, stride, padding,
                                 groups=in_channels, bias=bias, rng=rng, dtype=dtype)
         self.pointwise = Conv2d(in_channels, out_channels, 1, bias=bias, rng=rng, dtype=dtype)
+        self.in_channels, self._min = in_channels, max(1, kernel_size - 2 * padding)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        return self.pointwise(self.depthwise(x))
+        door(self, x, self.in_channels, self._min)
+        return leave(self, self.pointwise(self.depthwise(x)))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        door_grad(self, dy)
         return self.depthwise.backward(self.pointwise.backward(dy))
 
 
@@ -91,128 +142,23 @@ class NiNBlock(Sequential):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, rng: np.random.Generator | None = None,
                  dtype: npt.DTypeLike = np.float64) -> None:
+        name = type(self).__name__
+        sizes(name, in_channels=in_channels, out_channels=out_channels, kernel_size=kernel_size,
+              stride=stride)
+        sizes(name, 0, padding=padding)
         super().__init__(
             Conv2d(in_channels, out_channels, kernel_size, stride, padding, rng=rng, dtype=dtype),
             ReLU(),
             Conv2d(out_channels, out_channels, 1, rng=rng, dtype=dtype), ReLU(),
             Conv2d(out_channels, out_channels, 1, rng=rng, dtype=dtype), ReLU())
-
-
-class Bottleneck(Module):
-    """ResNet bottleneck (torchvision's names: conv1 bn1 conv2 bn2 conv3 bn3 downsample).
-
-        h = relu(bn1(conv1_1x1(x)));  h = relu(bn2(conv2_3x3(h; stride, groups)))
-        y = relu(bn3(conv3_1x1(h)) + shortcut(x))
-        shortcut = identity, or downsample = Sequential(conv 1x1 stride, norm) when the shape
-        changes (stride > 1 or in_channels != out_channels)
-
-    x: (N, C_in, H, W) -> y: (N, C_out, ⌈H/s⌉, ⌈W/s⌉);  width: channels of the 3x3 conv.
-    backward: dz = relu'·dy;  dx = main.backward(dz) + shortcut.backward(dz)
-    """
-
-    def __init__(self, in_channels: int, width: int, out_channels: int, stride: int = 1,
-                 groups: int = 1, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
-        super().__init__()
-        bias = norm_layer is None
-        kw = dict(rng=rng, dtype=dtype)
-        self.conv1 = Conv2d(in_channels, width, 1, bias=bias, **kw)
-        self.bn1 = _norm(norm_layer, width)
-        self.conv2 = Conv2d(width, width, 3, stride, 1, groups=groups, bias=bias, **kw)
-        self.bn2 = _norm(norm_layer, width)
-        self.conv3 = Conv2d(width, out_channels, 1, bias=bias, **kw)
-        self.bn3 = _norm(norm_layer, out_channels)
-        self.relu1, self.relu2, self.relu3 = ReLU(), ReLU(), ReLU()
-        self.downsample = None
-        if stride != 1 or in_channels != out_channels:
-            parts = [Conv2d(in_channels, out_channels, 1, stride, bias=bias, **kw)]
-            if norm_layer is not None:
-                parts.append(norm_layer(out_channels))
-            self.downsample = Sequential(*parts)
-        self.in_channels = in_channels
-
-    def _main(self) -> list[Module]:
-        return [m for m in (self.conv1, self.bn1, self.relu1, self.conv2, self.bn2, self.relu2,
-                            self.conv3, self.bn3) if m is not None]
+        self.in_channels, self._min = in_channels, max(1, kernel_size - 2 * padding)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, type(self).__name__, "input", ndim=4,
-                       shape=(self.in_channels, None, None))
-        h = x
-        for m in self._main():
-            h = m(h)
-        skip = x if self.downsample is None else self.downsample(x)
-        return self.relu3(h + skip)
+        door(self, x, self.in_channels, self._min)
+        return leave(self, super().forward(x))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dz = self.relu3.backward(dy)
-        dx = dz
-        for m in reversed(self._main()):
-            dx = m.backward(dx)
-        return dx + (dz if self.downsample is None else self.downsample.backward(dz))
-
-
-class ResNeXtBlock(Bottleneck):
-    """ResNeXt block: a Bottleneck whose 3x3 conv is grouped, width = cardinality · base_width
-    (the aggregated transformations Σ_i T_i(x) of Xie et al. are exactly a grouped conv
-    between two 1x1 convs)."""
-
-    def __init__(self, in_channels: int, out_channels: int, cardinality: int = 32,
-                 base_width: int = 4, stride: int = 1, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
-        super().__init__(in_channels, cardinality * base_width, out_channels, stride,
-                         cardinality, norm_layer, rng, dtype)
-
-
-class DenseLayer(Sequential):
-    """One DenseNet layer: [norm] ReLU Conv2d(3x3, padding 1) -> growth_rate channels.
-    Children "0", "1", ("2") as in torch.nn.Sequential."""
-
-    def __init__(self, in_channels: int, growth_rate: int, norm_layer: NormLayer = BatchNorm2d,
-                 rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
-        parts = [] if norm_layer is None else [norm_layer(in_channels)]
-        parts += [ReLU(), Conv2d(in_channels, growth_rate, 3, 1, 1, bias=norm_layer is None,
-                                 rng=rng, dtype=dtype)]
-        super().__init__(*parts)
-
-
-class DenseBlock(Module):
-    """A small DenseNet block: layer i receives concat(x, f_0, ..., f_{i-1}) (channels
-    C_in + i·g) and returns f_i (g channels); the block returns concat(x, f_0, ..., f_{L-1}).
-    x: (N, C_in, H, W) -> y: (N, C_in + L·g, H, W); children ``layers.0``, ``layers.1``, ...
-
-    backward: walk the layers in reverse; the gradient of the block's output w.r.t. the
-    concatenation seen by layer i is the running sum of dy's slices and of what later layers
-    sent back through their inputs.
-    """
-
-    def __init__(self, in_channels: int, growth_rate: int, num_layers: int,
-                 norm_layer: NormLayer = BatchNorm2d, rng: np.random.Generator | None = None,
-                 dtype: npt.DTypeLike = np.float64) -> None:
-        super().__init__()
-        self.in_channels, self.growth_rate = in_channels, growth_rate
-        self.layers = ModuleList([DenseLayer(in_channels + i * growth_rate, growth_rate,
-                                             norm_layer, rng, dtype) for i in range(num_layers)])
-        self._shape = None
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, "DenseBlock", "input", ndim=4, shape=(self.in_channels, None, None))
-        feats = x
-        for layer in self.layers:
-            feats = np.concatenate([feats, layer(feats)], axis=1)
-        self._shape = feats.shape
-        return feats
-
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        shape = validate.forward_called("DenseBlock", self._shape)
-        validate.grad(dy, shape, "DenseBlock")
-        g = dy.copy()                         # d(block output) / d(concatenation so far)
-        c = shape[1]
-        for layer in reversed(list(self.layers)):
-            c -= self.growth_rate
-            g_in = layer.backward(g[:, c:])   # gradient w.r.t. this layer's own output slice
-            g = g[:, :c] + g_in               # plus what flows through its input
-        return g
+        return super().backward(door_grad(self, dy))
 
 
 class SqueezeExcitation(Module):
@@ -229,26 +175,30 @@ class SqueezeExcitation(Module):
                  activation: Callable[[], Module] = ReLU, rng: np.random.Generator | None = None,
                  dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
+        name = type(self).__name__
+        sizes(name, input_channels=input_channels, squeeze_channels=squeeze_channels)
+        maker(name, "activation", activation)
         self.avgpool = AdaptiveAvgPool2d(1)
         self.fc1 = Conv2d(input_channels, squeeze_channels, 1, rng=rng, dtype=dtype)
         self.activation = activation()
         self.fc2 = Conv2d(squeeze_channels, input_channels, 1, rng=rng, dtype=dtype)
         self.scale_activation = Sigmoid()
-        self._cache = None
+        self.input_channels, self._cache = input_channels, None
 
     def _gate(self) -> list[Module]:
         return [self.avgpool, self.fc1, self.activation, self.fc2, self.scale_activation]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        door(self, x, self.input_channels)
         g = x
         for m in self._gate():
             g = m(g)
         self._cache = (x, g)
-        return g * x
+        return leave(self, g * x)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        x, g = validate.forward_called("SqueezeExcitation", self._cache)
-        validate.grad(dy, x.shape, "SqueezeExcitation")
+        door_grad(self, dy)
+        x, g = self._cache
         dg = (dy * x).sum(axis=(2, 3), keepdims=True)
         for m in reversed(self._gate()):
             dg = m.backward(dg)
@@ -270,6 +220,10 @@ class MBConv(Module):
                  kernel_size: int = 3, stride: int = 1, activation: Callable[[], Module] = ReLU,
                  rng: np.random.Generator | None = None, dtype: npt.DTypeLike = np.float64) -> None:
         super().__init__()
+        name = type(self).__name__
+        sizes(name, in_channels=in_channels, out_channels=out_channels,
+              expand_ratio=expand_ratio, kernel_size=kernel_size, stride=stride)
+        maker(name, "activation", activation)
         kw = dict(rng=rng, dtype=dtype)
         mid = in_channels * expand_ratio
         parts = []
@@ -281,11 +235,14 @@ class MBConv(Module):
                   Conv2d(mid, out_channels, 1, bias=False, **kw), BatchNorm2d(out_channels)]
         self.block = Sequential(*parts)
         self.use_residual = stride == 1 and in_channels == out_channels
+        self.in_channels = in_channels
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        door(self, x, self.in_channels)
         y = self.block(x)
-        return y + x if self.use_residual else y
+        return leave(self, y + x if self.use_residual else y)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        door_grad(self, dy)
         dx = self.block.backward(dy)
         return dx + dy if self.use_residual else dx
