@@ -47,8 +47,9 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
             want = "(..., " + ", ".join("*" if s is None else str(s) for s in shape) + ")"
             raise ValueError(f"{where} must have shape {want}, got {x.shape}")
     if x.dtype.kind == "f" and np.isnan(x).any():
-        raise ValueError(f"{where} contains NaN (first at index "
-                         f"{tuple(int(i) for i in np.argwhere(np.isnan(x))[0])})")
+        first = tuple(int(i) for i in np.argwhere(np.isnan(x))[0])
+        raise ValueError(f"{where} contains NaN: expected numbers, got NaN at index {first} "
+                         f"(a NaN usually comes from 0/0, inf - inf or an overflow upstream)")
     return x
 
 
