@@ -19,7 +19,7 @@ DIAGRAMS = {
     "01_basics": ["linear_shapes", "two_layer_graph", "highway_residual", "moe_gate"],
     "02_normalization": ["norm_axes", "backward_projection"],
     "03_cnn": ["conv_window", "im2col", "receptive_field", "mbconv", "unet",
-               "depthwise_separable"],
+               "depthwise_separable", "resnet_blocks", "resnext", "densenet"],
     "04_rnn": ["bptt_unrolled", "lstm_gru_cells", "dilated_residual", "encoder_decoder_attention"],
     "05_attention": ["sdpa_masks", "multihead_split_merge", "transformer_block", "model_families",
                      "kv_cache", "sparse_patterns"],

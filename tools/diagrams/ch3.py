@@ -143,8 +143,104 @@ def depthwise_separable():
     return fig
 
 
+def _column(ax, x, steps, width=2.8, height=0.75, top=6.1, gap=1.05):
+    """Boxes stacked downwards at x, joined by arrows; steps: [(text, colour)]. -> their ys."""
+    ys = [top - i * gap for i in range(len(steps))]
+    for (text, colour), y in zip(steps, ys):
+        box(ax, x, y, width, height, text, color=colour, fontsize=7)
+    for a, b in zip(ys, ys[1:]):
+        arrow(ax, (x, a - height / 2), (x, b + height / 2), "black")
+    return ys
+
+
+def _skip(ax, x, y_top, y_bottom, text, side=1.0):
+    """The shortcut: a curved arrow from the input box down to the sum box, labelled."""
+    ax.annotate("", xy=(x + side * 1.4, y_bottom + 0.1), xytext=(x + side * 1.4, y_top - 0.1),
+                arrowprops=dict(arrowstyle="-|>", color=BLUE, lw=1.2,
+                                connectionstyle=f"arc3,rad={-0.25 * side}"))
+    ax.text(x + side * 2.25, (y_top + y_bottom) / 2, text, ha="center", va="center", color=BLUE,
+            fontsize=7, rotation=90)
+
+
+def resnet_blocks():
+    """ResNet's basic block (two 3x3) beside its bottleneck (1x1, 3x3, 1x1), each + shortcut."""
+    fig, ax = canvas(7.2, 4.0, (0, 14.4), (0, 8.0))
+    ax.set_title("ResNet blocks: y = ReLU(F(x) + shortcut(x))", fontsize=10)
+    basic = [("x (64 ch)", BLUE), ("3x3 conv 64→64, BN, ReLU", GREEN),
+             ("3x3 conv 64→64, BN", GREEN), ("+ shortcut, ReLU", PINK)]
+    ys = _column(ax, 3.2, basic, width=3.5, top=6.9, gap=1.45)
+    _skip(ax, 3.5, ys[0], ys[-1], "identity (or 1x1 conv, BN\nwhen stride or width change)")
+    ax.text(3.2, 1.2, "basic block (ResNet-18/34)\n2·9·64² = 73,728 weights", ha="center",
+            fontsize=8)
+    bottle = [("x (256 ch)", BLUE), ("1x1 conv 256→64, BN, ReLU", GREEN),
+              ("3x3 conv 64→64, BN, ReLU", GREEN), ("1x1 conv 64→256, BN", GREEN),
+              ("+ shortcut, ReLU", PINK)]
+    ys = _column(ax, 10.0, bottle, width=3.5, top=6.9, gap=1.1)
+    _skip(ax, 10.3, ys[0], ys[-1], "identity")
+    ax.text(10.0, 1.2, "bottleneck (ResNet-50+): squeeze, 3x3, expand\n"
+            "256·64 + 9·64² + 64·256 = 69,632 weights", ha="center", fontsize=8)
+    return fig
+
+
+def resnext():
+    """ResNeXt: 32 parallel narrow paths, summed, are one grouped convolution."""
+    fig, ax = canvas(7.2, 4.0, (0, 14.4), (0, 8.0))
+    ax.set_title("ResNeXt: cardinality = the groups of one convolution", fontsize=10)
+    box(ax, 3.4, 7.0, 3.0, 0.6, "x (256 ch)", color=BLUE, fontsize=7)
+    for i, x in enumerate((1.0, 2.6, 5.6)):
+        label = ("path 1", "path 2", "path 32")[i]
+        _column(ax, x, [("1x1 256→4", GREEN), ("3x3 4→4", GREEN), ("1x1 4→256", GREEN)],
+                width=1.4, height=0.6, top=5.8, gap=1.0)
+        ax.text(x - 0.75, 6.45, label, ha="left", fontsize=7)
+        arrow(ax, (3.4, 6.7), (x, 6.1), "black")
+        arrow(ax, (x, 3.5), (3.4, 2.3), "black")
+    ax.text(4.1, 4.8, "· · ·", ha="center", va="center", fontsize=12)
+    box(ax, 3.4, 2.0, 3.0, 0.6, "Σ paths + x, ReLU", color=PINK, fontsize=7)
+    ax.text(3.4, 0.9, "aggregated transformations:\n32 paths of width 4", ha="center", fontsize=8)
+    ax.text(7.3, 4.6, "=", ha="center", va="center", fontsize=18)
+    ys = _column(ax, 11.0, [("x (256 ch)", BLUE), ("1x1 conv 256→128, BN, ReLU", GREEN),
+                            ("3x3 conv 128→128, groups = 32,\nBN, ReLU", ORANGE),
+                            ("1x1 conv 128→256, BN", GREEN), ("+ x, ReLU", PINK)],
+                 width=4.2, height=0.7, top=7.0, gap=1.25)
+    _skip(ax, 11.8, ys[0], ys[-1], "identity")
+    ax.text(11.0, 0.9, "one block, 70,144 weights either way;\nthe grouped 3x3: 9·128·4, "
+            "1/32 of a dense one", ha="center", fontsize=8)
+    return fig
+
+
+def densenet():
+    """A dense block (each layer sees the concatenation of all before it), then a transition."""
+    fig, ax = canvas(7.2, 3.8, (0, 14.4), (0, 7.6))
+    ax.set_title("DenseNet: concatenate every earlier map; a transition shrinks between blocks",
+                 fontsize=10)
+    xs = [1.0, 3.7, 6.4, 9.1]
+    labels = ["x\n(C₀ ch)", "layer 1\nBN, ReLU,\n3x3 → k ch", "layer 2\nBN, ReLU,\n3x3 → k ch",
+              "layer 3\nBN, ReLU,\n3x3 → k ch"]
+    for x, text in zip(xs, labels):
+        box(ax, x, 4.2, 1.8 if x > 1 else 1.2, 1.4, text, color=GREEN if x > 1 else BLUE,
+            fontsize=7)
+    colours = [BLUE, ORANGE, SKY]
+    for i, x in enumerate(xs[:-1]):
+        for j, target in enumerate(xs[i + 1:]):
+            ax.annotate("", xy=(target - 0.5, 4.9), xytext=(x + 0.3, 4.9),
+                        arrowprops=dict(arrowstyle="-|>", color=colours[i], lw=1.0,
+                                        connectionstyle=f"arc3,rad={-0.25 - 0.12 * j}"))
+    ax.text(5.0, 2.9, "each arc: a feature map concatenated (not added) to a later layer's input",
+            ha="center", fontsize=8)
+    box(ax, 11.7, 4.2, 1.8, 1.4, "concat x, f₁,\nf₂, f₃:\nC₀ + 3k ch", color=PINK, fontsize=7)
+    arrow(ax, (10.0, 4.2), (10.8, 4.2), "black")
+    box(ax, 11.6, 1.7, 3.2, 1.4, "transition: BN, ReLU,\n1x1 conv (θ·channels),\n2x2 avg pool "
+        "(H/2, W/2)", color=ORANGE, fontsize=7)
+    arrow(ax, (11.6, 3.5), (11.6, 2.4), "black")
+    ax.text(5.0, 1.5, "layer ℓ reads C₀ + (ℓ−1)·k channels and adds k (the growth rate);\n"
+            "in backward, a map's gradient sums what every later layer sends back", ha="center",
+            fontsize=8)
+    return fig
+
+
 DIAGRAMS = {"conv_window": conv_window, "im2col": im2col, "receptive_field": receptive_field,
-            "mbconv": mbconv, "unet": unet, "depthwise_separable": depthwise_separable}
+            "mbconv": mbconv, "unet": unet, "depthwise_separable": depthwise_separable,
+            "resnet_blocks": resnet_blocks, "resnext": resnext, "densenet": densenet}
 
 if __name__ == "__main__":
     main(DIAGRAMS, "ch3")
