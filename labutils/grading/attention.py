@@ -363,3 +363,7 @@ from .attention_blocks import *  # noqa: E402,F401,F403
 from .attention_blocks import __all__ as _blocks_all  # noqa: E402
 
 __all__ += _blocks_all
+from .attention_block_backward import *  # noqa: E402,F401,F403
+from .attention_block_backward import __all__ as _block_all  # noqa: E402
+
+__all__ += _block_all
