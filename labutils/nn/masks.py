@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-__all__ = ["causal_mask", "mask_to_bias", "attention_bias", "full_pattern", "strided_pattern",
+__all__ = ["causal_mask", "mask_to_bias", "attention_bias_terms", "attention_bias", "full_pattern", "strided_pattern",
            "fixed_pattern", "sliding_window_pattern", "add_global_tokens", "bigbird_pattern"]
 
 
@@ -67,36 +67,54 @@ def mask_to_bias(mask: np.ndarray | None, owner: str, arg: str, dtype: np.dtype 
     return mask.astype(dtype, copy=False)
 
 
-def attention_bias(owner: str, shape: tuple[int, int, int], dtype: np.dtype | type,
-                   key_padding_mask: np.ndarray | None = None,
-                   attn_mask: np.ndarray | None = None,
-                   num_heads: int | None = None) -> np.ndarray:
-    """The bias of a module's scores (modules' convention: bool True = masked out).
+def attention_bias_terms(owner: str, shape: tuple[int, int, int], dtype: np.dtype | type,
+                         key_padding_mask: np.ndarray | None = None,
+                         attn_mask: np.ndarray | None = None,
+                         num_heads: int | None = None) -> tuple[np.ndarray, ...]:
+    """The masks a module takes (modules' convention: bool True = masked out), each as an
+    additive bias that broadcasts against the scores (N, Tq, Tk), or (N, num_heads, Tq, Tk)
+    when num_heads is given: the padding as (N, [1,] 1, Tk), the attention mask as
+    (1, [1,] Tq, Tk) or per sequence (N, [num_heads,] Tq, Tk). Nothing is broadcast to the
+    scores' size, so a module can add them one block of query rows at a time.
 
-    shape = (N, Tq, Tk). key_padding_mask: (N, Tk). attn_mask: (Tq, Tk), or per sequence
-    (N, Tq, Tk) without heads, (N·num_heads, Tq, Tk) with them (torch's layout).
-    -> (N, Tq, Tk), or (N, num_heads, Tq, Tk) when num_heads is given.
+    key_padding_mask: (N, Tk). attn_mask: (Tq, Tk), or per sequence (N, Tq, Tk) without
+    heads, (N·num_heads, Tq, Tk) with them (torch's layout).
     """
     N, tq, tk = shape
     heads = () if num_heads is None else (num_heads,)
-    bias = np.zeros((N,) + heads + (tq, tk), dtype=dtype)
+    ones = (1,) * len(heads)
+    terms = []
     if key_padding_mask is not None:
         kpm = mask_to_bias(key_padding_mask, owner, "key_padding_mask", dtype)
         if kpm.shape != (N, tk):
             raise ValueError(f"{owner}: key_padding_mask must have shape (N, Tk) = {(N, tk)}, "
                              f"got {kpm.shape}")
-        bias = bias + kpm.reshape((N,) + (1,) * len(heads) + (1, tk))
+        terms.append(kpm.reshape((N,) + ones + (1, tk)))
     if attn_mask is not None:
         am = mask_to_bias(attn_mask, owner, "attn_mask", dtype)
         per_sequence = (N * num_heads if heads else N, tq, tk)
         if am.shape == (tq, tk):
-            bias = bias + am
+            terms.append(am.reshape((1,) + ones + (tq, tk)))
         elif am.shape == per_sequence:
-            bias = bias + am.reshape(bias.shape)
+            terms.append(am.reshape((N,) + heads + (tq, tk)))
         else:
             rows = "(N*num_heads, Tq, Tk)" if heads else "(N, Tq, Tk)"
             raise ValueError(f"{owner}: attn_mask must have shape (Tq, Tk) = {(tq, tk)} or "
                              f"{rows} = {per_sequence}, got {am.shape}")
+    return tuple(terms)
+
+
+def attention_bias(owner: str, shape: tuple[int, int, int], dtype: np.dtype | type,
+                   key_padding_mask: np.ndarray | None = None,
+                   attn_mask: np.ndarray | None = None,
+                   num_heads: int | None = None) -> np.ndarray:
+    """The bias of a module's scores: the sum of ``attention_bias_terms`` (same arguments)
+    -> (N, Tq, Tk), or (N, num_heads, Tq, Tk) when num_heads is given."""
+    N, tq, tk = shape
+    heads = () if num_heads is None else (num_heads,)
+    bias = np.zeros((N,) + heads + (tq, tk), dtype=dtype)
+    for term in attention_bias_terms(owner, shape, dtype, key_padding_mask, attn_mask, num_heads):
+        bias = bias + term
     return bias
 
 

@@ -1,43 +1,132 @@
 """Multi-head attention (torch.nn.MultiheadAttention), written with the pairs of ``heads``
-(input projection, split and merge) and ``attention`` (dot score, safe softmax).
+(input projection, split and merge) and a softmax taken one block of query rows at a time.
 
-    q, k, v = in_projection(query, key, value)           each (N, T, E), then split into H
-                                                          heads of d = E/H:  (N, H, T, d)
-    A_h = safe_softmax(q_h k_hᵀ / √d + bias)               O_h = dropout(A_h) v_h
-    attn_output = out_proj(merge_heads(O))                (N, Tq, E)
+    q, k, v = in_projection(query, key, value)         each (N, T, E), split into H heads
+                                                        of d = E/H: views (N, H, T, d)
+    S = q kᵀ/√d + bias      A = softmax(S)              (N, H, Tq, Tk), all heads in one matmul
+    O = dropout(A) v        attn_output = out_proj(merge_heads(O))       (N, Tq, E)
 
-backward, in reverse: out_proj, then per head dO -> (dA, dv) as in ``attend_backward`` (through
-the dropout), dA -> dscores (softmax backward), dscores -> (dq, dk) (``dot_score_backward``),
-merge the heads, and ``in_projection_backward`` gives the input and weight gradients.
+The (Tq, Tk) matrices never exist whole. As in FlashAttention, the queries go in blocks of
+rows, one tile (N, H, rows, Tk) of at most TILE_BYTES at a time, in one reused buffer; the
+forward keeps, per query row, only the log-sum-exp L_i = log Σ_j exp(S_ij) (+inf for a row
+with no key left: its weights are 0), and backward recomputes each tile A = exp(S − L):
+
+    dA' = dO vᵀ (+ dweights)       dv = Σ_tiles dropout(A)ᵀ dO      dA = dropout backward of dA'
+    dS = A ⊙ (dA − rowsum(dA ⊙ A))          computed in dA's buffer (the softmax backward)
+    dq = dS k /√d          dk = dSᵀ q /√d                (q is kept already divided by √d)
+
+Where the time goes (E = 64, H = 4, d = 16; benchmarks/bench_attention.py): the products with
+a (Tq, Tk) side (q kᵀ and A v forward; q kᵀ again, dO vᵀ, Aᵀ dO, dS k, dSᵀ q backward; each
+2·N·H·Tq·Tk·d flops) and the elementwise passes over the tiles (max, subtract, exp, sum; the
+softmax backward) are all quadratic in T; the exp is the largest single pass. The projections
+and out_proj are linear in T. Memory beyond the inputs is O(N·H·T) (L, the heads) plus two
+tiles, where storing A would be O(N·H·T²).
 """
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import init, validate
 from ..module import Module
-from .attention import (DotScoreCache, dot_score_backward, dot_score_forward, safe_softmax,
-                        safe_softmax_backward)
 from .dropout import Dropout
 from .heads import (InProjectionCache, in_projection, in_projection_backward, merge_heads,
                     split_heads)
 from .linear import Linear
-from .masks import attention_bias, causal_mask
+from .masks import attention_bias_terms, causal_mask
 
 __all__ = ["MultiheadAttention"]
+
+TILE_BYTES = 4 * 2 ** 20      # one tile of scores: small enough to stay in cache, reused
 
 
 class _MHACache(NamedTuple):
     projection: InProjectionCache
-    score: DotScoreCache       # of the heads: q, k (N, H, T, d)
-    weights: np.ndarray        # A (N, H, Tq, Tk)
-    dropped: np.ndarray        # dropout(A)
-    value: np.ndarray          # v split into heads (N, H, Tk, d)
+    q: np.ndarray                 # (N, H, Tq, d), already divided by √d
+    k: np.ndarray                 # (N, H, Tk, d)
+    v: np.ndarray                 # (N, H, Tk, d)
+    bias: tuple[np.ndarray, ...]  # the masks, each broadcasting to (N, H, Tq, Tk)
+    lse: np.ndarray               # L = log Σ_j exp(S_ij): (N, H, Tq, 1); +inf: no key
+    drop: np.ndarray | None       # dropout's mask keep/(1 − p) on A (N, H, Tq, Tk), or None
     average: bool
     need_weights: bool
+    float_mask: bool              # a float attn_mask: keep its gradient in score_grad
+
+
+def _row_blocks(tq: int, row_entries: int, itemsize: int) -> list[slice]:
+    """Blocks of query rows whose tiles (row_entries numbers a row) fit in TILE_BYTES."""
+    rows = max(1, TILE_BYTES // max(1, row_entries * itemsize))
+    return [slice(i, min(i + rows, tq)) for i in range(0, tq, rows)]
+
+
+def _scores(c: _MHACache, rows: slice, out: np.ndarray) -> np.ndarray:
+    """The tile S[:, :, rows] = q[rows] kᵀ/√d + bias, written into ``out``."""
+    np.matmul(c.q[:, :, rows], c.k.swapaxes(-1, -2), out=out)
+    for b in c.bias:
+        out += b if b.shape[-2] == 1 else b[:, :, rows]
+    return out
+
+
+def _attend(c: _MHACache, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Forward, block by block -> (O (N, H, Tq, d), L (N, H, Tq, 1)). Writes the weights
+    (dropout included) into ``weights`` (N, Tq, Tk) averaged over heads, or (N, H, Tq, Tk)."""
+    N, H, tq, d = c.q.shape
+    o, lse = np.empty_like(c.q), np.empty((N, H, tq, 1), c.q.dtype)
+    blocks = _row_blocks(tq, N * H * c.k.shape[2], c.q.itemsize)
+    tile = np.empty((N, H, blocks[0].stop if blocks else 0, c.k.shape[2]), c.q.dtype)
+    for rows in blocks:
+        s = _scores(c, rows, tile[:, :, :rows.stop - rows.start])
+        m = s.max(axis=-1, keepdims=True, initial=-np.inf)     # initial: Tk may be 0
+        if np.isnan(m).any():
+            raise ValueError("MultiheadAttention: the scores must be numbers, got NaN (an "
+                             "infinite input, weight or float mask?)")
+        m[m == -np.inf] = 0                                      # a row with every key masked
+        s -= m
+        np.exp(s, out=s)
+        total = s.sum(axis=-1, keepdims=True)
+        inv = np.divide(1, total, out=np.zeros_like(total), where=total > 0)
+        # total >= 1 where a key is left (its largest term is e⁰ = 1); L = +inf where none is
+        lse[:, :, rows] = np.where(total > 0, m + np.log(np.maximum(total, 1)), np.inf)
+        if c.drop is not None:
+            s *= c.drop[:, :, rows]
+        np.matmul(s, c.v, out=o[:, :, rows])
+        o[:, :, rows] *= inv
+        if weights is not None:
+            s *= inv
+            weights[..., rows, :] = s.mean(axis=1) if c.average else s
+    return o, lse
+
+
+def _attend_backward(c: _MHACache, do: np.ndarray, dweights: np.ndarray | None,
+                     score_grad: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """dO (N, H, Tq, d) -> (dq, dk, dv) of the heads, recomputing A one block at a time.
+    ``dweights``: dL/d(the weights returned), broadcast to (N, H, Tq, Tk) or None."""
+    N, H, tq, d = c.q.shape
+    dq, dk, dv = np.empty_like(c.q), np.zeros_like(c.k), np.zeros_like(c.v)
+    blocks = _row_blocks(tq, N * H * c.k.shape[2], c.q.itemsize)
+    shape = (N, H, blocks[0].stop if blocks else 0, c.k.shape[2])
+    tile_a, tile_d = np.empty(shape, c.q.dtype), np.empty(shape, c.q.dtype)
+    for rows in blocks:
+        a = _scores(c, rows, tile_a[:, :, :rows.stop - rows.start])
+        a -= c.lse[:, :, rows]
+        np.exp(a, out=a)                                             # A, recomputed
+        a_drop = a if c.drop is None else a * c.drop[:, :, rows]
+        dv += a_drop.swapaxes(-1, -2) @ do[:, :, rows]
+        da = np.matmul(do[:, :, rows], c.v.swapaxes(-1, -2), out=tile_d[:, :, :a.shape[2]])
+        if dweights is not None:
+            da += dweights[:, :, rows]
+        if c.drop is not None:
+            da *= c.drop[:, :, rows]
+        da -= np.vecdot(da, a)[..., None]                            # rowsum(dA ⊙ A)
+        da *= a                                                      # dS, in dA's buffer
+        if score_grad is not None:
+            score_grad[:, :, rows] = da
+        np.matmul(da, c.k, out=dq[:, :, rows])
+        dk += da.swapaxes(-1, -2) @ c.q[:, :, rows]
+    return dq / math.sqrt(d), dk, dv
 
 
 class MultiheadAttention(Module):
@@ -52,20 +141,19 @@ class MultiheadAttention(Module):
     key_padding_mask: (N, Tk), attn_mask: (Tq, Tk) or (N·H, Tq, Tk); bool True = MASKED OUT,
     or float added to the scores. is_causal=True with no attn_mask uses causal_mask(Tq, Tk).
 
-    A fully masked query row gives A = 0, so attn_output = out_proj.bias there; torch does the
-    same with need_weights=False and returns NaN with need_weights=True.
-    backward(dout, dweights=None) -> (dquery, dkey, dvalue); it also leaves dL/dscores
-    (N, H, Tq, Tk) in ``score_grad`` (the gradient of a float attn_mask, e.g. a learned bias).
-    ``last_attention``: the per-head weights (N, H, Tq, Tk) of the last forward.
+    A fully masked query row (or Tk = 0) gives A = 0, so attn_output = out_proj.bias there;
+    torch does the same with need_weights=False and returns NaN with need_weights=True.
+    backward(dout, dweights=None) -> (dquery, dkey, dvalue). After a forward with a float
+    attn_mask it also leaves dL/dscores (N, H, Tq, Tk) in ``score_grad`` (the gradient of that
+    mask, e.g. a learned bias); otherwise ``score_grad`` is None (no (Tq, Tk) array is kept).
+    ``last_attention``: the per-head weights (N, H, Tq, Tk) of the last forward (recomputed).
     """
 
     def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True,
                  batch_first: bool = False, rng: np.random.Generator | None = None,
                  dtype: type = np.float64) -> None:
         super().__init__()
-        if embed_dim % num_heads:
-            raise ValueError(f"MultiheadAttention: embed_dim ({embed_dim}) must be divisible "
-                             f"by num_heads ({num_heads})")
+        _check_sizes(embed_dim, num_heads, dropout, dtype)
         self.embed_dim, self.num_heads, self.head_dim = embed_dim, num_heads, embed_dim // num_heads
         self.batch_first, self.has_bias = batch_first, bias
         self.add_param("in_proj_weight", init.xavier_uniform((3 * embed_dim, embed_dim), rng=rng,
@@ -76,7 +164,7 @@ class MultiheadAttention(Module):
         if bias:
             self.out_proj.params["bias"][...] = 0
         self.dropout = Dropout(dropout, rng=rng)
-        self._cache = None
+        self._cache, self.score_grad = None, None
 
     def split_heads(self, x: np.ndarray) -> np.ndarray:
         """(N, T, E) -> (N, H, T, d): ``heads.split_heads`` with this module's H."""
@@ -91,6 +179,9 @@ class MultiheadAttention(Module):
         name, E = "MultiheadAttention", self.embed_dim
         for arg, x in (("query", query), ("key", key), ("value", value)):
             validate.array(x, name, arg, ndim=3, shape=(E,))
+            if x.dtype != query.dtype:
+                raise TypeError(f"{name}: {arg} must have the query's dtype {query.dtype}, "
+                                f"got {x.dtype}")
         if not self.batch_first:
             query, key, value = (x.swapaxes(0, 1) for x in (query, key, value))
         if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
@@ -100,51 +191,58 @@ class MultiheadAttention(Module):
                              f"{key.shape}, value {value.shape} (batch-first view)")
         return query, key, value
 
+    def _dropout_mask(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+        """keep/(1 − p) for the weights (N, H, Tq, Tk), or None when nothing is dropped."""
+        drop = self.dropout
+        if not (drop.training and drop.p):
+            return None
+        keep = drop.next_keep if drop.next_keep is not None else drop.rng.random(shape) >= drop.p
+        if keep.shape != shape:
+            raise ValueError(f"MultiheadAttention: dropout.next_keep must have the weights' "
+                             f"shape {shape}, got {keep.shape}")
+        drop.next_keep = None
+        return np.zeros(shape, dtype) if drop.p == 1 else (keep / (1 - drop.p)).astype(dtype)
+
     def forward(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
                 key_padding_mask: np.ndarray | None = None, need_weights: bool = True,
                 attn_mask: np.ndarray | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
         query, key, value = self._batch_first(query, key, value)
-        (N, tq, _), tk = query.shape, key.shape[1]
+        (N, tq, _), tk, H = query.shape, key.shape[1], self.num_heads
         if attn_mask is None and is_causal:
             attn_mask = causal_mask(tq, tk)
-        bias = attention_bias("MultiheadAttention", (N, tq, tk), query.dtype, key_padding_mask,
-                              attn_mask, num_heads=self.num_heads)
+        bias = attention_bias_terms("MultiheadAttention", (N, tq, tk), query.dtype,
+                                    key_padding_mask, attn_mask, num_heads=H)
         projected, projection = in_projection(query, key, value, self.params["in_proj_weight"],
                                               self.params.get("in_proj_bias"))
-        q, k, v = (split_heads(p, self.num_heads) for p in projected)
-        scores, score = dot_score_forward(q, k, 1 / math.sqrt(self.head_dim))
-        a = safe_softmax(scores + bias)
-        a_drop = self.dropout(a)
-        out = self.out_proj(merge_heads(a_drop @ v))
-        self._cache = _MHACache(projection, score, a, a_drop, v, average_attn_weights,
-                                need_weights)
-        if not self.batch_first:
-            out = out.swapaxes(0, 1)
-        if not need_weights:
-            return out, None
-        return out, (a_drop.mean(axis=1) if average_attn_weights else a_drop)
+        q, k, v = (split_heads(p, H) for p in projected)
+        cache = _MHACache(projection, q / math.sqrt(self.head_dim), k, v, bias, None,
+                          self._dropout_mask((N, H, tq, tk), query.dtype), average_attn_weights,
+                          need_weights, attn_mask is not None and attn_mask.dtype != bool)
+        weights = None
+        if need_weights:
+            weights = np.empty((N, tq, tk) if average_attn_weights else (N, H, tq, tk), q.dtype)
+        o, lse = _attend(cache, weights)
+        out = self.out_proj(merge_heads(o))
+        self._cache = cache._replace(lse=lse)
+        return (out if self.batch_first else out.swapaxes(0, 1)), weights
 
     def backward(self, dout: np.ndarray,
                  dweights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         name = "MultiheadAttention"
         c = validate.forward_called(name, self._cache)
-        query = c.projection.inputs[0]
-        if not self.batch_first:
-            validate.grad(dout, query.swapaxes(0, 1).shape, name, "dout")
-            dout = dout.swapaxes(0, 1)
-        validate.grad(dout, query.shape, name, "dout")
-        do = split_heads(self.out_proj.backward(dout), self.num_heads)      # (N, H, Tq, d)
-        da_drop = do @ c.value.swapaxes(-1, -2)
-        dv = c.dropped.swapaxes(-1, -2) @ do
-        if dweights is not None and c.need_weights:
-            a = c.weights
-            shape = (a.shape[0],) + a.shape[2:] if c.average else a.shape
-            validate.grad(dweights, shape, name, "dweights")
-            da_drop = da_drop + (dweights[:, None] / self.num_heads if c.average else dweights)
-        ds = safe_softmax_backward(c.weights, self.dropout.backward(da_drop))
-        self.score_grad = ds                                           # dL/d(scores + bias)
-        dq, dk = dot_score_backward(ds, c.score)
+        query, H = c.projection.inputs[0], self.num_heads
+        expected = query.shape if self.batch_first else query.swapaxes(0, 1).shape
+        validate.array(dout, name, "dout (the gradient of attn_output)")
+        if dout.shape != expected:
+            raise ValueError(f"{name}: dout must have the output's shape {expected}, got "
+                             f"{dout.shape} (dout is the gradient of attn_output)")
+        dweights = self._check_dweights(c, dweights)
+        do = split_heads(self.out_proj.backward(dout if self.batch_first
+                                                else dout.swapaxes(0, 1)), H)   # (N, H, Tq, d)
+        score_grad = np.empty(c.q.shape[:3] + c.k.shape[2:3], c.q.dtype) if c.float_mask else None
+        dq, dk, dv = _attend_backward(c, do, dweights, score_grad)
+        self.score_grad = score_grad                                   # dL/d(scores + bias)
         dinputs, dweight, dbias = in_projection_backward(
             tuple(merge_heads(d) for d in (dq, dk, dv)), c.projection)
         self.grads["in_proj_weight"] += dweight
@@ -152,11 +250,49 @@ class MultiheadAttention(Module):
             self.grads["in_proj_bias"] += dbias
         return tuple(dx if self.batch_first else dx.swapaxes(0, 1) for dx in dinputs)
 
+    def _check_dweights(self, c: _MHACache, dweights: np.ndarray | None) -> np.ndarray | None:
+        """dweights as (N, H or 1, Tq, Tk) (averaged weights: divided by H), or None."""
+        if dweights is None:
+            return None
+        name = "MultiheadAttention"
+        if not c.need_weights:
+            raise ValueError(f"{name}: dweights must be None after a forward with "
+                             f"need_weights=False (no weights were returned), got an array")
+        N, H, tq, _ = c.q.shape
+        shape = (N, tq, c.k.shape[2]) if c.average else (N, H, tq, c.k.shape[2])
+        validate.grad(dweights, shape, name, "dweights (the gradient of attn_weights)")
+        return dweights[:, None] / H if c.average else dweights
+
     @property
     def last_attention(self) -> np.ndarray | None:
-        """Per-head weights (N, H, Tq, Tk) of the last forward (None before any)."""
-        return None if self._cache is None else self._cache.weights
+        """Per-head weights (N, H, Tq, Tk) of the last forward (None before any), recomputed
+        from what the forward kept: A = exp(S − L)."""
+        c = self._cache
+        if c is None:
+            return None
+        a = _scores(c, slice(None), np.empty(c.q.shape[:3] + c.k.shape[2:3], c.q.dtype))
+        a -= c.lse
+        return np.exp(a, out=a)
 
     def extra_repr(self) -> str:
         return (f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, "
                 f"batch_first={self.batch_first}")
+
+
+def _check_sizes(embed_dim: object, num_heads: object, dropout: object, dtype: object) -> None:
+    name = "MultiheadAttention"
+    validate.positive_int(embed_dim, name, "embed_dim")
+    validate.positive_int(num_heads, name, "num_heads")
+    if embed_dim % num_heads:
+        raise ValueError(f"{name}: embed_dim ({embed_dim}) must be divisible by num_heads "
+                         f"({num_heads}), got a remainder of {embed_dim % num_heads}")
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
+            or not 0 <= dropout <= 1:
+        raise (TypeError if not isinstance(dropout, numbers.Real) else ValueError)(
+            f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+    try:
+        kind = np.dtype(dtype).kind
+    except TypeError:
+        kind = None
+    if kind != "f":
+        raise TypeError(f"{name}: dtype must be a floating-point type, got {dtype!r}")
