@@ -23,34 +23,58 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
     shape     -- a tuple matched from the END of x.shape; None entries match anything
     dtype     -- "float" (floating point), "int", "bool" or None (anything)
     """
-    where = f"{owner}: {arg}"
-    if hasattr(x, "detach") and not isinstance(x, np.ndarray):
-        raise TypeError(f"{where} must be a NumPy array, got a torch tensor "
-                        f"(convert with .detach().numpy())")
     if not isinstance(x, np.ndarray):
+        where = f"{owner}: {arg}"
+        if hasattr(x, "detach"):
+            raise TypeError(f"{where} must be a NumPy array, got a torch tensor "
+                            f"(convert with .detach().numpy())")
         raise TypeError(f"{where} must be a NumPy array, got {type(x).__name__}")
-    kinds = {"float": "f", "int": "iu", "bool": "b"}
-    if dtype is not None and x.dtype.kind not in kinds[dtype]:
-        raise TypeError(f"{where} must have a {dtype} dtype, got {x.dtype}")
-    allowed = (ndim,) if isinstance(ndim, int) else ndim
-    if allowed is not None and x.ndim not in allowed:
-        want = " or ".join(str(a) for a in allowed)
-        raise ValueError(f"{where} must have {want} dimensions, got shape {x.shape} "
+    kind = x.dtype.kind
+    if dtype is not None and kind not in _KINDS[dtype]:
+        raise TypeError(f"{owner}: {arg} must have a {dtype} dtype, got {x.dtype}")
+    if ndim is not None and x.ndim != ndim and (isinstance(ndim, int) or x.ndim not in ndim):
+        want = " or ".join(str(a) for a in ((ndim,) if isinstance(ndim, int) else ndim))
+        raise ValueError(f"{owner}: {arg} must have {want} dimensions, got shape {x.shape} "
                          f"({x.ndim} dimensions)")
     if min_ndim is not None and x.ndim < min_ndim:
-        raise ValueError(f"{where} must have at least {min_ndim} dimensions, "
+        raise ValueError(f"{owner}: {arg} must have at least {min_ndim} dimensions, "
                          f"got shape {x.shape}")
-    if shape is not None:
-        tail = x.shape[len(x.shape) - len(shape):] if len(shape) else ()
-        ok = len(x.shape) >= len(shape) and all(s is None or s == t for s, t in zip(shape, tail))
-        if not ok:
-            want = "(..., " + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-            raise ValueError(f"{where} must have shape {want}, got {x.shape}")
-    if x.dtype.kind == "f" and np.isnan(x).any():
+    if shape is not None and not _tail_matches(x.shape, shape):
+        want = "(..., " + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{owner}: {arg} must have shape {want}, got {x.shape}")
+    if kind == "f" and _may_hold_nan(x) and np.isnan(x).any():
         first = tuple(int(i) for i in np.argwhere(np.isnan(x))[0])
-        raise ValueError(f"{where} contains NaN: expected numbers, got NaN at index {first} "
-                         f"(a NaN usually comes from 0/0, inf - inf or an overflow upstream)")
+        raise ValueError(f"{owner}: {arg} contains NaN: expected numbers, got NaN at index "
+                         f"{first} (a NaN usually comes from 0/0, inf - inf or an overflow "
+                         f"upstream)")
     return x
+
+
+# -- the fast path of ``array`` (a time step validates small arrays: each microsecond counts) --
+_KINDS = {"float": "f", "int": "iu", "bool": "b"}
+_ONES = np.ones(4096)
+_F64 = _ONES.dtype
+
+
+def _tail_matches(have: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
+    """Whether ``have`` ends with ``want`` (None entries match anything)."""
+    if len(have) < len(want):
+        return False
+    for s, t in zip(want, have[len(have) - len(want):]):
+        if s is not None and s != t:
+            return False
+    return True
+
+
+def _may_hold_nan(x: np.ndarray) -> bool:
+    """False when ``x`` surely holds no NaN. The sum of x, taken as one dot product with ones
+    (BLAS: no temporary, and much cheaper than ``np.isnan(x).any()`` on the small arrays of a
+    time step), is NaN when x holds a NaN, and also for +inf and -inf together or an overflow
+    both ways; True sends the caller to the exact test."""
+    v = x.reshape(-1)
+    n = v.size
+    d = v.dot(_ONES[:n] if n <= 4096 and v.dtype is _F64 else np.ones(n, v.dtype))
+    return d != d
 
 
 def grad(dy: object, expected_shape: Sequence[int], owner: str,
@@ -79,3 +103,47 @@ def positive_int(value: object, owner: str, arg: str, minimum: int = 1) -> int:
     if value < minimum:
         raise ValueError(f"{owner}: {arg} must be {want}, got {value}")
     return int(value)
+
+
+def number(value: object, owner: str, arg: str, low: float | None = None,
+           high: float | None = None, open_low: bool = False, open_high: bool = False) -> float:
+    """``value`` as a float if it is a finite real number in the range given (``low`` and
+    ``high`` included unless ``open_low``/``open_high``), else a TypeError or ValueError in the
+    course's form (``SGD: lr must be a finite number >= 0, got -0.1``)."""
+    parts = [f"{'>' if open_low else '>='} {low}"] if low is not None else []
+    parts += [f"{'<' if open_high else '<='} {high}"] if high is not None else []
+    want = "a finite number" + (" " + " and ".join(parts) if parts else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {arg} must be {want}, got {value!r} ({type(value).__name__})")
+    v = float(value)
+    outside = (v != v or v in (float("inf"), float("-inf"))
+               or (low is not None and (v <= low if open_low else v < low))
+               or (high is not None and (v >= high if open_high else v > high)))
+    if outside:
+        raise ValueError(f"{owner}: {arg} must be {want}, got {value!r}")
+    return v
+
+
+def nonneg_float(value: object, owner: str, arg: str) -> float:
+    """A finite number >= 0 (a rate, a weight decay, an epsilon)."""
+    return number(value, owner, arg, low=0)
+
+
+def probability(value: object, owner: str, arg: str) -> float:
+    """A number in [0, 1]."""
+    return number(value, owner, arg, low=0, high=1)
+
+
+def generator(rng: object, owner: str, arg: str = "rng", allow_none: bool = True) -> None:
+    """``rng`` must be a numpy.random.Generator (or None where the library's own is used)."""
+    if rng is None and allow_none or isinstance(rng, np.random.Generator):
+        return
+    want = "a numpy.random.Generator" + (" or None" if allow_none else "")
+    raise TypeError(f"{owner}: {arg} must be {want}, got {type(rng).__name__} "
+                    f"(make one with np.random.default_rng(seed))")
+
+
+def function(fn: object, owner: str, arg: str) -> None:
+    """``fn`` must be callable."""
+    if not callable(fn):
+        raise TypeError(f"{owner}: {arg} must be callable, got {type(fn).__name__}")
