@@ -113,8 +113,10 @@ def test_dilation_shortens_the_path_and_residual_keeps_it_open():
     H, T = 8, 40
     W = 0.9 * np.linalg.qr(np.random.default_rng(3).standard_normal((H, H)))[0]
     norms = {}
-    for name, m in {"plain": nn.DilatedRNN(2, H, 1), "dilated": nn.DilatedRNN(2, H, 4),
-                    "residual": nn.ResidualRNN(2, H)}.items():
+    r = np.random.default_rng
+    for name, m in {"plain": nn.DilatedRNN(2, H, 1, bias=False, rng=r(5)),
+                    "dilated": nn.DilatedRNN(2, H, 4, bias=False, rng=r(5)),
+                    "residual": nn.ResidualRNN(2, H, bias=False, rng=r(5))}.items():
         m.params["weight_hh_l0"][...] = W
         norms[name] = _jacobian_norm(m, T, H)
     assert norms["dilated"] > 1e3 * norms["plain"]

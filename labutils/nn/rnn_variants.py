@@ -46,12 +46,44 @@ class VariantCache(NamedTuple):
     residual: bool
 
 
+def _check_forward(owner: str, x: np.ndarray, h0: np.ndarray, weights: tuple) -> None:
+    """Shapes at the door: x (L >= 1, N, H_in), h0 (N, H), w_ih (H, H_in), w_hh and w_skip
+    (H, H), biases (H,), both given or both None. A mismatch names both arrays."""
+    w_ih, w_hh, b_ih, b_hh, w_skip = weights
+    for name, a, rank in (("x", x, 3), ("h0", h0, 2), ("w_ih", w_ih, 2), ("w_hh", w_hh, 2)):
+        validate.array(a, owner, name, ndim=rank)
+    if x.shape[0] == 0:
+        raise ValueError(f"{owner}: x must have at least one time step, got shape {x.shape}")
+    H = w_hh.shape[0]
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{owner}: b_ih and b_hh must both be arrays or both None, got "
+                         f"{type(b_ih).__name__} and {type(b_hh).__name__}")
+    for name, a in (("b_ih", b_ih), ("b_hh", b_hh), ("w_skip", w_skip)):
+        if a is not None:
+            validate.array(a, owner, name, ndim=1 if name[0] == "b" else 2)
+    expected = {"w_hh": (w_hh, (H, H), "square"), "w_ih": (w_ih, (H, w_ih.shape[1]), "w_hh's H"),
+                "x": (x, x.shape[:2] + (w_ih.shape[1],), "w_ih's H_in"),
+                "h0": (h0, (x.shape[1], H), "x's batch and w_hh's H"),
+                "b_ih": (b_ih, (H,), "w_hh's H"), "b_hh": (b_hh, (H,), "w_hh's H"),
+                "w_skip": (w_skip, (H, H), "w_hh's shape")}
+    for name, (a, want, why) in expected.items():
+        if a is not None and a.shape != want:
+            raise ValueError(f"{owner}: {name} must have shape {want} ({why}: w_ih {w_ih.shape}, "
+                             f"w_hh {w_hh.shape}, x {x.shape}), got {a.shape}")
+
+
 def variant_rnn_forward(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
                         b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
                         dilation: int = 1, residual: bool = False, w_skip: np.ndarray | None = None,
                         skip: int = 0) -> tuple[np.ndarray, VariantCache]:
     """x (L, N, H_in), h0 (N, H), w_ih (H, H_in), w_hh (H, H), b_ih, b_hh (H,) or None,
     w_skip (H, H) or None -> output (L, N, H) = h_1 ... h_L, and the cache."""
+    _check_forward("variant_rnn_forward", x, h0, (w_ih, w_hh, b_ih, b_hh, w_skip))
+    dilation = validate.positive_int(dilation, "variant_rnn_forward", "dilation")
+    if w_skip is not None:
+        skip = validate.positive_int(skip, "variant_rnn_forward", "skip", minimum=2)
+    if not isinstance(residual, (bool, np.bool_)):
+        raise TypeError(f"variant_rnn_forward: residual must be a bool, got {residual!r}")
     hs, ys = [h0], []
     for t in range(1, len(x) + 1):
         a = x[t - 1] @ w_ih.T + hs[max(t - dilation, 0)] @ w_hh.T
@@ -69,6 +101,10 @@ def variant_rnn_forward(x: np.ndarray, h0: np.ndarray, w_ih: np.ndarray, w_hh: n
 def variant_rnn_backward(doutput: np.ndarray, cache: VariantCache) -> tuple[np.ndarray, ...]:
     """doutput (L, N, H) -> (dx (L, N, H_in), dh0 (N, H), dw_ih, dw_hh, db_ih, db_hh, dw_skip);
     db_* and dw_skip are None when the forward had none."""
+    if not isinstance(cache, VariantCache):
+        raise TypeError(f"variant_rnn_backward: cache must be the VariantCache that "
+                        f"variant_rnn_forward returned, got {type(cache).__name__}")
+    validate.grad(doutput, cache.hs[1:].shape, "variant_rnn_backward", "doutput")
     x, hs, ys, (w_ih, w_hh, b_ih, _, w_skip), d, skip, residual = cache
     dhs = np.zeros_like(hs)                     # dhs[t]: what has reached h_t so far
     dhs[1:] += doutput
