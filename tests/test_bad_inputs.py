@@ -106,7 +106,7 @@ def test_bad_argument(name: str, data: st.DataObject) -> None:
 
 
 def _spoil(r: Recipe, i: int, x: Any, data: st.DataObject) -> tuple[Any, str]:
-    kinds = ["None"]
+    kinds = [] if i in r.optional else ["None"]
     if isinstance(x, np.ndarray):
         kinds += ["list", "torch"]
         if i not in r.ints and x.dtype.kind == "f":

@@ -77,6 +77,7 @@ class Recipe:
     ranks: dict[int, tuple[int, ...]] = field(default_factory=dict)
     batch: dict[int, int] = field(default_factory=dict)
     ints: tuple[int, ...] = ()         # argument indices that are integer arrays (no NaN/int spoil)
+    optional: tuple[int, ...] = ()     # argument indices where None is a good value (no None spoil)
     twin: Callable[[Any, tuple], Any] | None = None   # (our module or None, args) -> torch result
     grads: Callable[[Any], tuple] | None = None       # output -> the gradients backward takes
     backward: bool = True              # a class whose instances have backward(dy)
