@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import validate
 from .module import Module
 from .tolerances import GRADCHECK_STEP, verdict
 
@@ -21,9 +22,24 @@ from .tolerances import GRADCHECK_STEP, verdict
 Tree = np.ndarray | None | tuple["Tree", ...] | list["Tree"]
 
 
+def _numbers(a: object, owner: str, arg: str) -> np.ndarray:
+    """``a`` (an array, a torch tensor, a list or a number) as a float64 array; NaN passes
+    through (the error is then NaN: "wrong"), anything that is not numbers is refused."""
+    if hasattr(a, "detach"):
+        a = a.detach().cpu().numpy()
+    kind = np.asarray(a).dtype.kind if a is not None and not isinstance(a, str) else "O"
+    if kind not in "biuf":
+        raise TypeError(f"{owner}: {arg} must be an array of numbers, got {type(a).__name__}")
+    return np.asarray(a, dtype=np.float64)
+
+
 def rel_error(a: ArrayLike, b: ArrayLike) -> float:
-    """|a - b| / max(|a|, |b|) with Euclidean norms over the whole arrays (0 if both are 0)."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    """|a - b| / max(|a|, |b|) with Euclidean norms over the whole arrays (0 if both are 0).
+    a and b must have the same shape (no silent broadcast)."""
+    a, b = _numbers(a, "rel_error", "a"), _numbers(b, "rel_error", "b")
+    if a.shape != b.shape:
+        raise ValueError(f"rel_error: a and b must have the same shape, got a {a.shape} "
+                         f"and b {b.shape}")
     scale = max(np.linalg.norm(a), np.linalg.norm(b))
     return 0.0 if scale == 0 else float(np.linalg.norm(a - b) / scale)
 
@@ -36,7 +52,8 @@ def floored_error(a: ArrayLike, b: ArrayLike, floor: float) -> float:
     difference is measured against ``floor``. With ``floor=0`` this is ``rel_error``.
     Arrays of different shapes give ``inf`` (never a silent broadcast).
     """
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    a, b = _numbers(a, "floored_error", "a"), _numbers(b, "floored_error", "b")
+    floor = validate.nonneg_float(floor, "floored_error", "floor")
     if a.shape != b.shape:
         return float("inf")
     scale = max(np.linalg.norm(a), np.linalg.norm(b), floor)
@@ -47,29 +64,46 @@ def numerical_gradient(f: Callable[[], float], x: np.ndarray,
                        h: float = GRADCHECK_STEP) -> np.ndarray:
     """Gradient of the scalar function ``f()`` w.r.t. the array ``x``, which f reads.
 
-    ``x`` is perturbed in place one entry at a time and restored afterwards.
+    ``x`` is perturbed in place one entry at a time and restored afterwards (also when ``f``
+    raises).
     """
+    _check_difference("numerical_gradient", f, x, h)
     grad = np.zeros_like(x, dtype=np.float64)
     for i in np.ndindex(x.shape):
         old = x[i]
-        x[i] = old + h
-        f_plus = float(f())
-        x[i] = old - h
-        f_minus = float(f())
-        x[i] = old
+        try:
+            x[i] = old + h
+            f_plus = float(f())
+            x[i] = old - h
+            f_minus = float(f())
+        finally:
+            x[i] = old
         grad[i] = (f_plus - f_minus) / (2 * h)
     return grad
+
+
+def _check_difference(owner: str, f: object, x: object, h: object) -> None:
+    validate.function(f, owner, "f")
+    validate.array(x, owner, "x")
+    validate.number(h, owner, "h", low=0, open_low=True)
 
 
 def directional_derivative(f: Callable[[], float], x: np.ndarray, u: np.ndarray,
                            h: float = GRADCHECK_STEP) -> float:
     """(f(x + h u) - f(x - h u)) / 2h for the scalar function ``f()`` reading ``x``."""
+    _check_difference("directional_derivative", f, x, h)
+    validate.array(u, "directional_derivative", "u")
+    if u.shape != x.shape:
+        raise ValueError(f"directional_derivative: u must have x's shape {x.shape}, "
+                         f"got {u.shape}")
     old = x.copy()
-    x[...] = old + h * u
-    f_plus = float(f())
-    x[...] = old - h * u
-    f_minus = float(f())
-    x[...] = old
+    try:
+        x[...] = old + h * u
+        f_plus = float(f())
+        x[...] = old - h * u
+        f_minus = float(f())
+    finally:
+        x[...] = old
     return (f_plus - f_minus) / (2 * h)
 
 
@@ -81,13 +115,21 @@ def flatten(tree: Tree) -> list[np.ndarray | None]:
 
 
 def unflatten(tree: Tree, leaves: Iterable[np.ndarray | None]) -> Tree:
-    """Rebuild ``tree``'s structure from a flat iterator of leaves."""
-    leaves = iter(leaves)
+    """Rebuild ``tree``'s structure from a flat iterable of leaves, exactly as many as
+    ``flatten(tree)`` gives."""
+    if isinstance(leaves, (str, bytes)) or not hasattr(leaves, "__iter__"):
+        raise TypeError(f"unflatten: leaves must be an iterable of arrays, "
+                        f"got {type(leaves).__name__}")
+    leaves, want = list(leaves), len(flatten(tree))
+    if len(leaves) != want:
+        raise ValueError(f"unflatten: leaves must hold {want} leaves to fill tree, "
+                         f"got {len(leaves)}")
+    it = iter(leaves)
 
     def build(t: Tree) -> Tree:
         if isinstance(t, (tuple, list)):
             return type(t)(build(s) for s in t)
-        return next(leaves)
+        return next(it)
     return build(tree)
 
 
@@ -130,6 +172,7 @@ def check_module(module: Module, *inputs: object, seed: int = 0, max_entries: in
     ``check_inputs``: indices of the inputs to check (default: every floating-point array).
     Returns a GradCheckReport; the module's grads are left zeroed.
     """
+    _check_gradcheck_args(module, inputs, seed, max_entries, n_directions, h, check_inputs)
     rng = np.random.default_rng(seed)
     out = module(*inputs)
     leaves = flatten(out)
@@ -171,6 +214,24 @@ def check_module(module: Module, *inputs: object, seed: int = 0, max_entries: in
                 errs.append(abs(np.sum(analytic * u) - numeric) / max(scale, abs(numeric)))
             report.errors[name + " (directions)"] = max(errs)
     return report
+
+
+def _check_gradcheck_args(module: object, inputs: tuple, seed: object, max_entries: object,
+                          n_directions: object, h: object, check_inputs: object) -> None:
+    owner = "check_module"
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: module must be a labutils Module, got {type(module).__name__}")
+    validate.positive_int(seed, owner, "seed", minimum=0)
+    validate.positive_int(max_entries, owner, "max_entries", minimum=0)
+    validate.positive_int(n_directions, owner, "n_directions")
+    validate.number(h, owner, "h", low=0, open_low=True)
+    if check_inputs is not None:
+        bad = [i for i in check_inputs if not isinstance(i, int) or not -len(inputs) <= i
+               < len(inputs) or not isinstance(inputs[i], np.ndarray)
+               or inputs[i].dtype.kind != "f"]
+        if bad:
+            raise ValueError(f"{owner}: check_inputs must index floating-point array inputs "
+                             f"(there are {len(inputs)} inputs), got {list(check_inputs)}")
 
 
 def _as_grad_args(out: Tree, weights: list[np.ndarray | None]) -> tuple[Tree, ...]:

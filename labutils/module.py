@@ -63,6 +63,22 @@ def _to_numpy(value: object) -> np.ndarray:
     return np.asarray(value)
 
 
+def _state_value(owner: str, name: str, value: object, old: np.ndarray | None
+                 ) -> np.ndarray | None:
+    """``value`` of a state dict as an array checked against the entry ``old`` it replaces."""
+    if value is None and old is None:
+        return None
+    array = _to_numpy(value) if value is not None else None
+    if array is None or array.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: '{name}' must be an array of numbers, got "
+                        f"{type(value).__name__}")
+    if old is None:
+        return array.copy()
+    if array.shape != old.shape:
+        raise ValueError(f"{owner}: '{name}' expected shape {old.shape}, got {array.shape}")
+    return array
+
+
 class Module:
     """Base class. Subclasses call ``super().__init__()``, register parameters with
     ``self.add_param(name, array)`` and buffers with ``self.add_buffer``, and assign child
@@ -149,25 +165,27 @@ class Module:
 
     def load_state_dict(self, state: Mapping, strict: bool = True) -> Module:
         """Load arrays or torch tensors. Each value is cast to the dtype of the entry it
-        replaces; shapes must match. With ``strict``, missing and unexpected keys are errors."""
+        replaces; shapes must match. With ``strict``, missing and unexpected keys are errors.
+        Everything is checked before anything is loaded: a load that fails changes nothing."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state, Mapping) or not all(isinstance(k, str) for k in state):
+            raise TypeError(f"{owner}: state must be a mapping from names to arrays (a "
+                            f"state_dict), got {type(state).__name__}")
         state = self._apply_name_maps(dict(state))
         own = dict(self.params.items()) | dict(self.buffers.items())
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if strict and (missing or unexpected):
-            raise KeyError(f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
-                           f"unexpected keys {unexpected}")
-        for name in set(own) & set(state):
-            value, old = _to_numpy(state[name]), own[name]
-            if old is None:
-                self.buffers[name] = value.copy()
+            raise KeyError(f"{owner}: missing keys {missing}, unexpected keys {unexpected}")
+        values = {name: _state_value(owner, name, state[name], own[name])
+                  for name in set(own) & set(state)}
+        for name, value in values.items():
+            if own[name] is None or value is None:
+                self.buffers[name] = value
                 continue
-            if value.shape != old.shape:
-                raise ValueError(f"{type(self).__name__}.load_state_dict: '{name}' expected "
-                                 f"shape {old.shape}, got {value.shape}")
             tree = self.params if name in self.params else self.buffers
-            tree[name] = value.astype(old.dtype, copy=True)
-            if name in self.grads and self.grads[name].dtype != old.dtype:
+            tree[name] = value.astype(own[name].dtype, copy=True)
+            if name in self.grads and self.grads[name].dtype != own[name].dtype:
                 self.grads[name] = np.zeros_like(tree[name])
         return self
 
@@ -205,6 +223,14 @@ class ModuleList(Module):
 
     def __init__(self, modules: tuple | list = ()) -> None:
         super().__init__()
+        owner = type(self).__name__
+        if not isinstance(modules, (list, tuple, ModuleList)):
+            raise TypeError(f"{owner}: modules must be a list of labutils Modules, "
+                            f"got {type(modules).__name__}")
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"{owner}: modules[{i}] must be a labutils Module, "
+                                f"got {type(m).__name__}")
         for i, m in enumerate(modules):
             self.add_module(str(i), m)
 

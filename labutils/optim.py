@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import validate
 from .module import Module
 
 
@@ -16,6 +17,9 @@ class Optimizer:
     """Updates every parameter of ``module`` in place from its accumulated gradient."""
 
     def __init__(self, module: Module) -> None:
+        if not isinstance(module, Module):
+            raise TypeError(f"{type(self).__name__}: module must be a labutils Module (the "
+                            f"optimiser updates its params), got {type(module).__name__}")
         self.module = module
         self.state = {}
 
@@ -34,8 +38,9 @@ class SGD(Optimizer):
     def __init__(self, module: Module, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
                  nesterov: bool = False) -> None:
         super().__init__(module)
-        if lr <= 0:
-            raise ValueError(f"SGD: lr must be positive, got {lr}")
+        lr = validate.nonneg_float(lr, "SGD", "lr")
+        momentum = validate.nonneg_float(momentum, "SGD", "momentum")
+        weight_decay = validate.nonneg_float(weight_decay, "SGD", "weight_decay")
         if nesterov and momentum <= 0:
             raise ValueError(f"SGD: nesterov needs momentum > 0, got momentum={momentum}")
         self.lr, self.momentum, self.weight_decay, self.nesterov = lr, momentum, weight_decay, nesterov
@@ -54,10 +59,13 @@ class Adam(Optimizer):
     def __init__(self, module: Module, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
         super().__init__(module)
-        if lr <= 0:
-            raise ValueError(f"Adam: lr must be positive, got {lr}")
-        if not all(0 <= b < 1 for b in betas):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
+        lr = validate.nonneg_float(lr, "Adam", "lr")
+        eps = validate.nonneg_float(eps, "Adam", "eps")
+        weight_decay = validate.nonneg_float(weight_decay, "Adam", "weight_decay")
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = tuple(validate.number(b, "Adam", f"betas[{i}]", 0, 1, open_high=True)
+                      for i, b in enumerate(betas))
         self.lr, self.betas, self.eps, self.weight_decay = lr, betas, eps, weight_decay
         self.t = 0
 

@@ -106,13 +106,15 @@ def positive_int(value: object, owner: str, arg: str, minimum: int = 1) -> int:
 
 
 def number(value: object, owner: str, arg: str, low: float | None = None,
-           high: float | None = None, open_low: bool = False, open_high: bool = False) -> float:
+           high: float | None = None, open_low: bool = False, open_high: bool = False,
+           want: str | None = None) -> float:
     """``value`` as a float if it is a finite real number in the range given (``low`` and
     ``high`` included unless ``open_low``/``open_high``), else a TypeError or ValueError in the
-    course's form (``SGD: lr must be a finite number >= 0, got -0.1``)."""
+    course's form (``SGD: lr must be a finite number >= 0, got -0.1``); ``want`` replaces
+    "a finite number >= 0" in the message."""
     parts = [f"{'>' if open_low else '>='} {low}"] if low is not None else []
     parts += [f"{'<' if open_high else '<='} {high}"] if high is not None else []
-    want = "a finite number" + (" " + " and ".join(parts) if parts else "")
+    want = want or "a finite number" + (" " + " and ".join(parts) if parts else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{owner}: {arg} must be {want}, got {value!r} ({type(value).__name__})")
     v = float(value)
@@ -131,7 +133,7 @@ def nonneg_float(value: object, owner: str, arg: str) -> float:
 
 def probability(value: object, owner: str, arg: str) -> float:
     """A number in [0, 1]."""
-    return number(value, owner, arg, low=0, high=1)
+    return number(value, owner, arg, low=0, high=1, want="a probability in [0, 1]")
 
 
 def generator(rng: object, owner: str, arg: str = "rng", allow_none: bool = True) -> None:

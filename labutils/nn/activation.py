@@ -22,7 +22,10 @@ never forms the (n x n) Jacobian:
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -52,46 +55,101 @@ class ActivationCache(NamedTuple):
     approximate: str = "none"   # gelu's form
 
 
+class SoftmaxCache(NamedTuple):
+    y: np.ndarray
+    dim: int
+
+
+def _options(owner: str, options: dict, x: np.ndarray | None = None) -> None:
+    """Check an activation's constants (and ``dim`` against ``x`` when it is given)."""
+    for key, value in options.items():
+        if key == "approximate" and value not in ("none", "tanh"):
+            raise ValueError(f"{owner}: approximate must be 'none' or 'tanh', got {value!r}")
+        if key in ("negative_slope", "alpha", "beta", "threshold"):
+            if validate.number(value, owner, key) == 0 and key == "beta":
+                raise ValueError(f"{owner}: beta must be a nonzero number, got {value!r}")
+        if key == "dim":
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{owner}: dim must be an int, got {value!r}")
+            if x is not None and not -x.ndim <= value < x.ndim:
+                raise ValueError(f"{owner}: dim must be in [{-x.ndim}, {x.ndim}) for input of "
+                                 f"shape {x.shape}, got dim={value}")
+
+
+def _door(fn: Callable) -> Callable:
+    """The public pair function: ``fn`` behind a check of its arguments, in its own name.
+    The modules below check their input in their own name and call ``fn`` itself
+    (``pair.__wrapped__``), so nothing is checked twice."""
+    name, signature = fn.__name__, inspect.signature(fn)
+    cache_type = SoftmaxCache if name.startswith(("softmax", "log_softmax")) else ActivationCache
+
+    @functools.wraps(fn)
+    def forward(x: np.ndarray, *args: object, **kwargs: object) -> tuple:
+        validate.array(x, name, "x", min_ndim=1 if cache_type is SoftmaxCache else None)
+        bound = signature.bind(x, *args, **kwargs)
+        bound.apply_defaults()
+        _options(name, {k: v for k, v in bound.arguments.items() if k != "x"}, x)
+        return fn(x, *args, **kwargs)
+
+    @functools.wraps(fn)
+    def backward(dy: np.ndarray, cache: tuple) -> np.ndarray:
+        if not isinstance(cache, cache_type):
+            raise TypeError(f"{name}: cache must be the {cache_type.__name__} that "
+                            f"{name[:-8]}forward returned, got {type(cache).__name__}")
+        validate.grad(dy, cache.y.shape, name, "dy")
+        return fn(dy, cache)
+    return forward if name.endswith("_forward") else backward
+
+
 # -- the element-wise pairs: (y, cache) forward, dx backward ------------------------------
 
+@_door
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
     y = np.maximum(x, 0)
     return y, ActivationCache(x, y)
 
 
+@_door
 def relu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * (cache.x > 0).astype(cache.x.dtype)
 
 
+@_door
 def leaky_relu_forward(x: np.ndarray, negative_slope: float = 0.01
                        ) -> tuple[np.ndarray, ActivationCache]:
     y = np.where(x > 0, x, negative_slope * x)
     return y, ActivationCache(x, y, slope=negative_slope)
 
 
+@_door
 def leaky_relu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * np.where(cache.x > 0, 1.0, cache.slope).astype(cache.x.dtype)
 
 
+@_door
 def elu_forward(x: np.ndarray, alpha: float = 1.0) -> tuple[np.ndarray, ActivationCache]:
     y = np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0)))
     return y, ActivationCache(x, y, slope=alpha)
 
 
+@_door
 def elu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * np.where(cache.x > 0, 1.0, cache.y + cache.slope).astype(cache.x.dtype)
 
 
+@_door
 def selu_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
     y = SELU_SCALE * np.where(x > 0, x, SELU_ALPHA * np.expm1(np.minimum(x, 0)))
     return y, ActivationCache(x, y)
 
 
+@_door
 def selu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     x, y = cache.x, cache.y
     return dy * np.where(x > 0, SELU_SCALE, y + SELU_SCALE * SELU_ALPHA).astype(x.dtype)
 
 
+@_door
 def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, ActivationCache]:
     if approximate == "tanh":
         y = 0.5 * x * (1 + np.tanh(_GELU_C * (x + 0.044715 * x ** 3)))
@@ -100,6 +158,7 @@ def gelu_forward(x: np.ndarray, approximate: str = "none") -> tuple[np.ndarray, 
     return y, ActivationCache(x, y, approximate=approximate)
 
 
+@_door
 def gelu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     x = cache.x
     if cache.approximate == "tanh":
@@ -109,24 +168,29 @@ def gelu_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * (0.5 * (1 + erf(x / math.sqrt(2))) + x * phi)
 
 
+@_door
 def sigmoid_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
     y = expit(x)
     return y, ActivationCache(x, y)
 
 
+@_door
 def sigmoid_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * (cache.y * (1 - cache.y))
 
 
+@_door
 def tanh_forward(x: np.ndarray) -> tuple[np.ndarray, ActivationCache]:
     y = np.tanh(x)
     return y, ActivationCache(x, y)
 
 
+@_door
 def tanh_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     return dy * (1 - cache.y * cache.y)
 
 
+@_door
 def softplus_forward(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0
                      ) -> tuple[np.ndarray, ActivationCache]:
     bx = beta * x
@@ -134,6 +198,7 @@ def softplus_forward(x: np.ndarray, beta: float = 1.0, threshold: float = 20.0
     return y, ActivationCache(x, y, slope=beta, threshold=threshold)
 
 
+@_door
 def softplus_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
     bx = cache.slope * cache.x
     return dy * np.where(bx > cache.threshold, 1.0, expit(bx)).astype(cache.x.dtype)
@@ -141,11 +206,7 @@ def softplus_backward(dy: np.ndarray, cache: ActivationCache) -> np.ndarray:
 
 # -- along one axis ---------------------------------------------------------------------
 
-class SoftmaxCache(NamedTuple):
-    y: np.ndarray
-    dim: int
-
-
+@_door
 def softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
     """x: (*) -> y: (*), each slice along ``dim`` positive and summing to 1."""
     e = np.exp(x - x.max(axis=dim, keepdims=True))
@@ -153,11 +214,13 @@ def softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCa
     return y, SoftmaxCache(y, dim)
 
 
+@_door
 def softmax_backward(dy: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     y, dim = cache
     return y * (dy - (dy * y).sum(axis=dim, keepdims=True))
 
 
+@_door
 def log_softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, SoftmaxCache]:
     """x: (*) -> y: (*), log-probabilities along ``dim`` (stable: x − max first)."""
     shifted = x - x.max(axis=dim, keepdims=True)
@@ -165,6 +228,7 @@ def log_softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, Softm
     return y, SoftmaxCache(y, dim)
 
 
+@_door
 def log_softmax_backward(dy: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
     y, dim = cache
     return dy - np.exp(y) * dy.sum(axis=dim, keepdims=True)
@@ -173,9 +237,15 @@ def log_softmax_backward(dy: np.ndarray, cache: SoftmaxCache) -> np.ndarray:
 # -- the modules: validation, then the pair -------------------------------------------------
 
 class _Activation(Module):
-    """Subclasses set ``pair = (forward, backward)`` and ``options()`` (the forward's keywords)."""
+    """Subclasses set ``pair = (forward, backward)`` and ``options()`` (the forward's keywords,
+    checked when the module is built)."""
 
     pair: tuple = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        _options(type(self).__name__, self.options())
+        self._cache = None
 
     def options(self) -> dict:
         return {}
@@ -185,13 +255,13 @@ class _Activation(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        y, self._cache = type(self).pair[0](x, **self.options())
+        y, self._cache = type(self).pair[0].__wrapped__(x, **self.options())
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = validate.forward_called(type(self).__name__, getattr(self, "_cache", None))
+        cache = validate.forward_called(type(self).__name__, self._cache)
         validate.grad(dy, cache.y.shape, type(self).__name__)
-        return type(self).pair[1](dy, cache)
+        return type(self).pair[1].__wrapped__(dy, cache)
 
 
 class ReLU(_Activation):
@@ -204,8 +274,8 @@ class LeakyReLU(_Activation):
     pair = (leaky_relu_forward, leaky_relu_backward)
 
     def __init__(self, negative_slope: float = 0.01) -> None:
-        super().__init__()
         self.negative_slope = negative_slope
+        super().__init__()
 
     def options(self) -> dict:
         return {"negative_slope": self.negative_slope}
@@ -216,8 +286,8 @@ class ELU(_Activation):
     pair = (elu_forward, elu_backward)
 
     def __init__(self, alpha: float = 1.0) -> None:
-        super().__init__()
         self.alpha = alpha
+        super().__init__()
 
     def options(self) -> dict:
         return {"alpha": self.alpha}
@@ -234,10 +304,8 @@ class GELU(_Activation):
     pair = (gelu_forward, gelu_backward)
 
     def __init__(self, approximate: str = "none") -> None:
-        super().__init__()
-        if approximate not in ("none", "tanh"):
-            raise ValueError(f"GELU: approximate must be 'none' or 'tanh', got {approximate!r}")
         self.approximate = approximate
+        super().__init__()
 
     def options(self) -> dict:
         return {"approximate": self.approximate}
@@ -258,8 +326,8 @@ class Softplus(_Activation):
     pair = (softplus_forward, softplus_backward)
 
     def __init__(self, beta: float = 1.0, threshold: float = 20.0) -> None:
-        super().__init__()
         self.beta, self.threshold = beta, threshold
+        super().__init__()
 
     def options(self) -> dict:
         return {"beta": self.beta, "threshold": self.threshold}
@@ -267,19 +335,15 @@ class Softplus(_Activation):
 
 class _AlongDim(_Activation):
     def __init__(self, dim: int) -> None:
-        super().__init__()
-        if not isinstance(dim, int):
-            raise TypeError(f"{type(self).__name__}: dim must be an int, got {dim!r}")
         self.dim = dim
+        super().__init__()
 
     def options(self) -> dict:
         return {"dim": self.dim}
 
     def _check(self, x: np.ndarray) -> None:
         validate.array(x, type(self).__name__, "input", min_ndim=1)
-        if not -x.ndim <= self.dim < x.ndim:
-            raise ValueError(f"{type(self).__name__}: dim={self.dim} is out of range for input "
-                             f"of shape {x.shape}, expected dim in [{-x.ndim}, {x.ndim})")
+        _options(type(self).__name__, self.options(), x)
 
 
 class Softmax(_AlongDim):

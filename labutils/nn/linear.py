@@ -26,12 +26,36 @@ class LinearCache(NamedTuple):
 def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
                    ) -> tuple[np.ndarray, LinearCache]:
     """x: (*, in), weight: (out, in), bias: (out,) or None -> y: (*, out)."""
+    owner = "linear_forward"
+    validate.array(weight, owner, "weight", ndim=2)
+    validate.array(x, owner, "x", min_ndim=1)
+    if x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"{owner}: x must have shape (..., {weight.shape[1]}) to match weight "
+                         f"{weight.shape} (out, in), got {x.shape}")
+    if bias is not None:
+        validate.array(bias, owner, "bias", ndim=1)
+        if bias.shape != weight.shape[:1]:
+            raise ValueError(f"{owner}: bias must have shape {weight.shape[:1]} to match weight "
+                             f"{weight.shape} (out, in), got {bias.shape}")
+    return _linear_forward(x, weight, bias)
+
+
+def _linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None
+                    ) -> tuple[np.ndarray, LinearCache]:
     y = x @ weight.T
     return (y if bias is None else y + bias), LinearCache(x, weight, bias is not None)
 
 
 def linear_backward(dy: np.ndarray, cache: LinearCache) -> dict[str, np.ndarray]:
     """dy: (*, out) -> {"x": (*, in), "weight": (out, in), "bias": (out,) if there is one}."""
+    if not isinstance(cache, LinearCache):
+        raise TypeError(f"linear_backward: cache must be the LinearCache that linear_forward "
+                        f"returned, got {type(cache).__name__}")
+    validate.grad(dy, cache.x.shape[:-1] + cache.weight.shape[:1], "linear_backward", "dy")
+    return _linear_backward(dy, cache)
+
+
+def _linear_backward(dy: np.ndarray, cache: LinearCache) -> dict[str, np.ndarray]:
     x, weight, has_bias = cache
     x2, dy2 = x.reshape(-1, x.shape[-1]), dy.reshape(-1, dy.shape[-1])
     grads = {"x": dy @ weight, "weight": dy2.T @ x2}
@@ -48,6 +72,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = validate.positive_int(in_features, "Linear", "in_features")
         self.out_features = validate.positive_int(out_features, "Linear", "out_features")
+        validate.generator(rng, "Linear")
         self.has_bias = bias
         w, b = init.torch_default((out_features, in_features), rng, dtype, bias)
         self.add_param("weight", w)
@@ -57,14 +82,14 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "Linear", "input", min_ndim=1, shape=(self.in_features,))
-        y, self._cache = linear_forward(x, self.params["weight"],
-                                        self.params["bias"] if self.has_bias else None)
+        y, self._cache = _linear_forward(x, self.params["weight"],
+                                         self.params["bias"] if self.has_bias else None)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called("Linear", self._cache)
         validate.grad(dy, cache.x.shape[:-1] + (self.out_features,), "Linear")
-        grads = linear_backward(dy, cache)
+        grads = _linear_backward(dy, cache)
         self.grads["weight"] += grads["weight"]
         if self.has_bias:
             self.grads["bias"] += grads["bias"]
@@ -77,8 +102,13 @@ class Linear(Module):
 class Identity(Module):
     """y = x (torch.nn.Identity)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._shape = None
+
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self._shape = validate.array(x, "Identity", "input").shape
         return x
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy
+        return validate.grad(dy, validate.forward_called("Identity", self._shape), "Identity")

@@ -29,6 +29,15 @@ class TopKGateCache(NamedTuple):
 
 def top_k_gate_forward(logits: np.ndarray, k: int) -> tuple[np.ndarray, TopKGateCache]:
     """logits: (T, E) -> g: (T, E), a softmax over each row's k largest logits, 0 elsewhere."""
+    validate.array(logits, "top_k_gate_forward", "logits", ndim=2)
+    k = validate.positive_int(k, "top_k_gate_forward", "k")
+    if k > logits.shape[1]:
+        raise ValueError(f"top_k_gate_forward: k must be at most the number of experts "
+                         f"{logits.shape[1]} (logits' last axis), got {k}")
+    return _top_k_gate_forward(logits, k)
+
+
+def _top_k_gate_forward(logits: np.ndarray, k: int) -> tuple[np.ndarray, TopKGateCache]:
     top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
     kept = np.take_along_axis(logits, top, axis=1)
     w = np.exp(kept - kept.max(axis=1, keepdims=True))
@@ -39,6 +48,14 @@ def top_k_gate_forward(logits: np.ndarray, k: int) -> tuple[np.ndarray, TopKGate
 
 def top_k_gate_backward(dg: np.ndarray, cache: TopKGateCache) -> np.ndarray:
     """dg: (T, E) -> dlogits: (T, E)."""
+    if not isinstance(cache, TopKGateCache):
+        raise TypeError(f"top_k_gate_backward: cache must be the TopKGateCache that "
+                        f"top_k_gate_forward returned, got {type(cache).__name__}")
+    validate.grad(dg, cache.g.shape, "top_k_gate_backward", "dg")
+    return _top_k_gate_backward(dg, cache)
+
+
+def _top_k_gate_backward(dg: np.ndarray, cache: TopKGateCache) -> np.ndarray:
     g = cache.g
     return g * (dg - (g * dg).sum(axis=1, keepdims=True))
 
@@ -47,6 +64,12 @@ class MoECache(NamedTuple):
     shape: tuple           # the input's shape (*, in_features)
     gate: TopKGateCache
     outputs: dict          # expert e -> (its tokens, E_e(x) on them)
+
+
+def _describe(experts: object) -> str:
+    if isinstance(experts, (list, tuple)):
+        return f"a {type(experts).__name__} of {len(experts)}"
+    return type(experts).__name__
 
 
 class MixtureOfExperts(Module):
@@ -58,11 +81,16 @@ class MixtureOfExperts(Module):
                  dtype: type = np.float64) -> None:
         super().__init__()
         for arg, value in (("in_features", in_features), ("out_features", out_features),
-                           ("num_experts", num_experts)):
+                           ("num_experts", num_experts), ("k", k)):
             validate.positive_int(value, "MixtureOfExperts", arg)
-        if not 1 <= k <= num_experts:
-            raise ValueError(f"MixtureOfExperts: need 1 <= k <= num_experts, got k={k}, "
-                             f"num_experts={num_experts}")
+        if k > num_experts:
+            raise ValueError(f"MixtureOfExperts: k must be at most num_experts={num_experts}, "
+                             f"got k={k}")
+        validate.generator(rng, "MixtureOfExperts")
+        if experts is not None and (not isinstance(experts, (list, tuple))
+                                    or len(experts) != num_experts):
+            raise ValueError(f"MixtureOfExperts: experts must be a list of num_experts="
+                             f"{num_experts} modules, got {_describe(experts)}")
         self.in_features, self.out_features, self.k = in_features, out_features, k
         self.gate = Linear(in_features, num_experts, bias=False, rng=rng, dtype=dtype)
         self.experts = ModuleList(experts or [Linear(in_features, out_features, rng=rng, dtype=dtype)
@@ -71,12 +99,12 @@ class MixtureOfExperts(Module):
 
     def route(self, x2: np.ndarray) -> np.ndarray:
         """Gate weights g: (T, E), zero outside each token's top k (x2: (T, in_features))."""
-        return top_k_gate_forward(self.gate(x2), self.k)[0]
+        return _top_k_gate_forward(self.gate(x2), self.k)[0]
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "MixtureOfExperts", "input", min_ndim=1, shape=(self.in_features,))
         x2 = x.reshape(-1, self.in_features)
-        g, gate_cache = top_k_gate_forward(self.gate(x2), self.k)
+        g, gate_cache = _top_k_gate_forward(self.gate(x2), self.k)
         y = np.zeros((len(x2), self.out_features), dtype=np.result_type(x2, g))
         outputs = {}
         for e, expert in enumerate(self.experts):
@@ -97,5 +125,5 @@ class MixtureOfExperts(Module):
         for e, (tokens, out) in outputs.items():
             dg[tokens, e] = (dy2[tokens] * out).sum(axis=1)
             dx[tokens] += self.experts[e].backward(g[tokens, e, None] * dy2[tokens])
-        dx += self.gate.backward(top_k_gate_backward(dg, gate_cache))
+        dx += self.gate.backward(_top_k_gate_backward(dg, gate_cache))
         return dx.reshape(shape)

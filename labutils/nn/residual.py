@@ -33,12 +33,32 @@ class HighwayCache(NamedTuple):
 def highway_forward(x: np.ndarray, h: np.ndarray, t: np.ndarray
                     ) -> tuple[np.ndarray, HighwayCache]:
     """Mix the transform h and the carried input x by the gate t. x, h, t -> y: (*, features)."""
+    validate.array(x, "highway_forward", "x", min_ndim=1)
+    for name, a in (("h", h), ("t", t)):
+        validate.array(a, "highway_forward", name)
+        if a.shape != x.shape:
+            raise ValueError(f"highway_forward: {name} must have x's shape {x.shape}, "
+                             f"got {a.shape}")
+    return _highway_forward(x, h, t)
+
+
+def _highway_forward(x: np.ndarray, h: np.ndarray, t: np.ndarray
+                     ) -> tuple[np.ndarray, HighwayCache]:
     return t * h + (1 - t) * x, HighwayCache(x, h, t)
 
 
 def highway_backward(dy: np.ndarray, cache: HighwayCache
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dy: (*, features) -> (dx through the carry path only, dh, dt), each (*, features)."""
+    if not isinstance(cache, HighwayCache):
+        raise TypeError(f"highway_backward: cache must be the HighwayCache that highway_forward "
+                        f"returned, got {type(cache).__name__}")
+    validate.grad(dy, cache.x.shape, "highway_backward", "dy")
+    return _highway_backward(dy, cache)
+
+
+def _highway_backward(dy: np.ndarray, cache: HighwayCache
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     x, h, t = cache
     return dy * (1 - t), dy * t, dy * (h - x)
 
@@ -48,16 +68,22 @@ class Residual(Module):
 
     def __init__(self, module: Module) -> None:
         super().__init__()
-        self.module = module
+        if not isinstance(module, Module):
+            raise TypeError(f"Residual: module must be a labutils Module, "
+                            f"got {type(module).__name__}")
+        self.module, self._shape = module, None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        validate.array(x, "Residual", "input")
         y = self.module(x)
         if y.shape != x.shape:
-            raise ValueError(f"Residual: the wrapped module must keep the shape {x.shape}, "
-                             f"got {y.shape}")
+            raise ValueError(f"Residual: the wrapped module must keep the input's shape "
+                             f"{x.shape}, got {y.shape}")
+        self._shape = x.shape
         return x + y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        validate.grad(dy, validate.forward_called("Residual", self._shape), "Residual")
         return dy + self.module.backward(dy)
 
 
@@ -69,6 +95,8 @@ class Highway(Module):
                  rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
         features = validate.positive_int(features, "Highway", "features")
+        gate_bias = validate.number(gate_bias, "Highway", "gate_bias")
+        validate.generator(rng, "Highway")
         self.transform, self.act = Linear(features, features, rng=rng, dtype=dtype), ReLU()
         self.gate, self.sigmoid = Linear(features, features, rng=rng, dtype=dtype), Sigmoid()
         self.gate.params["bias"][...] = gate_bias
@@ -78,13 +106,13 @@ class Highway(Module):
         validate.array(x, "Highway", "input", min_ndim=1, shape=(self.gate.in_features,))
         h = self.act(self.transform(x))
         t = self.sigmoid(self.gate(x))
-        y, self._cache = highway_forward(x, h, t)
+        y, self._cache = _highway_forward(x, h, t)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called("Highway", self._cache)
         validate.grad(dy, cache.x.shape, "Highway")
-        dx, dh, dt = highway_backward(dy, cache)
+        dx, dh, dt = _highway_backward(dy, cache)
         dx_h = self.transform.backward(self.act.backward(dh))
         dx_t = self.gate.backward(self.sigmoid.backward(dt))
         return dx + dx_h + dx_t
