@@ -38,9 +38,9 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import validate
-from .masks import (add_global_tokens, bigbird_pattern, causal_mask,  # noqa: F401 (re-exported)
-                    fixed_pattern, full_pattern, mask_to_bias, sliding_window_pattern,
-                    strided_pattern)
+from .masks import (_batch, _cached, _check_axis, _check_scale, _fits,  # noqa: F401 (re-exported)
+                    add_global_tokens, bigbird_pattern, causal_mask, fixed_pattern, full_pattern,
+                    mask_to_bias, sliding_window_pattern, strided_pattern)
 
 __all__ = ["safe_softmax", "safe_softmax_backward", "masked_softmax", "AttendCache",
            "attend_forward", "attend_backward", "DotScoreCache", "dot_score_forward",
@@ -58,7 +58,8 @@ def safe_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
         m = max_j s_j (0 if every s_j = -inf);   e_j = exp(s_j − m);
         w_j = e_j / Σ e (0 if Σ e = 0)
     """
-    m = np.max(scores, axis=axis, keepdims=True)
+    _check_axis("safe_softmax", validate.array(scores, "safe_softmax", "scores", min_ndim=1), axis)
+    m = np.max(scores, axis=axis, keepdims=True, initial=-np.inf)     # initial: an empty axis
     m = np.where(np.isfinite(m), m, 0.0)
     e = np.exp(scores - m)
     total = e.sum(axis=axis, keepdims=True)
@@ -68,16 +69,70 @@ def safe_softmax(scores: np.ndarray, axis: int = -1) -> np.ndarray:
 def safe_softmax_backward(weights: np.ndarray, dweights: np.ndarray, axis: int = -1) -> np.ndarray:
     """ds = w ⊙ (dw − Σ dw ⊙ w): zero wherever w is zero, so masked entries and fully masked
     rows get no gradient."""
+    owner = "safe_softmax_backward"
+    _check_axis(owner, validate.array(weights, owner, "weights", min_ndim=1), axis)
+    validate.grad(dweights, weights.shape, owner, "dweights")
     return weights * (dweights - (dweights * weights).sum(axis=axis, keepdims=True))
 
 
 def masked_softmax(scores: np.ndarray, mask: np.ndarray | None = None,
                    axis: int = -1) -> np.ndarray:
     """safe_softmax of ``scores`` with entries where ``mask`` is True (masked out) set to -inf.
-    ``mask`` broadcasts against ``scores``."""
+    ``mask``: a bool array (True = masked out) that broadcasts against ``scores``. A float
+    mask is refused: to add a float bias, add it to the scores (0.5 is not "half masked")."""
+    _check_axis("masked_softmax", validate.array(scores, "masked_softmax", "scores", min_ndim=1),
+                axis)
+    if mask is not None:
+        validate.array(mask, "masked_softmax", "mask", dtype=None)
+        if mask.dtype != bool:
+            raise TypeError(f"masked_softmax: mask must be a bool array (True = masked out; add "
+                            f"a float bias to the scores instead), got dtype {mask.dtype}")
+        _fits("masked_softmax", "mask", mask, scores.shape)
     if mask is None:
         return safe_softmax(scores, axis)
     return safe_softmax(np.where(mask, -np.inf, scores), axis)
+
+
+# -- the front doors (issue 20): each function checks what it receives, in one style ----------
+def _pair_check(owner: str, query: np.ndarray, key: np.ndarray, scale: object) -> None:
+    validate.array(query, owner, "query", min_ndim=2)
+    validate.array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
+    _batch(owner, query=query, key=key)
+    _check_scale(owner, scale)
+
+
+def _query_key(owner: str, query: np.ndarray, key: np.ndarray) -> None:
+    """query (N, Tq, Dq) and key (N, Tk, Dk) with the same N."""
+    validate.array(query, owner, "query", ndim=3)
+    validate.array(key, owner, "key", ndim=3)
+    if key.shape[0] != query.shape[0]:
+        raise ValueError(f"{owner}: key must have the query's batch size {query.shape[0]}, "
+                         f"got shape {key.shape}")
+
+
+def _attend_check(scores: np.ndarray, value: np.ndarray) -> None:
+    validate.array(scores, "attend_forward", "scores", min_ndim=2)
+    validate.array(value, "attend_forward", "value", min_ndim=2, shape=(scores.shape[-1], None))
+    _batch("attend_forward", scores=scores, value=value)
+
+
+def _grads(owner: str, w: np.ndarray, value: np.ndarray, dcontext: object,
+           dweights: object) -> None:
+    """dcontext shaped like the context (*, Tq, Dv); dweights like the weights, or None."""
+    context = _batch(owner, weights=w, value=value) + (w.shape[-2], value.shape[-1])
+    validate.grad(dcontext, context, owner, "dcontext")
+    if dweights is not None:
+        validate.grad(dweights, w.shape, owner, "dweights")
+
+
+def _attention_check(owner: str, query: np.ndarray, key: np.ndarray, value: np.ndarray,
+                     bias: object, scale: object) -> None:
+    _pair_check(owner, query, key, scale)
+    validate.array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
+    batch = _batch(owner, query=query, key=key, value=value)
+    if bias is not None:
+        _fits(owner, "bias", validate.array(bias, owner, "bias"),
+              batch + (query.shape[-2], key.shape[-2]))
 
 
 # -- attend: weights and context from scores -------------------------------------------------
@@ -89,6 +144,7 @@ class AttendCache(NamedTuple):
 def attend_forward(scores: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, AttendCache]:
     """scores (*, Tq, Tk) (bias included), value (*, Tk, Dv) -> context (*, Tq, Dv);
     w = safe_softmax(scores), context = w v. The weights are ``cache.weights``."""
+    _attend_check(scores, value)
     w = safe_softmax(scores)
     return w @ value, AttendCache(w, value)
 
@@ -99,7 +155,8 @@ def attend_backward(dcontext: np.ndarray, cache: AttendCache,
 
         dw = dcontext vᵀ (+ dweights);   dvalue = wᵀ dcontext;   dscores = softmax backward of dw
     """
-    w, value = cache
+    w, value = _cached("attend_backward", cache, AttendCache)
+    _grads("attend_backward", w, value, dcontext, dweights)
     dw = dcontext @ np.swapaxes(value, -1, -2)
     if dweights is not None:
         dw = dw + dweights
@@ -117,12 +174,15 @@ class DotScoreCache(NamedTuple):
 def dot_score_forward(query: np.ndarray, key: np.ndarray,
                       scale: float = 1.0) -> tuple[np.ndarray, DotScoreCache]:
     """s = q kᵀ · scale.  query (*, Tq, D), key (*, Tk, D) -> scores (*, Tq, Tk)."""
+    _pair_check("dot_score_forward", query, key, scale)
     return (query @ np.swapaxes(key, -1, -2)) * scale, DotScoreCache(query, key, scale)
 
 
 def dot_score_backward(dscores: np.ndarray, cache: DotScoreCache) -> tuple[np.ndarray, np.ndarray]:
     """-> (dquery, dkey):  dq = scale · ds k;   dk = scale · dsᵀ q."""
-    q, k, c = cache
+    q, k, c = _cached("dot_score_backward", cache, DotScoreCache)
+    validate.grad(dscores, _batch("dot_score_backward", query=q, key=k) + (q.shape[-2], k.shape[-2]),
+                  "dot_score_backward", "dscores")
     return c * (dscores @ k), c * (np.swapaxes(dscores, -1, -2) @ q)
 
 
@@ -135,13 +195,17 @@ class BilinearScoreCache(NamedTuple):
 def bilinear_score_forward(query: np.ndarray, key: np.ndarray,
                            weight: np.ndarray) -> tuple[np.ndarray, BilinearScoreCache]:
     """s = q W kᵀ.  query (N, Tq, Dq), key (N, Tk, Dk), weight (Dq, Dk) -> (N, Tq, Tk)."""
+    _query_key("bilinear_score_forward", query, key)
+    validate.array(weight, "bilinear_score_forward", "weight", ndim=2,
+                   shape=(query.shape[-1], key.shape[-1]))
     return (query @ weight) @ key.swapaxes(1, 2), BilinearScoreCache(query, key, weight)
 
 
 def bilinear_score_backward(dscores: np.ndarray, cache: BilinearScoreCache
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (dquery, dkey, dweight):  dq = ds (k Wᵀ);  dk = dsᵀ (q W);  dW = Σ_n qᵀ ds k."""
-    q, k, W = cache
+    q, k, W = _cached("bilinear_score_backward", cache, BilinearScoreCache)
+    validate.grad(dscores, q.shape[:2] + k.shape[1:2], "bilinear_score_backward", "dscores")
     dweight = np.einsum("nqi,nqk,nkj->ij", q, dscores, k)
     return dscores @ (k @ W.T), dscores.swapaxes(1, 2) @ (q @ W), dweight
 
@@ -161,6 +225,12 @@ def additive_score_forward(query: np.ndarray, key: np.ndarray, w_query: np.ndarr
     """s_ij = vᵀ tanh(W_q q_i + W_k k_j + b), v = w_score[0].
     query (N, Tq, Dq), key (N, Tk, Dk); w_query (Dh, Dq), w_key (Dh, Dk), b_key (Dh,),
     w_score (1, Dh) -> scores (N, Tq, Tk). Memory O(N Tq Tk Dh): fine for the course's sizes."""
+    owner = "additive_score_forward"
+    _query_key(owner, query, key)
+    dh = validate.array(w_score, owner, "w_score", ndim=2, shape=(1, None)).shape[1]
+    validate.array(w_query, owner, "w_query", ndim=2, shape=(dh, query.shape[-1]))
+    validate.array(w_key, owner, "w_key", ndim=2, shape=(dh, key.shape[-1]))
+    validate.array(b_key, owner, "b_key", ndim=1, shape=(dh,))
     a, b = query @ w_query.T, key @ w_key.T + b_key
     h = np.tanh(a[:, :, None, :] + b[:, None, :, :])
     scores = (h @ w_score.T)[..., 0]
@@ -174,7 +244,8 @@ def additive_score_backward(dscores: np.ndarray, cache: AdditiveScoreCache
         dv = Σ ds_ij h_ij;   dpre_ij = ds_ij v ⊙ (1 − h_ij²);
         da_i = Σ_j dpre_ij;  db_j = Σ_i dpre_ij   (then through a = W_q q and b = W_k k + b)
     """
-    q, k, h, Wq, Wk, v = cache
+    q, k, h, Wq, Wk, v = _cached("additive_score_backward", cache, AdditiveScoreCache)
+    validate.grad(dscores, h.shape[:3], "additive_score_backward", "dscores")
     dw_score = np.einsum("nqk,nqkh->h", dscores, h)[None]
     dpre = dscores[..., None] * v[0] * (1 - h * h)
     da, db = dpre.sum(axis=2), dpre.sum(axis=1)
@@ -197,6 +268,7 @@ def attention_forward(query: np.ndarray, key: np.ndarray, value: np.ndarray,
     query (*, Tq, D), key (*, Tk, D), value (*, Tk, Dv), bias broadcast to (*, Tq, Tk)
     (0 or -inf, or any float) -> context (*, Tq, Dv); the weights are ``cache.attend.weights``.
     """
+    _attention_check("attention_forward", query, key, value, bias, scale)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores, score_cache = dot_score_forward(query, key, scale)
     context, attend_cache = attend_forward(scores if bias is None else scores + bias, value)
@@ -207,6 +279,8 @@ def attention_backward(dcontext: np.ndarray, cache: AttentionCache,
                        dweights: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """-> (dquery, dkey, dvalue), unsummed over broadcast batch dimensions."""
+    attend = _cached("attention_backward", cache, AttentionCache).attend
+    _grads("attention_backward", attend.weights, attend.value, dcontext, dweights)
     dscores, dvalue = attend_backward(dcontext, cache.attend, dweights)
     dquery, dkey = dot_score_backward(dscores, cache.score)
     return dquery, dkey, dvalue
@@ -229,14 +303,7 @@ def _sdpa_bias(query: np.ndarray, key: np.ndarray, attn_mask: np.ndarray | None,
     tq, tk = query.shape[-2], key.shape[-2]
     bias = mask_to_bias(attn_mask, _SDPA, "attn_mask", query.dtype, masked_value=False)
     if bias is not None:
-        target = query.shape[:-2] + (tq, tk)
-        try:
-            ok = np.broadcast_shapes(bias.shape, target) == tuple(target)
-        except ValueError:
-            ok = False
-        if not ok:
-            raise ValueError(f"{_SDPA}: attn_mask of shape {bias.shape} does not broadcast to "
-                             f"the scores' shape {target}")
+        _fits(_SDPA, "attn_mask", bias, query.shape[:-2] + (tq, tk))
     if is_causal:
         if attn_mask is not None:
             raise ValueError(f"{_SDPA}: give attn_mask or is_causal=True, not both (as torch)")
@@ -244,7 +311,8 @@ def _sdpa_bias(query: np.ndarray, key: np.ndarray, attn_mask: np.ndarray | None,
     return bias
 
 
-def _sdpa_check(query: np.ndarray, key: np.ndarray, value: np.ndarray) -> None:
+def _sdpa_check(query: np.ndarray, key: np.ndarray, value: np.ndarray, scale: object) -> None:
+    _check_scale(_SDPA, scale)
     validate.array(query, _SDPA, "query", min_ndim=2)
     validate.array(key, _SDPA, "key", min_ndim=2, shape=(query.shape[-1],))
     validate.array(value, _SDPA, "value", min_ndim=2, shape=(key.shape[-2], None))
@@ -270,10 +338,10 @@ def scaled_dot_product_attention(query: np.ndarray, key: np.ndarray, value: np.n
     scale: default 1/√E.  return_weights: also return the (*, Tq, Tk) weights.
     A query with every key masked gets zeros (torch does the same).
     """
-    if dropout_p:
+    if isinstance(dropout_p, bool) or dropout_p != 0:
         raise ValueError(f"{_SDPA}: dropout_p must be 0 (use the Dropout module on the "
                          f"weights), got {dropout_p}")
-    _sdpa_check(query, key, value)
+    _sdpa_check(query, key, value, scale)
     out, cache = attention_forward(query, key, value, _sdpa_bias(query, key, attn_mask, is_causal),
                                    scale)
     return (out, cache.attend.weights) if return_weights else out
@@ -287,10 +355,12 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, query: np.ndarray, k
     """(dquery, dkey, dvalue) of ``scaled_dot_product_attention`` (recomputes the forward with
     ``attention_forward`` and goes back with ``attention_backward``). Gradients are summed
     over broadcast batch dimensions."""
-    _sdpa_check(query, key, value)
+    _sdpa_check(query, key, value, scale)
     out, cache = attention_forward(query, key, value, _sdpa_bias(query, key, attn_mask, is_causal),
                                    scale)
     validate.grad(dout, out.shape, _SDPA, "dout")
+    if dweights is not None:
+        validate.grad(dweights, cache.attend.weights.shape, _SDPA, "dweights")
     dq, dk, dv = attention_backward(dout, cache, dweights)
     return _sum_to(dq, query.shape), _sum_to(dk, key.shape), _sum_to(dv, value.shape)
 

@@ -22,18 +22,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import validate
+
 __all__ = ["split_heads", "merge_heads", "InProjectionCache", "in_projection",
            "in_projection_backward"]
 
 
 def split_heads(x: np.ndarray, num_heads: int) -> np.ndarray:
     """(N, T, E) -> (N, num_heads, T, E // num_heads): head h holds columns h·d .. (h+1)·d − 1."""
+    _check_split(x, num_heads)
     N, T, E = x.shape
     return x.reshape(N, T, num_heads, E // num_heads).transpose(0, 2, 1, 3)
 
 
 def merge_heads(x: np.ndarray) -> np.ndarray:
     """(N, H, T, d) -> (N, T, H·d): the inverse of ``split_heads``."""
+    validate.array(x, "merge_heads", "x", ndim=4, dtype=None)
     N, H, T, d = x.shape
     return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
 
@@ -51,7 +55,7 @@ def in_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight:
     """((q, k, v), cache): x_i W_iᵀ + b_i for the slices i = 0, 1, 2 of weight (3E, E) and
     bias (3E,) (or None). query: (N, Tq, E), key and value: (N, Tk, E)
     -> q (N, Tq, E), k and v (N, Tk, E)."""
-    E = weight.shape[1]
+    E = _check_projection(query, key, value, weight, bias)
     out = []
     for i, x in enumerate((query, key, value)):
         sl = slice(i * E, (i + 1) * E)
@@ -65,6 +69,14 @@ def in_projection_backward(dprojected: tuple[np.ndarray, np.ndarray, np.ndarray]
                            ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray,
                                       np.ndarray | None]:
     """(dq, dk, dv) -> ((dquery, dkey, dvalue), dweight (3E, E), dbias (3E,) or None)."""
+    if not isinstance(cache, InProjectionCache):
+        raise TypeError(f"in_projection_backward: cache must be the InProjectionCache of "
+                        f"in_projection, got {type(cache).__name__}")
+    if not isinstance(dprojected, (tuple, list)) or len(dprojected) != 3:
+        raise TypeError(f"in_projection_backward: dprojected must be the three gradients "
+                        f"(dq, dk, dv), got {type(dprojected).__name__}")
+    for name, x, dp in zip(("dq", "dk", "dv"), cache.inputs, dprojected):
+        validate.grad(dp, x.shape, "in_projection_backward", f"dprojected ({name})")
     weight = cache.weight
     E = weight.shape[1]
     dweight = np.zeros_like(weight)
@@ -77,3 +89,27 @@ def in_projection_backward(dprojected: tuple[np.ndarray, np.ndarray, np.ndarray]
             dbias[sl] = dp.reshape(-1, E).sum(axis=0)
         dinputs.append(dp @ weight[sl])
     return tuple(dinputs), dweight, dbias
+
+
+# -- the front doors (issue 20) ----------------------------------------------------------------
+def _check_split(x: np.ndarray, num_heads: int) -> None:
+    validate.array(x, "split_heads", "x", ndim=3, dtype=None)
+    validate.positive_int(num_heads, "split_heads", "num_heads")
+    if x.shape[2] % num_heads:
+        raise ValueError(f"split_heads: x's last axis must be divisible by num_heads "
+                         f"({num_heads}), got shape {x.shape}")
+
+
+def _check_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight: np.ndarray,
+                      bias: np.ndarray | None) -> int:
+    """-> E, after checking weight (3E, E), bias (3E,) or None, query (N, Tq, E) and key and
+    value (N, Tk, E)."""
+    owner = "in_projection"
+    E = validate.array(weight, owner, "weight", ndim=2).shape[1]
+    validate.array(weight, owner, "weight", shape=(3 * E, E))
+    if bias is not None:
+        validate.array(bias, owner, "bias", ndim=1, shape=(3 * E,))
+    validate.array(query, owner, "query", ndim=3, shape=(E,))
+    validate.array(key, owner, "key", ndim=3, shape=(query.shape[0], None, E))
+    validate.array(value, owner, "value", ndim=3, shape=key.shape)
+    return E

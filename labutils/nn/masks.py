@@ -22,9 +22,13 @@ attend to key j; pass ``~allowed`` as attn_mask to the modules.
 """
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Iterable
 
 import numpy as np
+
+from .. import validate
 
 __all__ = ["causal_mask", "mask_to_bias", "attention_bias_terms", "attention_bias", "full_pattern", "strided_pattern",
            "fixed_pattern", "sliding_window_pattern", "add_global_tokens", "bigbird_pattern"]
@@ -40,6 +44,8 @@ def causal_mask(tq: int, tk: int | None = None, align: str = "end") -> np.ndarra
                   ``causal_upper_left``); the same as "end" when tq == tk.
     """
     tk = tq if tk is None else tk
+    validate.positive_int(tq, "causal_mask", "tq", minimum=0)
+    validate.positive_int(tk, "causal_mask", "tk", minimum=0)
     if align not in ("end", "start"):
         raise ValueError(f"causal_mask: align must be 'end' or 'start', got {align!r}")
     offset = tk - tq if align == "end" else 0
@@ -80,7 +86,12 @@ def attention_bias_terms(owner: str, shape: tuple[int, int, int], dtype: np.dtyp
     key_padding_mask: (N, Tk). attn_mask: (Tq, Tk), or per sequence (N, Tq, Tk) without
     heads, (N·num_heads, Tq, Tk) with them (torch's layout).
     """
-    N, tq, tk = shape
+    if not isinstance(shape, tuple) or len(shape) != 3:
+        raise TypeError(f"{owner}: shape must be the scores' (N, Tq, Tk), got {shape!r}")
+    N, tq, tk = (validate.positive_int(n, owner, f"shape[{i}]", minimum=0)
+                 for i, n in enumerate(shape))
+    if num_heads is not None:
+        validate.positive_int(num_heads, owner, "num_heads")
     heads = () if num_heads is None else (num_heads,)
     ones = (1,) * len(heads)
     terms = []
@@ -121,10 +132,15 @@ def attention_bias(owner: str, shape: tuple[int, int, int], dtype: np.dtype | ty
 # -- sparse attention patterns (True = may attend) ----------------------------------------------
 def full_pattern(T: int, causal: bool = False) -> np.ndarray:
     """Dense attention: T² pairs, or T(T+1)/2 with a causal mask."""
+    validate.positive_int(T, "full_pattern", "T", minimum=0)
     return ~causal_mask(T) if causal else np.ones((T, T), bool)
 
 
-def _grid(T: int) -> tuple[np.ndarray, np.ndarray]:
+def _grid(T: int, owner: str, **sizes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, key) index grid of a T×T pattern, after checking T >= 0 and the sizes >= 1."""
+    validate.positive_int(T, owner, "T", minimum=0)
+    for arg, size in sizes.items():
+        validate.positive_int(size, owner, arg)
     return np.arange(T, dtype=np.int32)[:, None], np.arange(T, dtype=np.int32)[None, :]
 
 
@@ -133,14 +149,17 @@ def strided_pattern(T: int, stride: int) -> np.ndarray:
     positions (a local band) and every ``stride``-th position before (i − j divisible by
     stride: diagonals every stride steps).
     About T(stride + T/stride) pairs, O(T√T) with stride ≈ √T."""
-    i, j = _grid(T)
+    i, j = _grid(T, "strided_pattern", stride=stride)
     return (j <= i) & ((i - j < stride) | ((i - j) % stride == 0))
 
 
 def fixed_pattern(T: int, stride: int, c: int = 1) -> np.ndarray:
     """Sparse Transformer, fixed, causal: the query's own block of ``stride`` positions, plus
     the last ``c`` positions of every block ("summary" cells that carry information on)."""
-    i, j = _grid(T)
+    i, j = _grid(T, "fixed_pattern", stride=stride)
+    validate.positive_int(c, "fixed_pattern", "c", minimum=0)
+    if c > stride:
+        raise ValueError(f"fixed_pattern: c must be at most stride ({stride}), got {c}")
     return (j <= i) & ((i // stride == j // stride) | (j % stride >= stride - c))
 
 
@@ -148,7 +167,7 @@ def sliding_window_pattern(T: int, window: int, dilation: int = 1) -> np.ndarray
     """Longformer's (dilated) sliding window: keys within ``window`` steps of size
     ``dilation`` on each side, |i − j| <= window·dilation and (i − j) divisible by dilation.
     About T(2·window + 1) pairs: linear in T."""
-    i, j = _grid(T)
+    i, j = _grid(T, "sliding_window_pattern", window=window, dilation=dilation)
     d = np.abs(i - j)
     return (d <= window * dilation) & (d % dilation == 0)
 
@@ -156,6 +175,10 @@ def sliding_window_pattern(T: int, window: int, dilation: int = 1) -> np.ndarray
 def add_global_tokens(pattern: np.ndarray, tokens: Iterable[int]) -> np.ndarray:
     """Longformer / BigBird global tokens (e.g. [CLS]): they attend to every position and
     every position attends to them (a full row and a full column each)."""
+    validate.array(pattern, "add_global_tokens", "pattern", ndim=2, dtype="bool")
+    if pattern.shape[0] != pattern.shape[1]:
+        raise ValueError(f"add_global_tokens: pattern must be square (T, T), got {pattern.shape}")
+    tokens = _positions(tokens, pattern.shape[0], "add_global_tokens", "tokens")
     p = pattern.copy()
     p[list(tokens), :] = True
     p[:, list(tokens)] = True
@@ -165,8 +188,73 @@ def add_global_tokens(pattern: np.ndarray, tokens: Iterable[int]) -> np.ndarray:
 def bigbird_pattern(T: int, window: int, global_tokens: Iterable[int] = (0,),
                     num_random: int = 2, rng: np.random.Generator | None = None) -> np.ndarray:
     """BigBird: sliding window + global tokens + ``num_random`` random keys per query."""
+    owner = "bigbird_pattern"
+    validate.positive_int(T, owner, "T", minimum=0)
+    validate.positive_int(window, owner, "window")
+    validate.positive_int(num_random, owner, "num_random", minimum=0)
+    global_tokens = _positions(global_tokens, T, owner, "global_tokens")
+    if rng is not None and not isinstance(rng, np.random.Generator):
+        raise TypeError(f"bigbird_pattern: rng must be a numpy.random.Generator or None, got "
+                        f"{type(rng).__name__}")
     rng = np.random.default_rng(0) if rng is None else rng
     p = sliding_window_pattern(T, window)
     for i in range(T):
         p[i, rng.choice(T, size=min(num_random, T), replace=False)] = True
     return add_global_tokens(p, global_tokens)
+
+
+def _positions(tokens: object, T: int, owner: str, arg: str) -> list[int]:
+    """``tokens`` as a list of positions in [0, T), or a named error."""
+    try:
+        tokens = list(tokens)
+    except TypeError:
+        raise TypeError(f"{owner}: {arg} must be an iterable of positions, got "
+                        f"{type(tokens).__name__}") from None
+    if any(isinstance(t, bool) or not isinstance(t, numbers.Integral) or not 0 <= t < T
+           for t in tokens):
+        raise ValueError(f"{owner}: {arg} must be positions in [0, {T}), got {tokens}")
+    return tokens
+
+
+# -- checks shared by the front doors of the attention functions (attention.py) -------------
+def _check_axis(owner: str, x: np.ndarray, axis: object) -> None:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"{owner}: axis must be an int, got {axis!r}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"{owner}: axis must be in [{-x.ndim}, {x.ndim}) for an array of "
+                         f"shape {x.shape}, got {axis}")
+
+
+def _check_scale(owner: str, scale: object) -> None:
+    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
+                              or not math.isfinite(scale)):
+        raise (ValueError if isinstance(scale, numbers.Real) else TypeError)(
+            f"{owner}: scale must be a finite number or None, got {scale!r}")
+
+
+def _batch(owner: str, **arrays: np.ndarray) -> tuple[int, ...]:
+    """The broadcast of the arrays' batch dimensions (all but the last two)."""
+    try:
+        return np.broadcast_shapes(*(x.shape[:-2] for x in arrays.values()))
+    except ValueError:
+        got = ", ".join(f"{arg} {x.shape}" for arg, x in arrays.items())
+        raise ValueError(f"{owner}: the batch dimensions (all but the last two) must "
+                         f"broadcast, got {got}") from None
+
+
+def _fits(owner: str, arg: str, x: np.ndarray, target: tuple[int, ...]) -> None:
+    """``x`` must broadcast to ``target`` (and not beyond it)."""
+    try:
+        ok = np.broadcast_shapes(x.shape, target) == tuple(target)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{owner}: {arg} must broadcast to the scores' shape {tuple(target)}; "
+                         f"got {arg} of shape {x.shape}")
+
+
+def _cached(owner: str, cache: object, kind: type) -> object:
+    if not isinstance(cache, kind):
+        raise TypeError(f"{owner}: cache must be the {kind.__name__} its forward returned, "
+                        f"got {type(cache).__name__}")
+    return cache

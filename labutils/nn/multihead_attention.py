@@ -73,7 +73,7 @@ def _scores(c: _MHACache, rows: slice, out: np.ndarray) -> np.ndarray:
 def _attend(c: _MHACache, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Forward, block by block -> (O (N, H, Tq, d), L (N, H, Tq, 1)). Writes the weights
     (dropout included) into ``weights`` (N, Tq, Tk) averaged over heads, or (N, H, Tq, Tk)."""
-    N, H, tq, d = c.q.shape
+    N, H, tq, _ = c.q.shape
     o, lse = np.empty_like(c.q), np.empty((N, H, tq, 1), c.q.dtype)
     blocks = _row_blocks(tq, N * H * c.k.shape[2], c.q.itemsize)
     tile = np.empty((N, H, blocks[0].stop if blocks else 0, c.k.shape[2]), c.q.dtype)
