@@ -119,7 +119,7 @@ def _spoil(r: Recipe, i: int, x: Any, data: st.DataObject) -> tuple[Any, str]:
     if how == "None":
         return None, "None"
     if how == "list":
-        return x.tolist(), "as a list"
+        return (x.tolist() if x.ndim else [x.item()]), "as a list"
     if how == "torch":
         return torch.from_numpy(np.copy(x)), "as a torch tensor"
     if how == "int":
@@ -168,11 +168,12 @@ def test_bad_gradient(name: str, data: st.DataObject) -> None:
     dy = dys[0]
     how = data.draw(st.sampled_from(["None", "int", "NaN", "bigger", "broadcast", "rank"]),
                     label="spoil")
+    bigger = dy.shape[:-1] + (dy.shape[-1] + 1,) if dy.ndim else (2,)     # a loss's dy is 0-d
     bad = {"None": None, "int": np.ones(dy.shape, dtype=np.int64),
-           "NaN": np.full(dy.shape, np.nan), "bigger": np.zeros(dy.shape[:-1] + (dy.shape[-1] + 1,)),
+           "NaN": np.full(dy.shape, np.nan), "bigger": np.zeros(bigger),
            "broadcast": np.zeros((1,) * dy.ndim), "rank": np.zeros((1,) + dy.shape)}[how]
     if how == "broadcast" and bad.shape == dy.shape:
-        bad = np.zeros(dy.shape[1:])
+        bad = np.zeros(dy.shape[1:] if dy.ndim else (1,))
     expect_named_error(lambda: module.backward(bad, *dys[1:]), r.name, "grad", state=module,
                        what=f"gradient {how}")
 
