@@ -19,6 +19,9 @@ As matrices (one product per direction):
   backward dW = dY X_colᵀ,        dX_col = W_matᵀ dY, and col2im (the adjoint of im2col) adds
           every column back into the window it came from: a loop over the Πk kernel offsets (9
           for a 3x3 kernel), each one vectorised slice addition; no Python loop over pixels.
+The products run per sample, a few samples at a time (conv_kernels.py says why, with the
+measurements): the columns of sample n are X_col[n] (G, C_in/G·Πk, ΠL_out), and Y[n] = W_mat
+X_col[n] is already y[n] in (C_out, ΠL_out) order.
 
 A transposed convolution is the adjoint of a convolution with the same weight: its forward is
 the convolution's input gradient (col2im of W_matᵀ x) and its backward the convolution's forward.
@@ -26,14 +29,24 @@ the convolution's input gradient (col2im of W_matᵀ x) and its backward the con
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from .. import init
-from .. import validate
+from .. import init, validate
+from .conv_kernels import (
+    Pads,
+    _pad,
+    _pad_pairs,
+    col2im,
+    conv_gemm,
+    conv_output_size,
+    conv_transpose_output_size,
+    im2col,
+    input_grad,
+    weight_grad,
+)
 from .spatial import Size, SpatialModule, spatial_ints
 
 __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
@@ -41,115 +54,66 @@ __all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d",
            "conv_transpose_forward", "conv_transpose_backward", "ConvCache",
            "ConvTransposeCache", "im2col", "col2im"]
 
-Pads = tuple[tuple[int, int], ...]
-
-
-def conv_output_size(n: int, kernel_size: int, stride: int = 1,
-                     padding: int | tuple[int, int] = 0, dilation: int = 1) -> int:
-    """⌊(n + 2p − d(k − 1) − 1)/s⌋ + 1 (``padding`` may be a (lo, hi) pair)."""
-    lo, hi = (padding, padding) if isinstance(padding, numbers.Integral) else padding
-    return (n + lo + hi - dilation * (kernel_size - 1) - 1) // stride + 1
-
-
-def conv_transpose_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                               output_padding: int = 0, dilation: int = 1) -> int:
-    """(n − 1)s − 2p + d(k − 1) + output_padding + 1."""
-    return (n - 1) * stride - 2 * padding + dilation * (kernel_size - 1) + output_padding + 1
-
-
-# -- im2col / col2im ------------------------------------------------------------------------
-def im2col(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-           dilation: tuple[int, ...], out: tuple[int, ...], groups: int = 1) -> np.ndarray:
-    """X_col (G, C/G·Πkernel, N·Πout) of the padded input xp (N, C, *S): column (n, o) of group
-    g holds the window xp[n, g·C/G + c, s·o + d·j] for every (c, j), in that order.
-
-    The windows are first a strided *view* of xp (no copy) with axes (G, C/G, *kernel, N, *out);
-    the reshape to a matrix is the one copy."""
-    n, c = xp.shape[:2]
-    st, sp = xp.strides, xp.strides[2:]
-    shape = (groups, c // groups, *kernel, n, *out)
-    strides = (st[1] * (c // groups), st[1], *(a * d for a, d in zip(sp, dilation)), st[0],
-               *(a * s for a, s in zip(sp, stride)))
-    view = np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
-    return view.reshape(groups, (c // groups) * math.prod(kernel), n * math.prod(out))
-
-
-def col2im(cols: np.ndarray, xp_shape: tuple[int, ...], kernel: tuple[int, ...],
-           stride: tuple[int, ...], dilation: tuple[int, ...], out: tuple[int, ...],
-           groups: int = 1) -> np.ndarray:
-    """The adjoint of ``im2col``: add the columns ``cols`` (G, C/G·Πkernel, N·Πout) back into
-    the windows they came from, in a zero array of shape ``xp_shape`` (N, C, *S).
-    One vectorised slice addition per kernel offset."""
-    n, c = xp_shape[:2]
-    nd = len(kernel)
-    cols = cols.reshape(groups, c // groups, *kernel, n, *out)
-    # (G, C/G, *k, N, *out) -> (N, C, *k, *out) as a view (G and C/G merge without a copy)
-    perm = (nd + 2, 0, 1, *range(2, nd + 2), *range(nd + 3, 2 * nd + 3))
-    view = cols.transpose(perm).reshape(n, c, *kernel, *out)
-    dxp = np.zeros(xp_shape, dtype=cols.dtype)
-    for j in np.ndindex(*kernel):
-        target = (slice(None), slice(None)) + tuple(
-            slice(d * jj, d * jj + s * (o - 1) + 1, s)
-            for jj, s, d, o in zip(j, stride, dilation, out))
-        dxp[target] += view[(slice(None), slice(None)) + j]
-    return dxp
 
 
 # -- convolution: the pair --------------------------------------------------------------------
 class ConvCache(NamedTuple):
     """What conv_backward needs from conv_forward."""
     x_shape: tuple[int, ...]      # (N, C_in, *S), before padding
+    y_shape: tuple[int, ...]      # (N, C_out, *L_out)
     weight: np.ndarray            # (C_out, C_in/G, *k)
-    cols: np.ndarray              # X_col: (G, C_in/G·Πk, N·ΠL_out)
+    xp: np.ndarray                # x padded: (N, C_in, *S_padded)
     stride: tuple[int, ...]
     pads: Pads                    # (lo, hi) per spatial axis
     dilation: tuple[int, ...]
     groups: int
 
+    @property
+    def cols(self) -> np.ndarray:
+        """X_col (G, C_in/G·Πk, N·ΠL_out), the matrix of the forward product (built on demand:
+        the passes build it chunk by chunk)."""
+        return im2col(self.xp, self.weight.shape[2:], self.stride, self.dilation,
+                      self.y_shape[2:], self.groups)
+
 
 def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
                  stride: Size = 1, padding: Size | Pads = 0, dilation: Size = 1, groups: int = 1,
                  owner: str = "conv_forward") -> tuple[np.ndarray, ConvCache]:
-    """y = W ⋆ x + b as one matrix product: Y = W_mat X_col.
+    """y = W ⋆ x + b as one matrix product per sample: Y[n] = W_mat X_col[n].
 
     x: (N, C_in, *S)   weight: (C_out, C_in/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), and the cache for conv_backward.
     stride, dilation: an int or one per spatial axis; padding: the same, or (lo, hi) pairs."""
+    groups = _check_pair(x, weight, bias, groups, owner, "x", weight.shape[1] * groups
+                         if isinstance(weight, np.ndarray) and weight.ndim > 1 else None)
     stride, pads, dilation, out = _geometry(x.shape, weight.shape, stride, padding, dilation,
                                             owner)
-    kernel, c_out, g, nd = weight.shape[2:], weight.shape[0], groups, weight.ndim - 2
-    cols = im2col(_pad(x, pads), kernel, stride, dilation, out, g)   # (G, C_in/G·Πk, N·ΠL_out)
-    y = np.matmul(weight.reshape(g, c_out // g, -1), cols)          # (G, C_out/G, N·ΠL_out)
-    y = np.ascontiguousarray(np.moveaxis(y.reshape(c_out, x.shape[0], *out), 1, 0))
+    xp = _pad(x, pads)
+    y = conv_gemm(xp, weight, stride, dilation, out, groups)        # (N, C_out, *L_out)
     if bias is not None:
-        y += bias.reshape(-1, *(1,) * nd)
-    return y, ConvCache(x.shape, weight, cols, stride, pads, dilation, g)
+        y += bias.reshape(-1, *(1,) * len(out))
+    return y, ConvCache(x.shape, y.shape, weight, xp, stride, pads, dilation, groups)
 
 
 def conv_backward(dy: np.ndarray, cache: ConvCache, need_dx: bool = True
                   ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """dy: (N, C_out, *L_out) -> dx: (N, C_in, *S) (None unless need_dx), dW: (C_out, C_in/G,
     *k), db: (C_out,).   dW = dY X_colᵀ;  db = Σ dy;  dx = col2im(W_matᵀ dY), padding cut off."""
-    x_shape, w, cols, stride, pads, dilation, g = cache
-    f, kernel, out = w.shape[0], w.shape[2:], dy.shape[2:]
-    dy_mat = np.ascontiguousarray(np.moveaxis(dy, 1, 0)).reshape(g, f // g, -1)
-    # dW = dY X_colᵀ per group (einsum: numpy's stacked matmul is slow on a transposed operand)
-    dw = (dy_mat[0] @ cols[0].T if g == 1 else
-          np.einsum("gfp,gcp->gfc", dy_mat, cols, optimize=True)).reshape(w.shape)
+    _check_cache(cache, ConvCache, "conv_backward", "conv_forward")
+    validate.grad(dy, cache.y_shape, "conv_backward", "dy")
+    _, _, w, xp, stride, pads, dilation, g = cache
+    dw = weight_grad(dy, xp, w.shape[2:], stride, dilation, g)
     db = dy.sum(axis=(0, *range(2, dy.ndim)))
     if not need_dx:
         return None, dw, db
-    w_t = np.ascontiguousarray(w.reshape(g, f // g, -1).transpose(0, 2, 1))
-    dcols = np.matmul(w_t, dy_mat)                                  # dX_col = W_matᵀ dY
-    xp_shape = (*x_shape[:2], *(n + lo + hi for n, (lo, hi) in zip(x_shape[2:], pads)))
-    dxp = col2im(dcols, xp_shape, kernel, stride, dilation, out, g)
-    return _crop(dxp, pads, x_shape[2:]), dw, db
+    return input_grad(dy, w, cache.x_shape, pads, stride, dilation, g), dw, db
 
 
 # -- transposed convolution: the pair ---------------------------------------------------------
 class ConvTransposeCache(NamedTuple):
     """What conv_transpose_backward needs from conv_transpose_forward."""
     x: np.ndarray                 # (N, C_in, *L)
+    y_shape: tuple[int, ...]      # (N, C_out, *L_out)
     weight: np.ndarray            # (C_in, C_out/G, *k)
     stride: tuple[int, ...]
     padding: tuple[int, ...]
@@ -166,25 +130,25 @@ def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray |
 
     x: (N, C_in, *L)   weight: (C_in, C_out/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), L_out = (L − 1)s − 2p + d(k − 1) + output_padding + 1."""
-    nd, kernel, g = weight.ndim - 2, weight.shape[2:], groups
-    stride = spatial_ints(stride, nd, owner, "stride")
-    dilation = spatial_ints(dilation, nd, owner, "dilation")
-    padding = spatial_ints(padding, nd, owner, "padding", 0)
-    output_padding = spatial_ints(output_padding, nd, owner, "output_padding", 0)
-    c_in, c_out = weight.shape[0], weight.shape[1] * g
-    out = tuple(conv_transpose_output_size(n, k, s, p, op, d) for n, k, s, p, op, d in
+    g = _check_pair(x, weight, bias, groups, owner, "x", None)
+    nd, kernel = weight.ndim - 2, weight.shape[2:]
+    stride, dilation, padding, output_padding = (
+        spatial_ints(v, nd, owner, arg, low) for v, arg, low in (
+            (stride, "stride", 1), (dilation, "dilation", 1), (padding, "padding", 0),
+            (output_padding, "output_padding", 0)))
+    if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
+        raise ValueError(f"{owner}: output_padding must be smaller than either stride "
+                         f"{stride} or dilation {dilation}, got {output_padding}")
+    out = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, k, s, p, op, d in
                 zip(x.shape[2:], kernel, stride, padding, output_padding, dilation))
     if min(out) < 1:
         raise ValueError(f"{owner}: the output size must be positive, got {out} (input "
                          f"{x.shape[2:]}, kernel {kernel}, stride {stride}, padding {padding})")
-    x_mat = np.ascontiguousarray(np.moveaxis(x, 1, 0)).reshape(g, c_in // g, -1)
-    w_t = np.ascontiguousarray(weight.reshape(g, c_in // g, -1).transpose(0, 2, 1))
-    full = (x.shape[0], c_out, *(o + 2 * p for o, p in zip(out, padding)))
-    yp = col2im(np.matmul(w_t, x_mat), full, kernel, stride, dilation, x.shape[2:], g)
-    y = np.ascontiguousarray(_crop(yp, tuple((p, p) for p in padding), out))
+    y = np.ascontiguousarray(input_grad(x, weight, (x.shape[0], weight.shape[1] * g, *out),
+                                        tuple((p, p) for p in padding), stride, dilation, g))
     if bias is not None:
         y += bias.reshape(-1, *(1,) * nd)
-    return y, ConvTransposeCache(x, weight, stride, padding, dilation, g)
+    return y, ConvTransposeCache(x, y.shape, weight, stride, padding, dilation, g)
 
 
 def conv_transpose_backward(dy: np.ndarray, cache: ConvTransposeCache
@@ -193,33 +157,47 @@ def conv_transpose_backward(dy: np.ndarray, cache: ConvTransposeCache
 
     x is the "output" of a convolution whose input is dy: dx = conv(dy padded by p, W), and
     dW is that convolution's weight gradient with x as its upstream gradient."""
-    x, w, stride, padding, dilation, g = cache
+    _check_cache(cache, ConvTransposeCache, "conv_transpose_backward", "conv_transpose_forward")
+    validate.grad(dy, cache.y_shape, "conv_transpose_backward", "dy")
+    x, _, w, stride, padding, dilation, g = cache
     # pad dy by p and drop the output_padding tail, which no window of x reaches
     keep = tuple(slice(0, (n - 1) * s + d * (k - 1) + 1) for n, s, d, k in
                  zip(x.shape[2:], stride, dilation, w.shape[2:]))
     dyp = _pad(dy, tuple((p, p) for p in padding))[(slice(None), slice(None)) + keep]
-    dx, conv_cache = conv_forward(dyp, w, None, stride, 0, dilation, g)
-    _, dw, _ = conv_backward(x, conv_cache, need_dx=False)
+    dx = conv_gemm(dyp, w, stride, dilation, x.shape[2:], g)
+    dw = weight_grad(x, dyp, w.shape[2:], stride, dilation, g)
     return dx, dw, dy.sum(axis=(0, *range(2, dy.ndim)))
 
 
-# -- padding and geometry -----------------------------------------------------------------
-def _pad(x: np.ndarray, pads: Pads) -> np.ndarray:
-    return np.pad(x, ((0, 0), (0, 0), *pads)) if any(lo or hi for lo, hi in pads) else x
+# -- checks, padding and geometry ---------------------------------------------------------
+def _check_pair(x: object, weight: object, bias: object, groups: object, owner: str,
+                arg: str, channels: int | None) -> int:
+    """Validate a pair's arrays (x's channels: ``channels``, or weight.shape[0] if None) and
+    return groups as an int."""
+    validate.array(weight, owner, "weight", ndim=(3, 4, 5))
+    if 0 in weight.shape:
+        raise ValueError(f"{owner}: weight must have no empty axis, got shape {weight.shape}")
+    groups = validate.positive_int(groups, owner, "groups")
+    if weight.shape[0] % groups:
+        raise ValueError(f"{owner}: groups must divide weight.shape[0] = {weight.shape[0]}, "
+                         f"got {groups}")
+    validate.array(x, owner, arg, ndim=weight.ndim)
+    want = weight.shape[0] if channels is None else channels
+    if x.shape[1] != want:
+        raise ValueError(f"{owner}: {arg} must have {want} channels for a weight of shape "
+                         f"{weight.shape} and groups {groups}, got shape {x.shape}")
+    if 0 in x.shape[2:]:
+        raise ValueError(f"{owner}: {arg} must have non-empty spatial axes, got shape {x.shape}")
+    out = weight.shape[0] if channels is not None else weight.shape[1] * groups
+    if bias is not None:
+        validate.array(bias, owner, "bias", ndim=1, shape=(out,))
+    return groups
 
 
-def _crop(xp: np.ndarray, pads: Pads, size: tuple[int, ...]) -> np.ndarray:
-    """Cut the padding off: xp[:, :, lo:lo + n] along every spatial axis."""
-    return xp[(slice(None), slice(None)) + tuple(slice(lo, lo + n)
-                                                 for n, (lo, _) in zip(size, pads))]
-
-
-def _pad_pairs(padding: Size | Pads, nd: int, owner: str) -> Pads:
-    """Padding as ((lo, hi), ...) per spatial axis."""
-    if isinstance(padding, (tuple, list)) and len(padding) == nd and all(
-            isinstance(p, (tuple, list)) for p in padding):
-        return tuple((int(lo), int(hi)) for lo, hi in padding)
-    return tuple((p, p) for p in spatial_ints(padding, nd, owner, "padding", 0))
+def _check_cache(cache: object, kind: type, owner: str, maker: str) -> None:
+    if not isinstance(cache, kind):
+        raise TypeError(f"{owner}: cache must be the {kind.__name__} that {maker} returned, "
+                        f"got {type(cache).__name__}")
 
 
 def _geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Size,
@@ -239,7 +217,8 @@ def _geometry(x_shape: tuple[int, ...], w_shape: tuple[int, ...], stride: Size,
             raise ValueError(
                 f"{owner}: the kernel (size {k}, dilation {d}: it spans {span} positions) is "
                 f"larger than the padded input along spatial axis {ax} ({n} + padding {lo}+{hi} "
-                f"= {n + lo + hi}); use a smaller kernel or dilation, or more padding")
+                f"= {n + lo + hi}); use a smaller kernel or dilation, or more padding, "
+                f"got input shape {x_shape}")
         out.append((n + lo + hi - span) // s + 1)
     return stride, pads, dilation, tuple(out)
 
