@@ -208,7 +208,7 @@ def test_weight_norm_from_linear_keeps_the_function_and_old_names_load():
     other = nn.WeightNormLinear(3, 2)
     other.load_state_dict(wn.state_dict())       # weight_g / weight_v as they are
     np.testing.assert_allclose(other(x), lin(x), rtol=1e-13)
-    with pytest.raises(TypeError, match="weight_norm: expected a labutils Linear"):
+    with pytest.raises(TypeError, match="weight_norm: linear must be a labutils nn.Linear"):
         nn.weight_norm(torch.nn.Linear(3, 2))
 
 
@@ -283,7 +283,7 @@ def test_float32_parameters_and_input():
 
 @pytest.mark.parametrize("m,x,match", [
     (nn.BatchNorm1d(3), np.ones((2, 3, 4, 5)), "BatchNorm1d: input must have 2 or 3 dimensions"),
-    (nn.BatchNorm1d(3), np.ones((2, 4)), "BatchNorm1d: input must have 3 channels"),
+    (nn.BatchNorm1d(3), np.ones((2, 4)), r"BatchNorm1d: input must have shape \(N, 3\) or \(N, 3, L\), with 3 channels"),
     (nn.BatchNorm2d(3), np.ones((2, 3, 4)), "BatchNorm2d: input must have 4 dimensions"),
     (nn.BatchNorm2d(3), np.ones((2, 2, 4, 4)), r"BatchNorm2d: input must have shape \(N, 3, H, W\)"),
     (nn.InstanceNorm2d(3, affine=True), np.ones((2, 2, 4, 4)), "InstanceNorm2d: expected input's size"),

@@ -24,13 +24,14 @@ unbiased one (divide by n − 1). In eval the running statistics are constants: 
 """
 from __future__ import annotations
 
-import warnings
+import math
 from typing import NamedTuple
 
 import numpy as np
 
 from .. import validate
 from ..module import Module
+from . import norm_checks as checks
 from .weight_norm import WeightNormLinear, weight_norm  # their home was this file
 
 __all__ = ["normalize", "normalize_backward", "NormCache", "batch_norm_forward",
@@ -39,8 +40,14 @@ __all__ = ["normalize", "normalize_backward", "NormCache", "batch_norm_forward",
            "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "WeightNormLinear", "weight_norm"]
 
 
-def normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """x̂ and 1/σ̂ over ``axes`` (biased variance, eps inside the square root)."""
+def normalize(x: np.ndarray, axes: tuple[int, ...], eps: float, check: bool = True
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """x̂ and 1/σ̂ over ``axes`` (biased variance, eps inside the square root). Every pair and
+    module checks its arguments at its door (check=False: the caller has checked them)."""
+    if check:
+        checks.normalize_args(x, axes, eps)
+    if x.size == 0:             # an empty batch: nothing to average, an empty x̂ (as torch)
+        return x.copy(), np.ones_like(x.sum(axis=axes, keepdims=True))
     mu = x.mean(axis=axes, keepdims=True)
     var = x.var(axis=axes, keepdims=True)
     inv_std = 1.0 / np.sqrt(var + eps)
@@ -48,8 +55,12 @@ def normalize(x: np.ndarray, axes: tuple[int, ...], eps: float) -> tuple[np.ndar
 
 
 def normalize_backward(g: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
-                       axes: tuple[int, ...]) -> np.ndarray:
+                       axes: tuple[int, ...], check: bool = True) -> np.ndarray:
     """dL/dx from g = dL/dx̂ (the compact form above)."""
+    if check:
+        checks.normalize_backward_args(g, x_hat, inv_std, axes)
+    if g.size == 0:
+        return np.zeros_like(g)
     return inv_std * (g - g.mean(axis=axes, keepdims=True)
                       - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
 
@@ -81,17 +92,19 @@ def _channel(v: np.ndarray | None, ndim: int) -> np.ndarray | None:
 
 def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
                        eps: float, running_mean: np.ndarray | None = None,
-                       running_var: np.ndarray | None = None, axes: tuple[int, ...] | None = None
-                       ) -> tuple[np.ndarray, NormCache]:
+                       running_var: np.ndarray | None = None, axes: tuple[int, ...] | None = None,
+                       check: bool = True) -> tuple[np.ndarray, NormCache]:
     """x: (N, C, *spatial); weight, bias, running_mean, running_var: (C,) -> y: same as x.
 
     Statistics over ``axes`` (default (0, *spatial): batch norm; (*spatial): instance norm), or
     the running statistics when they are given (eval).
     """
+    if check:
+        checks.batch_norm_args(x, weight, bias, eps, running_mean, running_var, axes)
     axes = (0,) + tuple(range(2, x.ndim)) if axes is None else axes
     batch_stats = running_mean is None
     if batch_stats:
-        x_hat, inv_std = normalize(x, axes, eps)
+        x_hat, inv_std = normalize(x, axes, eps, check=False)
     else:
         inv_std = 1.0 / np.sqrt(_channel(running_var, x.ndim) + eps)
         x_hat = (x - _channel(running_mean, x.ndim)) * inv_std
@@ -100,49 +113,66 @@ def batch_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarra
     return y, NormCache(x_hat, inv_std, axes, batch_stats, _channel(weight, x.ndim), others)
 
 
-def batch_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
+def batch_norm_backward(dy: np.ndarray, cache: NormCache, check: bool = True
+                        ) -> dict[str, np.ndarray]:
     """dy: (N, C, *spatial) -> {"x": same, "weight", "bias": (C,) when affine}."""
+    if check:
+        checks.backward_args(dy, cache, NormCache, "batch_norm_backward")
     g, grads = _affine_backward(dy, cache)
     if not cache.batch_stats:
         return grads | {"x": g * cache.inv_std}
-    return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes)}
+    return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes, False)}
 
 
 # -- layer norm and group norm --------------------------------------------------------------
 
 def layer_norm_forward(x: np.ndarray, weight: np.ndarray | None, bias: np.ndarray | None,
-                       normalized_ndim: int, eps: float) -> tuple[np.ndarray, NormCache]:
+                       normalized_ndim: int, eps: float, check: bool = True
+                       ) -> tuple[np.ndarray, NormCache]:
     """x: (*, *normalized_shape); weight, bias: normalized_shape or None -> y: same as x."""
+    if check:
+        checks.layer_norm_args(x, weight, bias, normalized_ndim, eps)
     axes = tuple(range(x.ndim - normalized_ndim, x.ndim))
-    x_hat, inv_std = normalize(x, axes, eps)
+    x_hat, inv_std = normalize(x, axes, eps, check=False)
     y = x_hat if weight is None else x_hat * weight
     y = y if bias is None else y + bias
     lead = tuple(range(x.ndim - normalized_ndim))
     return y, NormCache(x_hat, inv_std, axes, True, weight, lead)
 
 
-def layer_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
+def layer_norm_backward(dy: np.ndarray, cache: NormCache, check: bool = True
+                        ) -> dict[str, np.ndarray]:
     """dy: the input's shape -> {"x": same, "weight", "bias": normalized_shape when affine}."""
+    if check:
+        checks.backward_args(dy, cache, NormCache, "layer_norm_backward")
     g, grads = _affine_backward(dy, cache)
-    return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes)}
+    return grads | {"x": normalize_backward(g, cache.x_hat, cache.inv_std, cache.axes, False)}
 
 
 def group_norm_forward(x: np.ndarray, num_groups: int, weight: np.ndarray | None,
-                       bias: np.ndarray | None, eps: float) -> tuple[np.ndarray, NormCache]:
+                       bias: np.ndarray | None, eps: float, check: bool = True
+                       ) -> tuple[np.ndarray, NormCache]:
     """x: (N, C, *), viewed as (N, G, C/G · prod(*)) and normalised over its last axis;
     weight, bias: (C,) -> y: same as x."""
-    x_hat, inv_std = normalize(x.reshape(x.shape[0], num_groups, -1), (2,), eps)
+    if check:
+        checks.group_norm_args(x, num_groups, weight, bias, eps)
+    grouped = (len(x), num_groups, math.prod(x.shape[1:]) // num_groups)
+    x_hat, inv_std = normalize(x.reshape(grouped), (2,), eps, check=False)
     x_hat = x_hat.reshape(x.shape)
     y = x_hat if weight is None else x_hat * _channel(weight, x.ndim) + _channel(bias, x.ndim)
     others = (0,) + tuple(range(2, x.ndim))
     return y, NormCache(x_hat, inv_std, (2,), True, _channel(weight, x.ndim), others)
 
 
-def group_norm_backward(dy: np.ndarray, cache: NormCache) -> dict[str, np.ndarray]:
+def group_norm_backward(dy: np.ndarray, cache: NormCache, check: bool = True
+                        ) -> dict[str, np.ndarray]:
     """dy: (N, C, *) -> {"x": same, "weight", "bias": (C,) when affine}."""
+    if check:
+        checks.backward_args(dy, cache, NormCache, "group_norm_backward")
     g, grads = _affine_backward(dy, cache)
-    grouped = cache.inv_std.shape[:2] + (-1,)
-    dx = normalize_backward(g.reshape(grouped), cache.x_hat.reshape(grouped), cache.inv_std, (2,))
+    grouped = cache.inv_std.shape[:2] + (math.prod(dy.shape[1:]) // cache.inv_std.shape[1],)
+    dx = normalize_backward(g.reshape(grouped), cache.x_hat.reshape(grouped), cache.inv_std, (2,),
+                            False)
     return grads | {"x": dx.reshape(dy.shape)}
 
 
@@ -167,11 +197,7 @@ class _NormBase(Module):
                  dtype: type = np.float64) -> None:
         super().__init__()
         self.num_features = validate.positive_int(num_features, self.name, "num_features")
-        if momentum is not None and not 0 <= momentum <= 1:
-            raise ValueError(f"{self.name}: momentum must be in [0, 1] or None, got {momentum}")
-        if eps <= 0:
-            raise ValueError(f"{self.name}: eps must be positive, got {eps}")
-        self.eps, self.momentum = eps, momentum
+        self.eps, self.momentum = checks.eps(eps, self.name), checks.momentum(momentum, self.name)
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.add_param("weight", np.ones(num_features, dtype))
@@ -199,13 +225,12 @@ class _NormBase(Module):
         running = not (self.training or not self.track_running_stats)
         w, b = (self.params["weight"], self.params["bias"]) if self.affine else (None, None)
         stats = (self._buffers["running_mean"], self._buffers["running_var"]) if running else ()
-        y, self._cache = batch_norm_forward(x, w, b, self.eps, *stats, axes=axes)
+        y, self._cache = batch_norm_forward(x, w, b, self.eps, *stats, axes=axes, check=False)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = validate.forward_called(self.name, self._cache)
-        validate.grad(dy, cache.x_hat.shape, self.name)
-        return _add_param_grads(self, batch_norm_backward(dy, cache))
+        cache = checks.module_backward(dy, self._cache, self.name)
+        return _add_param_grads(self, batch_norm_backward(dy, cache, check=False))
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
@@ -221,7 +246,8 @@ class _BatchNorm(_NormBase):
             running_var  ← (1 − m) running_var  + m σ² n / (n − 1)      (unbiased)
         where m = momentum, or 1 / num_batches_tracked when momentum is None (the
         cumulative average of all batches seen). A batch with n = 1 is refused (ValueError,
-        as torch): one value gives x̂ = 0 and no variance to estimate.
+        as torch): one value gives x̂ = 0 and no variance to estimate. An empty batch gives an
+        empty output, and counts in num_batches_tracked but leaves the running statistics (torch).
     eval (with track_running_stats): x̂ = (x − running_mean) / sqrt(running_var + ε); the
         statistics are constants, so dx = γ dy / sqrt(running_var + ε).
     weight, bias, running_mean, running_var: (C,)   num_batches_tracked: () int64
@@ -232,16 +258,13 @@ class _BatchNorm(_NormBase):
         axes = (0,) + tuple(range(2, x.ndim))
         if self.training or not self.track_running_stats:
             n = x.size // x.shape[1]
-            if n == 1:
-                raise ValueError(f"{self.name}: Expected more than 1 value per channel when "
-                                 f"training, got input size {tuple(x.shape)} (the batch mean of "
-                                 f"one value is that value: x̂ = 0 and the variance is undefined; "
-                                 f"use a batch of 2 or more, or call .eval())")
+            checks.one_value_per_channel(n, x.shape, self.name)
             if self.training and self.track_running_stats:
                 nbt = self._buffers["num_batches_tracked"]
                 nbt[...] = nbt + 1
                 factor = self.momentum if self.momentum is not None else 1.0 / float(nbt)
-                self._update_running(x.mean(axis=axes), x.var(axis=axes) * n / (n - 1), factor)
+                if n > 0:
+                    self._update_running(x.mean(axis=axes), x.var(axis=axes) * n / (n - 1), factor)
         return self._normalize(x, axes)
 
 
@@ -250,11 +273,7 @@ class BatchNorm1d(_BatchNorm):
     name = "BatchNorm1d"
 
     def _check(self, x: np.ndarray) -> None:
-        validate.array(x, self.name, "input", ndim=(2, 3))
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"{self.name}: input must have {self.num_features} channels on axis 1 "
-                             f"(shape (N, {self.num_features}) or (N, {self.num_features}, L)), "
-                             f"got shape {x.shape}")
+        checks.channels(x, self.num_features, self.name, "(N, {c}) or (N, {c}, L)", ndim=(2, 3))
 
 
 class BatchNorm2d(_BatchNorm):
@@ -262,10 +281,7 @@ class BatchNorm2d(_BatchNorm):
     name = "BatchNorm2d"
 
     def _check(self, x: np.ndarray) -> None:
-        validate.array(x, self.name, "input", ndim=4)
-        if x.shape[1] != self.num_features:
-            raise ValueError(f"{self.name}: input must have shape (N, {self.num_features}, H, W), "
-                             f"got {x.shape}")
+        checks.channels(x, self.num_features, self.name, "(N, {c}, H, W)", ndim=4)
 
 
 class _InstanceNorm(_NormBase):
@@ -277,7 +293,8 @@ class _InstanceNorm(_NormBase):
         running ← (1 − m) running + m · mean_N(per-instance statistic)
     momentum=None means m = 0 here, exactly as torch (it never updates; torch's cumulative
     average exists only in batch norm), and num_batches_tracked is not incremented.
-    A single spatial element is refused whenever the input's own statistics are used.
+    A single spatial element is refused whenever the input's own statistics are used; an empty
+    input leaves the running statistics as they were (torch writes NaN into them).
     weight, bias, running_mean, running_var: (C,)
     """
 
@@ -289,14 +306,8 @@ class _InstanceNorm(_NormBase):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, dtype)
 
     def _check(self, x: np.ndarray) -> None:
-        batched = self.spatial + 2
-        validate.array(x, self.name, "input", ndim=(batched - 1, batched))
-        if x.shape[-self.spatial - 1] != self.num_features:
-            msg = (f"{self.name}: expected input's size at dim={x.ndim - self.spatial - 1} to match "
-                   f"num_features ({self.num_features}), got shape {x.shape}")
-            if self.affine or self.track_running_stats:
-                raise ValueError(msg)
-            warnings.warn(msg + " (num_features is unused with affine=False)", stacklevel=3)
+        checks.instance_input(x, self.num_features, self.name, self.spatial,
+                              strict=self.affine or self.track_running_stats)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
@@ -305,11 +316,8 @@ class _InstanceNorm(_NormBase):
         axes = tuple(range(2, x.ndim))
         if self.training or not self.track_running_stats:
             n = int(np.prod(x.shape[2:]))
-            if n == 1:
-                raise ValueError(f"{self.name}: Expected more than 1 spatial element when "
-                                 f"training, got input size {tuple(x.shape)} (one value per "
-                                 f"instance has no variance)")
-            if self.training and self.track_running_stats:
+            checks.one_value_per_channel(n, x.shape, self.name, "spatial element")
+            if self.training and self.track_running_stats and x.size:
                 factor = self.momentum if self.momentum is not None else 0.0
                 self._update_running(x.mean(axis=axes).mean(axis=0),
                                      (x.var(axis=axes) * n / (n - 1)).mean(axis=0), factor)
@@ -347,9 +355,9 @@ class LayerNorm(Module):
                  elementwise_affine: bool = True, bias: bool = True,
                  dtype: type = np.float64) -> None:
         super().__init__()
-        shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
-        self.normalized_shape, self.eps, self.elementwise_affine = shape, eps, elementwise_affine
-        self.has_bias = bias and elementwise_affine
+        shape = checks.shape_arg(normalized_shape, "LayerNorm", "normalized_shape")
+        self.normalized_shape, self.eps = shape, checks.eps(eps, "LayerNorm")
+        self.elementwise_affine, self.has_bias = elementwise_affine, bias and elementwise_affine
         if elementwise_affine:
             self.add_param("weight", np.ones(shape, dtype))
             if bias:
@@ -357,17 +365,15 @@ class LayerNorm(Module):
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, "LayerNorm", "input", min_ndim=len(self.normalized_shape),
-                       shape=self.normalized_shape)
+        validate.array(x, "LayerNorm", "input", shape=self.normalized_shape)
         w = self.params["weight"] if self.elementwise_affine else None
         b = self.params["bias"] if self.has_bias else None
-        y, self._cache = layer_norm_forward(x, w, b, len(self.normalized_shape), self.eps)
+        y, self._cache = layer_norm_forward(x, w, b, len(self.normalized_shape), self.eps, False)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = validate.forward_called("LayerNorm", self._cache)
-        validate.grad(dy, cache.x_hat.shape, "LayerNorm")
-        return _add_param_grads(self, layer_norm_backward(dy, cache))
+        cache = checks.module_backward(dy, self._cache, "LayerNorm")
+        return _add_param_grads(self, layer_norm_backward(dy, cache, check=False))
 
     def extra_repr(self) -> str:
         return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
@@ -384,28 +390,22 @@ class GroupNorm(Module):
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  dtype: type = np.float64) -> None:
         super().__init__()
-        if num_groups < 1 or num_channels % num_groups:
-            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
-                             f"num_groups ({num_groups})")
-        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.num_groups, self.num_channels = checks.groups(num_groups, num_channels, "GroupNorm")
+        self.eps, self.affine = checks.eps(eps, "GroupNorm"), affine
         if affine:
-            self.add_param("weight", np.ones(num_channels, dtype))
-            self.add_param("bias", np.zeros(num_channels, dtype))
+            self.add_param("weight", np.ones(self.num_channels, dtype))
+            self.add_param("bias", np.zeros(self.num_channels, dtype))
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, "GroupNorm", "input", min_ndim=2)
-        if x.shape[1] != self.num_channels:
-            raise ValueError(f"GroupNorm: input must have shape (N, {self.num_channels}, *), "
-                             f"got {x.shape}")
+        checks.channels(x, self.num_channels, "GroupNorm", "(N, {c}, *)", min_ndim=2)
         w, b = (self.params["weight"], self.params["bias"]) if self.affine else (None, None)
-        y, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps)
+        y, self._cache = group_norm_forward(x, self.num_groups, w, b, self.eps, check=False)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = validate.forward_called("GroupNorm", self._cache)
-        validate.grad(dy, cache.x_hat.shape, "GroupNorm")
-        return _add_param_grads(self, group_norm_backward(dy, cache))
+        cache = checks.module_backward(dy, self._cache, "GroupNorm")
+        return _add_param_grads(self, group_norm_backward(dy, cache, check=False))
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

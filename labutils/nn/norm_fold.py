@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import norm_checks as checks
+
 __all__ = ["fold_batch_norm"]
 
 
@@ -24,6 +26,7 @@ def fold_batch_norm(weight: np.ndarray, bias: np.ndarray | None, gamma: np.ndarr
                     eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
     """weight: (C_out, *) of a Linear (C_out, in) or conv (C_out, C_in, *k); bias: (C_out,)
     or None; gamma, beta, running_mean, running_var: (C_out,) -> (weight', bias')."""
+    checks.fold_args(weight, bias, gamma, beta, running_mean, running_var, eps)
     scale = gamma / np.sqrt(running_var + eps)
     bias = np.zeros_like(running_mean) if bias is None else bias
     folded = scale.reshape((-1,) + (1,) * (weight.ndim - 1)) * weight

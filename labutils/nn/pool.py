@@ -18,6 +18,8 @@ adaptive y[i] = mean of x[⌊iL/n⌋ : ⌈(i+1)L/n⌉] per axis: a linear map y 
 from __future__ import annotations
 
 import math
+import numbers
+from functools import partial
 from typing import NamedTuple
 
 import numpy as np
@@ -35,14 +37,26 @@ __all__ = ["MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool2
 
 
 def pool_output_size(n: int, kernel_size: int, stride: int | None = None, padding: int = 0,
-                     dilation: int = 1, ceil_mode: bool = False) -> int:
-    """Output length of torch's pooling along one axis (see the module docstring)."""
-    stride = kernel_size if stride is None else stride
+                     dilation: int = 1, ceil_mode: bool = False, owner: str = "pool_output_size"
+                     ) -> int:
+    """Output length of torch's pooling along one axis (see the module docstring). Arguments
+    torch's pooling refuses are refused here too (errors name ``owner``): a window that does not
+    fit (output < 1), a padding larger than half the kernel."""
+    n = validate.positive_int(n, owner, "n", minimum=0)
+    kernel_size = validate.positive_int(kernel_size, owner, "kernel_size")
+    stride = kernel_size if stride is None else validate.positive_int(stride, owner, "stride")
+    padding = validate.positive_int(padding, owner, "padding", minimum=0)
+    dilation = validate.positive_int(dilation, owner, "dilation")
+    _check_padding((padding,), (kernel_size,), owner)
     span = dilation * (kernel_size - 1) + 1
     num = n + 2 * padding - span
     out = (-(-num // stride) if ceil_mode else num // stride) + 1
     if ceil_mode and (out - 1) * stride >= n + padding:
         out -= 1
+    if out < 1:
+        raise ValueError(f"{owner}: the window (kernel {kernel_size}, dilation {dilation}) must "
+                         f"fit in the padded input, got size {n} + 2·{padding}; the output size "
+                         f"would be {out}")
     return out
 
 
@@ -64,12 +78,8 @@ def _geometry(x_shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[i
               ) -> tuple[tuple[int, ...], tuple[tuple[int, int], ...]]:
     """L_out per axis, and the (lo, hi) padding that covers every window (ceil mode included)."""
     out, pads = [], []
-    for ax, (n, k, s, p, d) in enumerate(zip(x_shape[2:], kernel, stride, padding, dilation)):
-        o = pool_output_size(n, k, s, p, d, ceil_mode)
-        if o < 1:
-            raise ValueError(f"{owner}: the window (kernel {k}, dilation {d}) must fit in the "
-                             f"padded input along spatial axis {ax}, got {n} + 2·{p}; output "
-                             f"size would be {o}")
+    for n, k, s, p, d in zip(x_shape[2:], kernel, stride, padding, dilation):
+        o = pool_output_size(n, k, s, p, d, ceil_mode, owner)
         out.append(o)
         pads.append((p, max(p, (o - 1) * s + d * (k - 1) + 1 - n - p)))
     return tuple(out), tuple(pads)
@@ -85,33 +95,65 @@ def _windows(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
     return np.lib.stride_tricks.as_strided(xp, shape, strides, writeable=False)
 
 
+def _check_padding(padding: tuple[int, ...], kernel: tuple[int, ...], owner: str) -> None:
+    if any(p > k // 2 for p, k in zip(padding, kernel)):
+        raise ValueError(f"{owner}: padding must be at most half the kernel size {kernel} (as "
+                         f"in torch), got {padding}")
+
+
+def _check_input(x: np.ndarray, owner: str, arg: str = "x") -> None:
+    """(N, C, *S) with C and every S > 0 (torch: only the batch may be empty)."""
+    validate.array(x, owner, arg, min_ndim=3)
+    if 0 in x.shape[1:]:
+        raise ValueError(f"{owner}: {arg} must have non-empty channel and spatial axes (only the "
+                         f"batch axis may be empty, as in torch), got shape {x.shape}")
+
+
 def _args(x: np.ndarray, kernel_size: Size, stride: Size | None, padding: Size, dilation: Size,
-          owner: str) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+          owner: str, check: bool
+          ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
+    """The per-axis arguments as tuples; with ``check``, x is checked first."""
+    if check:
+        _check_input(x, owner)
     nd = x.ndim - 2
     kernel = spatial_ints(kernel_size, nd, owner, "kernel_size")
     stride = kernel if stride is None else spatial_ints(stride, nd, owner, "stride")
-    return (kernel, stride, spatial_ints(padding, nd, owner, "padding", 0),
-            spatial_ints(dilation, nd, owner, "dilation"))
+    padding = spatial_ints(padding, nd, owner, "padding", 0)
+    _check_padding(padding, kernel, owner)
+    return kernel, stride, padding, spatial_ints(dilation, nd, owner, "dilation")
+
+
+def _check_cache(dy: np.ndarray, cache: PoolCache, owner: str, field: str) -> None:
+    """A backward's door: the forward's PoolCache (of the right pair), dy of the output's shape."""
+    if not isinstance(cache, PoolCache) or getattr(cache, field) is None:
+        raise TypeError(f"{owner}: cache must be the PoolCache returned by the forward of the "
+                        f"pair, got {type(cache).__name__}")
+    validate.grad(dy, cache.x_shape[:2] + cache.out, owner, "dy")
 
 
 # -- max pooling: the pair ------------------------------------------------------------------
 def max_pool_forward(x: np.ndarray, kernel_size: Size, stride: Size | None = None,
                      padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
-                     owner: str = "max_pool_forward") -> tuple[np.ndarray, PoolCache]:
-    """x: (N, C, *S) -> y: (N, C, *L_out), y = max over each window (padding is −∞)."""
-    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, dilation, owner)
+                     owner: str = "max_pool_forward", check: bool = True
+                     ) -> tuple[np.ndarray, PoolCache]:
+    """x: (N, C, *S) -> y: (N, C, *L_out), y = max over each window (padding is −∞).
+    Errors name ``owner``; check=False: the caller (a module) has checked x."""
+    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, dilation, owner,
+                                              check)
     out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode, owner)
     xp = np.pad(x, ((0, 0), (0, 0), *pads), constant_values=-np.inf)
     win = _windows(xp, kernel, stride, dilation, out)
-    flat = win.reshape(*win.shape[:2 + len(out)], -1)            # (N, C, *out, Πk)
+    flat = win.reshape(*win.shape[:2 + len(out)], math.prod(kernel))     # (N, C, *out, Πk)
     arg = flat.argmax(axis=-1)                                    # first maximum, as torch
     y = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
     return y, PoolCache(x.shape, xp.shape, kernel, stride, padding, dilation, out, arg, None)
 
 
-def max_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+def max_pool_backward(dy: np.ndarray, cache: PoolCache, check: bool = True) -> np.ndarray:
     """dy: (N, C, *L_out) -> dx: (N, C, *S): each dy goes to its window's argmax, summed where
     windows overlap (one bincount over flat indices into the padded input)."""
+    if check:
+        _check_cache(dy, cache, "max_pool_backward", "argmax")
     x_shape, xp_shape, kernel, stride, padding, dilation, out, arg, _ = cache
     nd = len(out)
     kidx = np.unravel_index(arg, kernel)                          # kernel offset of the max
@@ -142,10 +184,13 @@ def _divisor(x_shape: tuple[int, ...], out: tuple[int, ...], kernel: tuple[int, 
 
 def avg_pool_forward(x: np.ndarray, kernel_size: Size, stride: Size | None = None,
                      padding: Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-                     divisor_override: float | None = None, owner: str = "avg_pool_forward"
-                     ) -> tuple[np.ndarray, PoolCache]:
-    """x: (N, C, *S) -> y: (N, C, *L_out), y = (sum over each window) / divisor."""
-    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, 1, owner)
+                     divisor_override: int | None = None, owner: str = "avg_pool_forward",
+                     check: bool = True) -> tuple[np.ndarray, PoolCache]:
+    """x: (N, C, *S) -> y: (N, C, *L_out), y = (sum over each window) / divisor.
+    Errors name ``owner``; check=False: the caller (a module) has checked x."""
+    kernel, stride, padding, dilation = _args(x, kernel_size, stride, padding, 1, owner, check)
+    if divisor_override is not None:
+        validate.positive_int(divisor_override, owner, "divisor_override")
     out, pads = _geometry(x.shape, kernel, stride, padding, dilation, ceil_mode, owner)
     xp = np.pad(x, ((0, 0), (0, 0), *pads))
     div = (float(divisor_override) if divisor_override is not None else
@@ -155,9 +200,11 @@ def avg_pool_forward(x: np.ndarray, kernel_size: Size, stride: Size | None = Non
     return y.astype(x.dtype, copy=False), cache
 
 
-def avg_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
+def avg_pool_backward(dy: np.ndarray, cache: PoolCache, check: bool = True) -> np.ndarray:
     """dy: (N, C, *L_out) -> dx: (N, C, *S): dy / divisor added to every entry of its window
     (col2im of dy / divisor repeated over the kernel offsets)."""
+    if check:
+        _check_cache(dy, cache, "avg_pool_backward", "divisor")
     x_shape, xp_shape, kernel, stride, padding, dilation, out, _, div = cache
     g = np.moveaxis(dy / div, 0, 1)                               # (C, N, *out)
     cols = np.broadcast_to(g[None, :, *(None,) * len(out)],
@@ -171,7 +218,9 @@ def avg_pool_backward(dy: np.ndarray, cache: PoolCache) -> np.ndarray:
 # -- adaptive average pooling: the pair -----------------------------------------------------
 def adaptive_pool_matrix(n_in: int, n_out: int, dtype: npt.DTypeLike = np.float64) -> np.ndarray:
     """(n_out, n_in) averaging matrix of torch's adaptive pooling: row i averages
-    x[⌊i·n_in/n_out⌋ : ⌈(i+1)·n_in/n_out⌉]."""
+    x[⌊i·n_in/n_out⌋ : ⌈(i+1)·n_in/n_out⌉]. n_out = 0 gives an empty matrix (as torch)."""
+    n_in = validate.positive_int(n_in, "adaptive_pool_matrix", "n_in")
+    n_out = validate.positive_int(n_out, "adaptive_pool_matrix", "n_out", minimum=0)
     i = np.arange(n_out)
     start = (i * n_in) // n_out
     end = -((-(i + 1) * n_in) // n_out)
@@ -183,19 +232,50 @@ def adaptive_pool_matrix(n_in: int, n_out: int, dtype: npt.DTypeLike = np.float6
 class AdaptivePoolCache(NamedTuple):
     a_h: np.ndarray               # (h_out, H)
     a_w: np.ndarray               # (w_out, W)
+    x_shape: tuple[int, ...] = ()  # (*, H, W) of the input
 
 
-def adaptive_avg_pool_forward(x: np.ndarray, output_size: tuple[int, int]
-                              ) -> tuple[np.ndarray, AdaptivePoolCache]:
-    """x: (*, H, W) -> y: (*, h_out, w_out),  y = A_h x A_wᵀ."""
-    a_h = adaptive_pool_matrix(x.shape[-2], output_size[0], x.dtype)
-    a_w = adaptive_pool_matrix(x.shape[-1], output_size[1], x.dtype)
+def _adaptive_size(output_size: object, owner: str) -> tuple[int | None, int | None]:
+    """An int, None (keep the input's size) or a pair of them, each >= 0 (torch)."""
+    size = (output_size,) * 2 if output_size is None or isinstance(
+        output_size, numbers.Integral) else output_size
+    if not isinstance(size, (tuple, list)) or len(size) != 2:
+        raise TypeError(f"{owner}: output_size must be an int, None or a pair of them, got "
+                        f"{output_size!r}")
+    return tuple(None if s is None else validate.positive_int(s, owner, "output_size", 0)
+                 for s in size)
+
+
+def _check_adaptive(x: np.ndarray, owner: str, arg: str) -> None:
+    validate.array(x, owner, arg, ndim=(3, 4))
+    if 0 in x.shape[-2:]:
+        raise ValueError(f"{owner}: {arg} must have non-empty spatial axes (H, W), got shape "
+                         f"{x.shape}")
+
+
+def adaptive_avg_pool_forward(x: np.ndarray, output_size: int | tuple[int | None, int | None],
+                              check: bool = True) -> tuple[np.ndarray, AdaptivePoolCache]:
+    """x: (N, C, H, W) or (C, H, W) -> y: (*, h_out, w_out),  y = A_h x A_wᵀ; output_size as
+    AdaptiveAvgPool2d's. check=False: the caller (the module) has checked x."""
+    owner = "adaptive_avg_pool_forward"
+    if check:
+        _check_adaptive(x, owner, "x")
+    h, w = (n if o is None else o for n, o in zip(x.shape[-2:], _adaptive_size(output_size, owner)))
+    a_h = adaptive_pool_matrix(x.shape[-2], h, x.dtype)
+    a_w = adaptive_pool_matrix(x.shape[-1], w, x.dtype)
     y = np.einsum("ih,...hw,jw->...ij", a_h, x, a_w, optimize=True)
-    return y, AdaptivePoolCache(a_h, a_w)
+    return y, AdaptivePoolCache(a_h, a_w, x.shape)
 
 
-def adaptive_avg_pool_backward(dy: np.ndarray, cache: AdaptivePoolCache) -> np.ndarray:
+def adaptive_avg_pool_backward(dy: np.ndarray, cache: AdaptivePoolCache, check: bool = True
+                               ) -> np.ndarray:
     """dy: (*, h_out, w_out) -> dx: (*, H, W),  dx = A_hᵀ dy A_w."""
+    if check:
+        if not isinstance(cache, AdaptivePoolCache):
+            raise TypeError(f"adaptive_avg_pool_backward: cache must be the AdaptivePoolCache "
+                            f"returned by the forward, got {type(cache).__name__}")
+        validate.grad(dy, cache.x_shape[:-2] + (len(cache.a_h), len(cache.a_w)),
+                      "adaptive_avg_pool_backward", "dy")
     return np.einsum("ih,...ij,jw->...hw", cache.a_h, dy, cache.a_w, optimize=True)
 
 
@@ -209,14 +289,12 @@ class _PoolNd(SpatialModule):
         super().__init__()
         name = type(self).__name__
         self.kernel_size = spatial_ints(kernel_size, self.nd, name, "kernel_size")
-        self.stride = self.kernel_size if stride is None or stride == [] else spatial_ints(
-            stride, self.nd, name, "stride")
+        default = stride is None or (isinstance(stride, list) and not stride)     # torch: [] too
+        self.stride = self.kernel_size if default else spatial_ints(stride, self.nd, name, "stride")
         self.padding = spatial_ints(padding, self.nd, name, "padding", 0)
+        _check_padding(self.padding, self.kernel_size, name)
         self.dilation = spatial_ints(dilation, self.nd, name, "dilation")
         self.ceil_mode = bool(ceil_mode)
-        if any(p > k // 2 for p, k in zip(self.padding, self.kernel_size)):
-            raise ValueError(f"{name}: padding must be at most half the kernel size "
-                             f"{self.kernel_size} (as in torch), got {self.padding}")
         self._cache = None
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -229,7 +307,7 @@ class _PoolNd(SpatialModule):
 
 
 class _MaxPoolNd(_PoolNd):
-    _pair_backward = staticmethod(max_pool_backward)
+    _pair_backward = staticmethod(partial(max_pool_backward, check=False))
 
     def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
                  dilation: Size = 1, return_indices: bool = False, ceil_mode: bool = False) -> None:
@@ -241,7 +319,7 @@ class _MaxPoolNd(_PoolNd):
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._run(x, lambda x4: max_pool_forward(
             x4, self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode,
-            owner=type(self).__name__))
+            owner=type(self).__name__, check=False), nonempty=True)
 
 
 class MaxPool1d(_MaxPoolNd):
@@ -255,22 +333,21 @@ class MaxPool2d(_MaxPoolNd):
 
 
 class _AvgPoolNd(_PoolNd):
-    _pair_backward = staticmethod(avg_pool_backward)
+    _pair_backward = staticmethod(partial(avg_pool_backward, check=False))
 
     def __init__(self, kernel_size: Size, stride: Size | None = None, padding: Size = 0,
                  ceil_mode: bool = False, count_include_pad: bool = True,
                  divisor_override: float | None = None) -> None:
         super().__init__(kernel_size, stride, padding, 1, ceil_mode)
         self.count_include_pad = count_include_pad
-        if divisor_override is not None and divisor_override <= 0:
-            raise ValueError(f"{type(self).__name__}: divisor_override must be positive, "
-                             f"got {divisor_override!r}")
-        self.divisor_override = divisor_override
+        self.divisor_override = None if divisor_override is None else validate.positive_int(
+            divisor_override, type(self).__name__, "divisor_override")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return self._run(x, lambda x4: avg_pool_forward(
             x4, self.kernel_size, self.stride, self.padding, self.ceil_mode,
-            self.count_include_pad, self.divisor_override, owner=type(self).__name__))
+            self.count_include_pad, self.divisor_override, owner=type(self).__name__,
+            check=False), nonempty=True)
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
@@ -302,26 +379,19 @@ class AdaptiveAvgPool2d(Module):
 
     def __init__(self, output_size: int | None | tuple[int | None, int | None]) -> None:
         super().__init__()
-        size = (output_size, output_size) if output_size is None or isinstance(
-            output_size, (int, np.integer)) else tuple(output_size)
-        if len(size) != 2 or any(s is not None and (not isinstance(s, (int, np.integer)) or s < 1)
-                                 for s in size):
-            raise ValueError(f"AdaptiveAvgPool2d: output_size must be a positive int, None or a "
-                             f"pair of them, got {output_size!r}")
-        self.output_size = size
+        self.output_size = _adaptive_size(output_size, "AdaptiveAvgPool2d")
         self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        validate.array(x, "AdaptiveAvgPool2d", "input", ndim=(3, 4))
-        size = tuple(n if o is None else o for n, o in zip(x.shape[-2:], self.output_size))
-        y, cache = adaptive_avg_pool_forward(x, size)
+        _check_adaptive(x, "AdaptiveAvgPool2d", "input")
+        y, cache = adaptive_avg_pool_forward(x, self.output_size, check=False)
         self._cache = (cache, y.shape)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache, y_shape = validate.forward_called("AdaptiveAvgPool2d", self._cache)
         validate.grad(dy, y_shape, "AdaptiveAvgPool2d")
-        return adaptive_avg_pool_backward(dy, cache)
+        return adaptive_avg_pool_backward(dy, cache, check=False)
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"

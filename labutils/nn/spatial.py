@@ -34,11 +34,16 @@ class SpatialModule(Module):
     unbatched (C, *S) input is a batch of one, as in torch."""
     nd = 2
 
-    def _run(self, x: np.ndarray, pair: Callable, channels: int | None = None) -> np.ndarray:
-        """Validate x, run ``pair(x_batched) -> (y, cache)``, keep the cache, return y."""
+    def _run(self, x: np.ndarray, pair: Callable, channels: int | None = None,
+             nonempty: bool = False) -> np.ndarray:
+        """Validate x, run ``pair(x_batched) -> (y, cache)``, keep the cache, return y.
+        nonempty: the channel and spatial axes must not be empty (only the batch may be)."""
         shape = None if channels is None else (channels,) + (None,) * self.nd
-        validate.array(x, type(self).__name__, "input", ndim=(self.nd + 1, self.nd + 2),
-                       shape=shape)
+        name = type(self).__name__
+        validate.array(x, name, "input", ndim=(self.nd + 1, self.nd + 2), shape=shape)
+        if nonempty and 0 in x.shape[-self.nd - 1:]:
+            raise ValueError(f"{name}: input must have non-empty channel and spatial axes (only "
+                             f"the batch axis may be empty, as in torch), got shape {x.shape}")
         unbatched = x.ndim == self.nd + 1
         y, cache = pair(x[None] if unbatched else x)
         self._cache = (cache, y.shape, unbatched)

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import init, validate
 from ..module import Module
+from . import norm_checks as checks
 from .linear import Linear, LinearCache, linear_backward, linear_forward
 
 __all__ = ["WeightNormCache", "weight_norm_forward", "weight_norm_backward", "WeightNormLinear",
@@ -28,16 +29,23 @@ class WeightNormCache(NamedTuple):
     linear: LinearCache    # the Linear with the effective weight
 
 
-def weight_norm_forward(x: np.ndarray, g: np.ndarray, v: np.ndarray, bias: np.ndarray | None
-                        ) -> tuple[np.ndarray, WeightNormCache]:
-    """x: (*, in), g: (out, 1), v: (out, in), bias: (out,) or None -> y: (*, out)."""
+def weight_norm_forward(x: np.ndarray, g: np.ndarray, v: np.ndarray, bias: np.ndarray | None,
+                        check: bool = True) -> tuple[np.ndarray, WeightNormCache]:
+    """x: (*, in), g: (out, 1), v: (out, in), bias: (out,) or None -> y: (*, out).
+    check=False: the caller (the module) has checked the arguments."""
+    if check:
+        checks.weight_norm_args(x, g, v, bias)
     w = g * v / np.linalg.norm(v, axis=1, keepdims=True)
     y, linear = linear_forward(x, w, bias)
     return y, WeightNormCache(v, g, linear)
 
 
-def weight_norm_backward(dy: np.ndarray, cache: WeightNormCache) -> dict[str, np.ndarray]:
+def weight_norm_backward(dy: np.ndarray, cache: WeightNormCache, check: bool = True
+                         ) -> dict[str, np.ndarray]:
     """dy: (*, out) -> {"x": (*, in), "g": (out, 1), "v": (out, in), "bias": (out,) if any}."""
+    if check:
+        checks.backward_args(dy, cache, WeightNormCache, "weight_norm_backward",
+                             lambda c: c.linear.x.shape[:-1] + c.v.shape[:1])
     grads = linear_backward(dy, cache.linear)
     dW, v, g = grads.pop("weight"), cache.v, cache.g
     n = np.linalg.norm(v, axis=1, keepdims=True)
@@ -58,6 +66,8 @@ class WeightNormLinear(Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
+        in_features = validate.positive_int(in_features, "WeightNormLinear", "in_features")
+        out_features = validate.positive_int(out_features, "WeightNormLinear", "out_features")
         self.in_features, self.out_features, self.has_bias = in_features, out_features, bias
         w, b = init.torch_default((out_features, in_features), rng, dtype, bias)
         self.add_param("weight_g", np.linalg.norm(w, axis=1, keepdims=True))
@@ -80,13 +90,13 @@ class WeightNormLinear(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "WeightNormLinear", "input", min_ndim=1, shape=(self.in_features,))
         y, self._cache = weight_norm_forward(x, self.params["weight_g"], self.params["weight_v"],
-                                             self.params["bias"] if self.has_bias else None)
+                                             self.params["bias"] if self.has_bias else None, False)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         cache = validate.forward_called("WeightNormLinear", self._cache)
         validate.grad(dy, cache.linear.x.shape[:-1] + (self.out_features,), "WeightNormLinear")
-        grads = weight_norm_backward(dy, cache)
+        grads = weight_norm_backward(dy, cache, check=False)
         self.grads["weight_g"] += grads["g"]
         self.grads["weight_v"] += grads["v"]
         if self.has_bias:
@@ -101,7 +111,8 @@ def weight_norm(linear: Linear) -> WeightNormLinear:
     """A WeightNormLinear computing exactly what ``linear`` (a labutils Linear) computes:
     v = W and g = ||W|| row-wise (torch.nn.utils.parametrizations.weight_norm, dim=0)."""
     if not isinstance(linear, Linear):
-        raise TypeError(f"weight_norm: expected a labutils Linear, got {type(linear).__name__}")
+        raise TypeError(f"weight_norm: linear must be a labutils nn.Linear, got "
+                        f"{type(linear).__name__}")
     w = linear.params["weight"]
     m = WeightNormLinear(linear.in_features, linear.out_features, linear.has_bias, dtype=w.dtype)
     m.params["weight_v"] = w.copy()
