@@ -110,7 +110,10 @@ def _pool_cases(n_cases, seed):
         else:
             d = (1,) * nd
             args = (k, s, p, ceil, bool(rng.integers(0, 2)))
-        out = [pool_output_size(n, kk, ss, pp, dd, ceil) for n, kk, ss, pp, dd in zip(size, k, s, p, d)]
+        try:
+            out = [pool_output_size(n, kk, ss, pp, dd, ceil) for n, kk, ss, pp, dd in zip(size, k, s, p, d)]
+        except ValueError:          # the window does not fit: refused, as torch's pooling does
+            continue
         # every window must hold at least one real entry (torch gives -inf otherwise)
         if min(out) < 1 or any(dd * (kk - 1) + 1 > n + 2 * pp for n, kk, pp, dd in zip(size, k, p, d)):
             continue
