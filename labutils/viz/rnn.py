@@ -27,12 +27,13 @@ STATE_NORM_LABEL = r"$\|\partial h_T / \partial s_k\|_2$, $s_k = h_k$ or $(h_k, 
 
 def draw_gradient_norms(fig: Figure, curves: dict,
                         title: str = "Gradient norm backwards through time",
-                        ylabel: str = NORM_LABEL) -> Axes:
+                        ylabel: str = NORM_LABEL,
+                        xlabel: str = "steps back in time, T − k") -> Axes:
     """curves: {label: (distance, norm)} -> one log-scale line each."""
     ax = fig.add_subplot(1, 1, 1)
     for (label, (d, n)), color in zip(curves.items(), OKABE_ITO * 3):
         ax.semilogy(d, np.maximum(n, 1e-300), label=label, color=color)
-    finish(ax, title, "steps back in time, T − k", ylabel, legend=True)
+    finish(ax, title, xlabel, ylabel, legend=True)
     return ax
 
 
