@@ -42,7 +42,7 @@ from scipy.special import expit
 from .. import init
 from .. import validate
 from ..module import Module
-from .rnn_layout import Layout, State
+from .rnn_layout import Layout, State, check_step
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "rnn_step_forward", "rnn_step_backward",
            "lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -101,6 +101,14 @@ def rnn_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.nd
                      nonlinearity: str = "tanh") -> tuple[np.ndarray, RNNStepCache]:
     """h' = φ(x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), φ = tanh or relu.
     x (N, H_in), h (N, H), w_ih (H, H_in), w_hh (H, H), b_ih, b_hh (H,) -> h' (N, H)."""
+    validate_nonlinearity("rnn_step_forward", nonlinearity)
+    check_step("rnn_step_forward", x, h, (w_ih, w_hh, b_ih, b_hh), 1)
+    return _rnn_step(x, h, w_ih, w_hh, b_ih, b_hh, nonlinearity)
+
+
+def _rnn_step(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+              b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None,
+              nonlinearity: str = "tanh") -> tuple[np.ndarray, RNNStepCache]:
     gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
     a = gi + gh
     h_new = np.tanh(a) if nonlinearity == "tanh" else np.maximum(a, 0)
@@ -109,6 +117,12 @@ def rnn_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.nd
 
 def rnn_step_backward(dh_new: np.ndarray, cache: RNNStepCache) -> RecurrentGrads:
     """dL/dh' (N, H) -> dx (N, H_in), dh (N, H), dw_ih, dw_hh, db_ih, db_hh."""
+    validate.grad(dh_new, check_cache(cache, RNNStepCache, "rnn_step").h_new.shape,
+                  "rnn_step_backward", "dh_new")
+    return _rnn_step_back(dh_new, cache)
+
+
+def _rnn_step_back(dh_new: np.ndarray, cache: RNNStepCache) -> RecurrentGrads:
     if cache.nonlinearity == "tanh":
         da = dh_new * (1 - cache.h_new * cache.h_new)          # tanh' = 1 − tanh²
     else:
@@ -135,6 +149,16 @@ def lstm_step_forward(x: np.ndarray, state: tuple[np.ndarray, np.ndarray], w_ih:
     """c' = f ⊙ c + i ⊙ g, h' = o ⊙ tanh(c'), gates i, f, g, o (torch's order).
     x (N, H_in), state (h, c) each (N, H), w_ih (4H, H_in), w_hh (4H, H), b_ih, b_hh (4H,)
     -> state' (h', c') each (N, H)."""
+    if not (isinstance(state, (tuple, list)) and len(state) == 2):
+        raise TypeError(f"lstm_step_forward: state must be a pair (h, c), got "
+                        f"{type(state).__name__}")
+    check_step("lstm_step_forward", x, state, (w_ih, w_hh, b_ih, b_hh), 4)
+    return _lstm_step(x, tuple(state), w_ih, w_hh, b_ih, b_hh)
+
+
+def _lstm_step(x: np.ndarray, state: tuple[np.ndarray, np.ndarray], w_ih: np.ndarray,
+               w_hh: np.ndarray, b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None
+               ) -> tuple[tuple[np.ndarray, np.ndarray], LSTMStepCache]:
     h, c = state
     H = h.shape[-1]
     gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
@@ -149,6 +173,17 @@ def lstm_step_forward(x: np.ndarray, state: tuple[np.ndarray, np.ndarray], w_ih:
 def lstm_step_backward(dstate_new: tuple[np.ndarray, np.ndarray],
                        cache: LSTMStepCache) -> RecurrentGrads:
     """(dL/dh', dL/dc') each (N, H) -> dx, (dh, dc), dw_ih, dw_hh, db_ih, db_hh."""
+    shape = check_cache(cache, LSTMStepCache, "lstm_step").o.shape
+    if not (isinstance(dstate_new, (tuple, list)) and len(dstate_new) == 2):
+        raise TypeError(f"lstm_step_backward: dstate_new must be a pair (dh', dc'), got "
+                        f"{type(dstate_new).__name__}")
+    for g, name in zip(dstate_new, ("dstate_new[0] (dh')", "dstate_new[1] (dc')")):
+        validate.grad(g, shape, "lstm_step_backward", name)
+    return _lstm_step_back(tuple(dstate_new), cache)
+
+
+def _lstm_step_back(dstate_new: tuple[np.ndarray, np.ndarray],
+                    cache: LSTMStepCache) -> RecurrentGrads:
     dh_new, dc_new = dstate_new
     i, f, g, o, tc = cache.i, cache.f, cache.g, cache.o, cache.tanh_c_new
     dc = dc_new + dh_new * o * (1 - tc * tc)           # both paths into c'
@@ -175,6 +210,13 @@ def gru_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.nd
                      ) -> tuple[np.ndarray, GRUStepCache]:
     """h' = (1 − z) ⊙ n + z ⊙ h, n = tanh(gi_n + r ⊙ gh_n), gates r, z, n (torch's order).
     x (N, H_in), h (N, H), w_ih (3H, H_in), w_hh (3H, H), b_ih, b_hh (3H,) -> h' (N, H)."""
+    check_step("gru_step_forward", x, h, (w_ih, w_hh, b_ih, b_hh), 3)
+    return _gru_step(x, h, w_ih, w_hh, b_ih, b_hh)
+
+
+def _gru_step(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray,
+              b_ih: np.ndarray | None = None, b_hh: np.ndarray | None = None
+              ) -> tuple[np.ndarray, GRUStepCache]:
     H = h.shape[-1]
     gi, gh, proj = projections(x, h, w_ih, w_hh, b_ih, b_hh)
     r = expit(gi[:, :H] + gh[:, :H])
@@ -186,6 +228,12 @@ def gru_step_forward(x: np.ndarray, h: np.ndarray, w_ih: np.ndarray, w_hh: np.nd
 
 def gru_step_backward(dh_new: np.ndarray, cache: GRUStepCache) -> RecurrentGrads:
     """dL/dh' (N, H) -> dx (N, H_in), dh (N, H), dw_ih, dw_hh, db_ih, db_hh."""
+    validate.grad(dh_new, check_cache(cache, GRUStepCache, "gru_step").z.shape,
+                  "gru_step_backward", "dh_new")
+    return _gru_step_back(dh_new, cache)
+
+
+def _gru_step_back(dh_new: np.ndarray, cache: GRUStepCache) -> RecurrentGrads:
     r, z, n = cache.r, cache.z, cache.n
     dn = dh_new * (1 - z) * (1 - n * n)                 # through n's tanh
     dr = dn * cache.gh_n * r * (1 - r)
@@ -205,14 +253,15 @@ class StepPair(NamedTuple):
     pair: bool
 
 
-RNN_STEP = StepPair(rnn_step_forward, rnn_step_backward, 1, False)
-LSTM_STEP = StepPair(lstm_step_forward, lstm_step_backward, 4, True)
-GRU_STEP = StepPair(gru_step_forward, gru_step_backward, 3, False)
+# The modules run the steps past the door: they have checked their inputs at their own.
+RNN_STEP = StepPair(_rnn_step, _rnn_step_back, 1, False)
+LSTM_STEP = StepPair(_lstm_step, _lstm_step_back, 4, True)
+GRU_STEP = StepPair(_gru_step, _gru_step_back, 3, False)
 
 
 def rnn_step(nonlinearity: str) -> StepPair:
     """The RNN's step pair with φ = tanh or relu."""
-    return RNN_STEP._replace(forward=functools.partial(rnn_step_forward,
+    return RNN_STEP._replace(forward=functools.partial(_rnn_step,
                                                        nonlinearity=nonlinearity))
 
 
@@ -246,6 +295,21 @@ def add_param_grads(grads: dict, names: tuple, g: RecurrentGrads) -> None:
     for name, d in zip(names, (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
         if name is not None:
             grads[name] += d
+
+
+def check_cache(cache: object, kind: type, pair: str) -> object:
+    """``cache`` if it is what ``{pair}_forward`` returned, else a TypeError."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"{pair}_backward: cache must be what {pair}_forward returned "
+                        f"({kind.__name__}), got {type(cache).__name__}")
+    return cache
+
+
+def no_grad(owner: str, names: str, *grads: object) -> None:
+    """A ValueError when every gradient given to backward is None (nothing reaches the loss)."""
+    if all(g is None or isinstance(g, tuple) and all(p is None for p in g) for g in grads):
+        raise ValueError(f"{owner}: backward needs a gradient: {names} must not all be None, "
+                         f"got None")
 
 
 def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
@@ -297,6 +361,7 @@ class RNNCellBase(Module):
         Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
         cache, layout, shape = validate.forward_called(type(self).__name__, self._cache)
         pair = self.step.pair
+        no_grad(type(self).__name__, "grad of h'" + (" and grad of c'" if pair else ""), dh, dc)
         dstate = layout.read_state_grad((dh, dc) if pair else dh, pair, shape, ("h'", "c'"),
                                         self.params["weight_hh"].dtype)
         g = self.step.backward(dstate, cache)

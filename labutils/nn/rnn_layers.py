@@ -36,8 +36,9 @@ from .. import init
 from .. import validate
 from ..module import Module
 from .rnn import (GRU_STEP, LSTM_STEP, RNN_STEP, RecurrentGrads, add_param_grads,
-                  add_to_hidden, hidden, map_state, rnn_step, stack_states, validate_nonlinearity)
-from .rnn_layout import Layout, State
+                  add_to_hidden, hidden, map_state, no_grad, rnn_step, stack_states,
+                  validate_nonlinearity)
+from .rnn_layout import Layout, State, check_step
 
 __all__ = ["RNN", "GRU", "LSTM", "sequence_forward", "sequence_backward"]
 
@@ -52,6 +53,18 @@ def sequence_forward(step_forward: Callable, x: np.ndarray, state: State, weight
     """Run one step pair's forward along x (L, N, H_in) from ``state`` (h_0 (N, H), or
     (h_0, c_0)); ``weights`` = (w_ih, w_hh, b_ih, b_hh). Returns (output (L, N, H), the last
     state) and the cache. ``reverse`` reads the sequence from t = L down to 1."""
+    validate.function(step_forward, "sequence_forward", "step_forward")
+    check_step("sequence_forward", x, state, weights, state_names=("state", "state[1]"),
+               sequence=True)
+    if len(x) == 0:
+        raise ValueError(f"sequence_forward: x must have a sequence length L >= 1, got shape "
+                         f"{x.shape}")
+    return _sequence_forward(step_forward, x, state, weights, reverse)
+
+
+def _sequence_forward(step_forward: Callable, x: np.ndarray, state: State, weights: tuple,
+                     reverse: bool = False) -> tuple[tuple[np.ndarray, State], SequenceCache]:
+    """``sequence_forward`` past the door (the modules have checked their inputs)."""
     order = list(range(len(x)))[::-1] if reverse else list(range(len(x)))
     outputs, steps = [None] * len(x), []
     for t in order:
@@ -66,6 +79,13 @@ def sequence_backward(step_backward: Callable, doutput: np.ndarray | None, dstat
     """Backpropagation through time. doutput (L, N, H) or None, dstate: dL/d(last state)
     -> dx (L, N, H_in), dL/d(h_0) (or (dh_0, dc_0)), and the weights' gradients summed over time.
     ``record``: a list that receives (dL/dh_k, dL/dc_k or None) for k = L, L-1, ..., 0."""
+    check_sequence_grads(step_backward, doutput, dstate, cache)
+    return _sequence_backward(step_backward, doutput, dstate, cache, record)
+
+
+def _sequence_backward(step_backward: Callable, doutput: np.ndarray | None, dstate: State,
+                       cache: SequenceCache, record: list | None = None) -> RecurrentGrads:
+    """``sequence_backward`` past the door."""
     dx, total = [None] * len(cache.order), None
     for t, step in zip(cache.order[::-1], cache.steps[::-1]):
         if doutput is not None:
@@ -80,6 +100,26 @@ def sequence_backward(step_backward: Callable, doutput: np.ndarray | None, dstat
     if record is not None:
         record.append(dstate if isinstance(dstate, tuple) else (dstate, None))
     return RecurrentGrads(np.stack(dx), dstate, *total)
+
+
+def check_sequence_grads(step_backward: Callable, doutput: object, dstate: object,
+                         cache: object) -> None:
+    """The door of ``sequence_backward``: doutput (L, N, H) or None; dstate like the last state,
+    h (N, H) or a pair (dh, dc)."""
+    owner = "sequence_backward"
+    validate.function(step_backward, owner, "step_backward")
+    if not isinstance(cache, SequenceCache):
+        raise TypeError(f"{owner}: cache must be what sequence_forward returned (SequenceCache), "
+                        f"got {type(cache).__name__}")
+    h_shape = cache.steps[0].proj.h.shape
+    if doutput is not None:
+        validate.grad(doutput, (len(cache.steps),) + h_shape, owner, "doutput")
+    pair = hasattr(cache.steps[0], "o")      # an LSTM step: its state is (h, c)
+    if pair and not (isinstance(dstate, (tuple, list)) and len(dstate) == 2):
+        raise TypeError(f"{owner}: dstate must be a pair (dh, dc) for the LSTM, got "
+                        f"{type(dstate).__name__}")
+    for g, name in zip(dstate if pair else (dstate,), ("dstate", "dstate[1]")):
+        validate.grad(g, h_shape, owner, name)
 
 
 # -- the sequence modules: layers x directions of sequence_forward ---------------------------------
@@ -126,9 +166,9 @@ class RNNBase(Module):
         name, H, D = type(self).__name__, self.hidden_size, self.num_directions
         x, layout = Layout.of_input(name, input, self.input_size, True, self.batch_first)
         L, N = x.shape[:2]
-        if L == 0 or N == 0:
-            raise ValueError(f"{name}: input must have at least one time step and one sequence, "
-                             f"got shape {input.shape}")
+        if L == 0:      # as torch; an empty batch (N = 0) is fine, as in torch
+            raise ValueError(f"{name}: input must have a sequence length L >= 1, got shape "
+                             f"{input.shape}")
         shape = (self.num_layers * D, N, H)
         state0 = layout.read_state(hx, self.step.pair, shape, ("h_0", "c_0"), "h_0",
                                    self.params["weight_hh_l0"].dtype)
@@ -138,7 +178,7 @@ class RNNBase(Module):
             for d in range(D):
                 weights = [None if n is None else self.params[n]
                            for n in self.param_names(layer, d)]
-                (out, last), cache = sequence_forward(
+                (out, last), cache = _sequence_forward(
                     self.step.forward, x, map_state(lambda a: a[layer * D + d], state0),
                     weights, reverse=d == 1)
                 outs.append(out)
@@ -156,6 +196,7 @@ class RNNBase(Module):
         Returns (dinput, dh_0) -- for LSTM (dinput, (dh_0, dc_0))."""
         caches, layout, out_shape, shape = validate.forward_called(type(self).__name__,
                                                                    self._cache)
+        no_grad(type(self).__name__, "grad of output and grad of h_n", doutput, dstate)
         H, D = self.hidden_size, self.num_directions
         dY = layout.read_grad(doutput, out_shape, "grad of output", sequence=True)
         dstate_n = layout.read_state_grad(dstate, self.step.pair, shape, ("h_n", "c_n"),
@@ -167,7 +208,7 @@ class RNNBase(Module):
             for d in range(D):
                 idx = layer * D + d
                 record = [] if self.record_state_grads else None
-                g = sequence_backward(self.step.backward,
+                g = _sequence_backward(self.step.backward,
                                       None if dY is None else dY[..., d * H:(d + 1) * H],
                                       map_state(lambda a: a[idx], dstate_n), caches[idx], record)
                 if record is not None:

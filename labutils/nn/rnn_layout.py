@@ -108,3 +108,44 @@ def validate_state(s: np.ndarray, owner: str, arg: str, expected: tuple,
     source = "the input's" if axes[axis] == "batch" else "the module's"
     raise ValueError(f"{message}: its {axes[axis]} is {s.shape[axis]} but {source} "
                      f"{axes[axis]} is {expected[axis]}")
+
+
+def check_step(owner: str, x: object, state: object, weights: object, gates: int | None = None,
+               state_names: tuple[str, str] = ("h", "c"), sequence: bool = False) -> None:
+    """The door of a step pair's forward (and of a sequence of steps): x (N, H_in), or
+    (L, N, H_in) for a sequence; the state h, or the pair (h, c), each (N, H); weights
+    (w_ih (G H, H_in), w_hh (G H, H), b_ih and b_hh (G H,) or both None). ``gates``: G, or None
+    for any whole number of gate blocks."""
+    if not (isinstance(weights, (tuple, list)) and len(weights) == 4):
+        raise TypeError(f"{owner}: weights must be (w_ih, w_hh, b_ih, b_hh), got "
+                        f"{type(weights).__name__}")
+    w_ih, w_hh, b_ih, b_hh = weights
+    validate.array(w_hh, owner, "w_hh", ndim=2)
+    H = w_hh.shape[1]
+    G = gates or (w_hh.shape[0] // H if H else 0)
+    if H == 0 or G == 0 or w_hh.shape[0] != G * H:
+        raise ValueError(f"{owner}: w_hh must have shape ({gates or 'G'} H, H), "
+                         f"{gates or 'G'} gate blocks of H >= 1 rows, got {w_hh.shape}")
+    validate.array(w_ih, owner, "w_ih", ndim=2)
+    if w_ih.shape[0] != G * H:
+        raise ValueError(f"{owner}: w_ih must have shape ({G} H, H_in) with H = w_hh.shape[1] "
+                         f"= {H}, got {w_ih.shape}")
+    layout = "(L, N, H_in)" if sequence else "(N, H_in)"
+    validate.array(x, owner, "x", ndim=3 if sequence else 2)
+    if x.shape[-1] != w_ih.shape[1]:
+        raise ValueError(f"{owner}: x must have shape {layout} with H_in = w_ih.shape[1] = "
+                         f"{w_ih.shape[1]}, got {x.shape}")
+    parts = state if isinstance(state, (tuple, list)) else (state,)
+    if len(parts) not in (1, 2):
+        raise TypeError(f"{owner}: the state must be h or a pair (h, c), got {len(parts)} arrays")
+    for s, name in zip(parts, state_names):
+        validate.array(s, owner, name, ndim=2)
+        if s.shape != (x.shape[-2], H):
+            raise ValueError(f"{owner}: {name} must have shape (N, H) = {(x.shape[-2], H)} "
+                             f"(N from x, H from w_hh), got {s.shape}")
+    if (b_ih is None) != (b_hh is None):
+        raise ValueError(f"{owner}: b_ih and b_hh must both be arrays or both None, got b_ih "
+                         f"{type(b_ih).__name__} and b_hh {type(b_hh).__name__}")
+    for b, name in ((b_ih, "b_ih"), (b_hh, "b_hh")):
+        if b is not None:
+            validate.array(b, owner, name, ndim=1, shape=(G * H,))
