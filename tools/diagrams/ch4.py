@@ -67,31 +67,35 @@ def lstm_gru_cells():
 
 
 def dilated_residual():
-    """Three recurrences side by side: plain, dilated (skip of d steps), residual."""
-    fig, ax = canvas(9.6, 4.6, (0, 16), (0, 7.6))
-    ax.set_title("Paths through time: plain (c_{t-1}), dilated (c_{t-d}, d = 2), and a residual "
-                 "path added to the state")
-    rows = [(6.3, "plain: f(x_t, c_{t-1})"), (3.9, "dilated: f(x_t, c_{t-2})"),
-            (1.5, "residual: c_t = c_{t-1} + f(x_t, c_{t-1})")]
-    for y, label in rows:
-        ax.text(0.2, y + 0.75, label, ha="left", va="center")
+    """Four recurrences one above the other: plain, dilated (d = 2), skip (c_{t-1} and c_{t-2}),
+    residual."""
+    fig, ax = canvas(9.6, 6.0, (0, 16), (0, 10.3))
+    ax.set_title("Paths through time: plain, dilated (d = 2), skip, residual")
+    rows = {"plain": (8.5, "plain: f(x_t, c_{t-1})"), "dilated": (6.1, "dilated: f(x_t, c_{t-2})"),
+            "skip": (3.7, "skip: f(x_t, c_{t-1}, c_{t-2})"),
+            "residual": (1.4, "residual: c_t = c_{t-1} + f(x_t, c_{t-1})")}
+    for y, label in rows.values():
+        ax.text(0.2, y + 1.45, label, ha="left", va="center")
         for t in range(6):
             box(ax, 2.0 + 2.4 * t, y, 1.2, 0.7, f"c_{t + 1}")
+    for kind in ("plain", "skip", "residual"):
+        for t in range(5):
+            arrow(ax, (2.6 + 2.4 * t, rows[kind][0]), (3.8 + 2.4 * t, rows[kind][0]), BLUE)
+    for kind in ("dilated", "skip"):
+        y = rows[kind][0] + 0.35
+        for t in range(4):
+            xa, xb = 2.0 + 2.4 * t, 2.0 + 2.4 * (t + 2)
+            color = GREEN if kind == "skip" or t % 2 else BLUE
+            ax.annotate("", xy=(xb - 0.3, y), xytext=(xa + 0.3, y),
+                        arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5,
+                                        connectionstyle="arc3,rad=-0.35"))
     for t in range(5):
-        arrow(ax, (2.6 + 2.4 * t, 6.3), (3.8 + 2.4 * t, 6.3), BLUE)
-    for t in range(4):
-        xa, xb = 2.0 + 2.4 * t, 2.0 + 2.4 * (t + 2)
-        color = BLUE if t % 2 == 0 else GREEN
-        ax.annotate("", xy=(xb - 0.3, 4.25), xytext=(xa + 0.3, 4.25),
-                    arrowprops=dict(arrowstyle="-|>", color=color, lw=1.5,
-                                    connectionstyle="arc3,rad=-0.35"))
-    for t in range(5):
-        arrow(ax, (2.6 + 2.4 * t, 1.5), (3.8 + 2.4 * t, 1.5), BLUE)
-        ax.annotate("", xy=(3.8 + 2.4 * t, 1.3), xytext=(2.6 + 2.4 * t, 1.3),
+        ax.annotate("", xy=(3.8 + 2.4 * t, 1.2), xytext=(2.6 + 2.4 * t, 1.2),
                     arrowprops=dict(arrowstyle="-|>", color=ORANGE, lw=1.5,
                                     connectionstyle="arc3,rad=0.5"))
-    ax.text(8.0, 0.2, "orange: the identity path (derivative 1); dilation halves the number of "
-            "steps a gradient crosses", ha="center", color=ORANGE, fontsize=8)
+    ax.text(8.0, 0.15, "orange: the identity path (derivative 1); dilation halves the number of "
+            "steps a gradient crosses; skip adds the long step to the short one", ha="center",
+            color=ORANGE, fontsize=8)
     return fig
 
 
