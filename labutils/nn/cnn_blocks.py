@@ -82,22 +82,24 @@ def door_grad(block: Module, dy: object) -> np.ndarray:
     return validate.grad(dy, shape, name)
 
 
-def _weights(owner: str, c_in: int, c_out: int, k: int, groups: int) -> int:
+def _conv_sizes(owner: str, c_in: int, c_out: int, k: int, groups: int) -> None:
     sizes(owner, c_in=c_in, c_out=c_out, k=k, groups=groups)
     divisible(owner, "c_in", c_in, "groups", groups)
     divisible(owner, "c_out", c_out, "groups", groups)
-    return c_out * (c_in // groups) * k * k
 
 
 def conv_params(c_in: int, c_out: int, k: int, groups: int = 1, bias: bool = False) -> int:
     """Parameters of a k x k convolution: C_out · (C_in/groups) · k² (+ C_out with bias)."""
-    return _weights("conv_params", c_in, c_out, k, groups) + (c_out if bias else 0)
+    _conv_sizes("conv_params", c_in, c_out, k, groups)
+    return c_out * (c_in // groups) * k * k + (c_out if bias else 0)
 
 
 def conv_macs(c_in: int, c_out: int, k: int, h_out: int, w_out: int, groups: int = 1) -> int:
-    """Multiply-adds of a k x k convolution producing an h_out x w_out map (one sample)."""
+    """Multiply-adds of a k x k convolution producing an h_out x w_out map (one sample):
+    each weight is used once per output position."""
+    _conv_sizes("conv_macs", c_in, c_out, k, groups)
     sizes("conv_macs", h_out=h_out, w_out=w_out)
-    return _weights("conv_macs", c_in, c_out, k, groups) * h_out * w_out
+    return c_out * (c_in // groups) * k * k * h_out * w_out
 
 
 class PointwiseConv2d(Conv2d):
