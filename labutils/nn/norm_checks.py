@@ -49,12 +49,13 @@ def shape_arg(value: object, owner: str, arg: str) -> tuple[int, ...]:
     return tuple(validate.positive_int(v, owner, arg) for v in value)
 
 
-def groups(num_groups: object, num_channels: object, owner: str) -> tuple[int, int]:
-    """Positive ints with num_groups dividing num_channels (GroupNorm)."""
+def groups(num_groups: object, num_channels: object, owner: str,
+           channels: str = "num_channels") -> tuple[int, int]:
+    """Positive ints with num_groups dividing num_channels (``channels`` names it)."""
     g = validate.positive_int(num_groups, owner, "num_groups")
-    c = validate.positive_int(num_channels, owner, "num_channels")
+    c = validate.positive_int(num_channels, owner, channels)
     if c % g:
-        raise ValueError(f"{owner}: num_channels ({c}) must be divisible by num_groups, got "
+        raise ValueError(f"{owner}: {channels} ({c}) must be divisible by num_groups, got "
                          f"num_groups={g} (choose a divisor of {c})")
     return g, c
 
@@ -188,7 +189,7 @@ def group_norm_args(x: object, num_groups: object, weight: object, bias: object,
                     eps_: object) -> None:
     owner = "group_norm_forward"
     validate.array(x, owner, "x", min_ndim=2)
-    groups(num_groups, x.shape[1], owner)
+    groups(num_groups, x.shape[1], owner, "the channels of x (axis 1)")
     for arg, v in (("weight", weight), ("bias", bias)):
         vector(v, x.shape[1:2], owner, arg, "one per channel, axis 1 of x")
     pair(weight, bias, owner)
@@ -223,6 +224,9 @@ def fold_args(weight: object, bias: object, gamma: object, beta: object, running
 def weight_norm_args(x: object, g: object, v: object, bias: object) -> None:
     owner = "weight_norm_forward"
     validate.array(v, owner, "v", ndim=2)
-    validate.array(x, owner, "x", min_ndim=1, shape=v.shape[1:])
+    validate.array(x, owner, "x", min_ndim=1)
+    if x.shape[-1] != v.shape[1]:
+        raise ValueError(f"{owner}: x must end with v's in_features {v.shape[1]} (x: (*, in), "
+                         f"v: (out, in)), got x of shape {x.shape} and v of shape {v.shape}")
     vector(g, v.shape[:1] + (1,), owner, "g", "(out, 1): one length per row of v", False)
     vector(bias, v.shape[:1], owner, "bias", "one per row of v")
