@@ -227,10 +227,10 @@ def additive_score_forward(query: np.ndarray, key: np.ndarray, w_query: np.ndarr
     w_score (1, Dh) -> scores (N, Tq, Tk). Memory O(N Tq Tk Dh): fine for the course's sizes."""
     owner = "additive_score_forward"
     _query_key(owner, query, key)
-    dh = validate.array(w_score, owner, "w_score", ndim=2, shape=(1, None)).shape[1]
-    validate.array(w_query, owner, "w_query", ndim=2, shape=(dh, query.shape[-1]))
-    validate.array(w_key, owner, "w_key", ndim=2, shape=(dh, key.shape[-1]))
-    validate.array(b_key, owner, "b_key", ndim=1, shape=(dh,))
+    dh = validate.array(w_query, owner, "w_query", ndim=2, shape=(None, query.shape[-1])).shape[0]
+    validate.array(w_key, owner, "w_key (Dh from w_query)", ndim=2, shape=(dh, key.shape[-1]))
+    validate.array(b_key, owner, "b_key (Dh from w_query)", ndim=1, shape=(dh,))
+    validate.array(w_score, owner, "w_score (Dh from w_query)", ndim=2, shape=(1, dh))
     a, b = query @ w_query.T, key @ w_key.T + b_key
     h = np.tanh(a[:, :, None, :] + b[:, None, :, :])
     scores = (h @ w_score.T)[..., 0]
@@ -298,29 +298,23 @@ def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return x.sum(axis=axes, keepdims=True) if axes else x
 
 
-def _sdpa_bias(query: np.ndarray, key: np.ndarray, attn_mask: np.ndarray | None,
-               is_causal: bool) -> np.ndarray | None:
-    tq, tk = query.shape[-2], key.shape[-2]
-    bias = mask_to_bias(attn_mask, _SDPA, "attn_mask", query.dtype, masked_value=False)
+def _sdpa_bias(owner: str, query: np.ndarray, key: np.ndarray, value: np.ndarray,
+               attn_mask: np.ndarray | None, is_causal: bool, scale: object) -> np.ndarray | None:
+    """Check the arguments of the functional form; -> the additive bias of its scores."""
+    _check_scale(owner, scale)
+    validate.array(query, owner, "query", min_ndim=2)
+    validate.array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
+    validate.array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
+    batch, tq, tk = _batch(owner, query=query, key=key, value=value), query.shape[-2], key.shape[-2]
+    bias = mask_to_bias(attn_mask, owner, "attn_mask", query.dtype, masked_value=False)
     if bias is not None:
-        _fits(_SDPA, "attn_mask", bias, query.shape[:-2] + (tq, tk))
+        _fits(owner, "attn_mask", bias, batch + (tq, tk))
     if is_causal:
         if attn_mask is not None:
-            raise ValueError(f"{_SDPA}: give attn_mask or is_causal=True, not both (as torch)")
+            raise ValueError(f"{owner}: give attn_mask or is_causal=True, not both (as torch), "
+                             f"got both")
         bias = np.where(causal_mask(tq, tk, align="start"), -np.inf, 0.0).astype(query.dtype)
     return bias
-
-
-def _sdpa_check(query: np.ndarray, key: np.ndarray, value: np.ndarray, scale: object) -> None:
-    _check_scale(_SDPA, scale)
-    validate.array(query, _SDPA, "query", min_ndim=2)
-    validate.array(key, _SDPA, "key", min_ndim=2, shape=(query.shape[-1],))
-    validate.array(value, _SDPA, "value", min_ndim=2, shape=(key.shape[-2], None))
-    try:
-        np.broadcast_shapes(query.shape[:-2], key.shape[:-2], value.shape[:-2])
-    except ValueError:
-        raise ValueError(f"{_SDPA}: batch dimensions of query {query.shape}, key {key.shape} "
-                         f"and value {value.shape} do not broadcast") from None
 
 
 def scaled_dot_product_attention(query: np.ndarray, key: np.ndarray, value: np.ndarray,
@@ -341,9 +335,8 @@ def scaled_dot_product_attention(query: np.ndarray, key: np.ndarray, value: np.n
     if isinstance(dropout_p, bool) or dropout_p != 0:
         raise ValueError(f"{_SDPA}: dropout_p must be 0 (use the Dropout module on the "
                          f"weights), got {dropout_p}")
-    _sdpa_check(query, key, value, scale)
-    out, cache = attention_forward(query, key, value, _sdpa_bias(query, key, attn_mask, is_causal),
-                                   scale)
+    bias = _sdpa_bias(_SDPA, query, key, value, attn_mask, is_causal, scale)
+    out, cache = attention_forward(query, key, value, bias, scale)
     return (out, cache.attend.weights) if return_weights else out
 
 
@@ -355,12 +348,12 @@ def scaled_dot_product_attention_backward(dout: np.ndarray, query: np.ndarray, k
     """(dquery, dkey, dvalue) of ``scaled_dot_product_attention`` (recomputes the forward with
     ``attention_forward`` and goes back with ``attention_backward``). Gradients are summed
     over broadcast batch dimensions."""
-    _sdpa_check(query, key, value, scale)
-    out, cache = attention_forward(query, key, value, _sdpa_bias(query, key, attn_mask, is_causal),
-                                   scale)
-    validate.grad(dout, out.shape, _SDPA, "dout")
+    owner = _SDPA + "_backward"
+    bias = _sdpa_bias(owner, query, key, value, attn_mask, is_causal, scale)
+    out, cache = attention_forward(query, key, value, bias, scale)
+    validate.grad(dout, out.shape, owner, "dout")
     if dweights is not None:
-        validate.grad(dweights, cache.attend.weights.shape, _SDPA, "dweights")
+        validate.grad(dweights, cache.attend.weights.shape, owner, "dweights")
     dq, dk, dv = attention_backward(dout, cache, dweights)
     return _sum_to(dq, query.shape), _sum_to(dk, key.shape), _sum_to(dv, value.shape)
 

@@ -22,7 +22,6 @@ attend to key j; pass ``~allowed`` as attn_mask to the modules.
 """
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable
 
@@ -193,9 +192,7 @@ def bigbird_pattern(T: int, window: int, global_tokens: Iterable[int] = (0,),
     validate.positive_int(window, owner, "window")
     validate.positive_int(num_random, owner, "num_random", minimum=0)
     global_tokens = _positions(global_tokens, T, owner, "global_tokens")
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"bigbird_pattern: rng must be a numpy.random.Generator or None, got "
-                        f"{type(rng).__name__}")
+    validate.generator(rng, owner)
     rng = np.random.default_rng(0) if rng is None else rng
     p = sliding_window_pattern(T, window)
     for i in range(T):
@@ -226,10 +223,8 @@ def _check_axis(owner: str, x: np.ndarray, axis: object) -> None:
 
 
 def _check_scale(owner: str, scale: object) -> None:
-    if scale is not None and (isinstance(scale, bool) or not isinstance(scale, numbers.Real)
-                              or not math.isfinite(scale)):
-        raise (ValueError if isinstance(scale, numbers.Real) else TypeError)(
-            f"{owner}: scale must be a finite number or None, got {scale!r}")
+    if scale is not None:
+        validate.number(scale, owner, "scale", want="a finite number or None")
 
 
 def _batch(owner: str, **arrays: np.ndarray) -> tuple[int, ...]:

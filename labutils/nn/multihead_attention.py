@@ -25,7 +25,6 @@ tiles, where storing A would be O(N·H·T²).
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -286,13 +285,10 @@ def _check_sizes(embed_dim: object, num_heads: object, dropout: object, dtype: o
     if embed_dim % num_heads:
         raise ValueError(f"{name}: embed_dim ({embed_dim}) must be divisible by num_heads "
                          f"({num_heads}), got a remainder of {embed_dim % num_heads}")
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) \
-            or not 0 <= dropout <= 1:
-        raise (TypeError if not isinstance(dropout, numbers.Real) else ValueError)(
-            f"{name}: dropout must be a probability in [0, 1], got {dropout!r}")
+    validate.probability(dropout, name, "dropout")
     try:
-        kind = np.dtype(dtype).kind
+        kind, got = np.dtype(dtype).kind, np.dtype(dtype).name
     except TypeError:
-        kind = None
+        kind, got = None, repr(dtype)
     if kind != "f":
-        raise TypeError(f"{name}: dtype must be a floating-point type, got {dtype!r}")
+        raise TypeError(f"{name}: dtype must be a floating-point type, got {got}")
