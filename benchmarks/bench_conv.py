@@ -1,25 +1,42 @@
-"""labutils Conv2d forward + backward against torch on CPU, float32.
+"""labutils convolutions forward + backward against torch on CPU, float32 (issue 21).
 
-    .venv/bin/python benchmarks/bench_conv.py [--runs 7] [--rounds 3] [--threads N]
+    .venv/bin/python benchmarks/bench_conv.py [--runs 7] [--rounds 3] [--threads N] [--quick]
 
-Batch 32, 32x32 inputs, 3x3 kernel, padding 1, 3->64 and 64->64 channels. For each, the
-median time of forward + backward (input, weight and bias gradients) over ``--runs`` runs,
-after one warm-up, for labutils and torch; the ratio of the two; and the achieved GFLOP/s
-(the three products of the layer, 3 x 2·C_out·C_in·k²·N·H_out·W_out flops) as a fraction of
-NumPy's own matmul GFLOP/s on float32 matrices of the same shapes as those three products,
-measured in the same run:
+Part 1, Conv2d at batch 32, 32x32 inputs, 3x3 kernel, padding 1, 3->64 and 64->64 channels:
+the median time of forward + backward (input, weight and bias gradients); the ratio to torch;
+the achieved GFLOP/s (3 x 2·C_out·C_in·k²·N·H_out·W_out flops) as a share of NumPy's own matmul
+rate on float32 matrices of the shapes of the layer's three products written as one matrix
+each, measured in the same process after the convolution:
 
     forward  (C_out, C_in·k²) @ (C_in·k², N·HW)
     dW       (C_out, N·HW)    @ (N·HW, C_in·k²)
     dX_col   (C_in·k², C_out) @ (C_out, N·HW)
 
-Each library runs in a fresh process of its own (torch's OpenMP threads keep spinning for a
-while after each call and would slow NumPy's BLAS threads down if they shared a process);
-the labutils process also measures the matmul rate, and each process reports its peak memory.
-Both libraries use ``--threads`` threads (default: all cores; OpenBLAS's count is fixed
-before NumPy is imported). On a machine shared with other work, OpenBLAS threads that wait
-for a busy core make the multi-threaded matmul rate erratic; ``--threads 1`` gives the stable
-comparison. Other processes make single runs noisy, hence medians.
+and the peak memory above the process's own baseline (the resident size after the imports and
+the inputs, before the first convolution; Linux's VmHWM, reset at that point).
+Part 2, every other variant at a realistic size: the ratio to torch (target: within 2x).
+
+Each library runs in fresh processes of its own (torch's OpenMP threads keep spinning after
+each call and would slow NumPy's BLAS threads if they shared one), ``--rounds`` alternating
+pairs of them, and every number is the median over the rounds of each process's median of
+``--runs`` timed runs after a warm-up. Both libraries use ``--threads`` threads (default: all
+cores). On a machine shared with other work, ``--threads 1`` gives the stable comparison.
+
+Where the time goes (Conv2d 64->64, one thread, CPU time of each step alone, this machine):
+
+    before (one X_col of the whole batch, 75 MB, allocated on every call)       152 ms
+      forward   pad 0.8, im2col 13.5 (most of it page faults of the new array),
+                matmul 40, moveaxis to (N, C_out, HW) 0.9
+      backward  dW matmul 35, dX_col matmul 41, col2im 20.6 (9 strided additions whose
+                inner runs are 32 floats long), dy moveaxis 0.6
+    after (conv_kernels.py: per sample, X_col copied into one reused 4 MB buffer)   ~106 ms
+      forward   pad 0.7, im2col copies 3.7, matmuls Y[n] = W_mat X_col[n] 31.6 (written
+                straight into y: no moveaxis)
+      backward  im2col again 3.7, dWᵀ = Σ X_col[n] dY[n]ᵀ 26 (NumPy's faster orientation),
+                dx as a convolution of the padded dy with the flipped kernel (stride 1):
+                pad 0.7, im2col 3.7, matmul 31.6 (no col2im at all)
+The matmuls are now ~89 % of the time; the copies ~12 %. torch (oneDNN) runs its convolution
+kernels at a higher rate than OpenBLAS's sgemm reaches on any of these shapes.
 """
 import argparse
 import json
@@ -29,7 +46,7 @@ import subprocess
 import sys
 
 
-def _threads_from_argv():
+def _threads_from_argv() -> str | None:
     for i, a in enumerate(sys.argv):
         if a == "--threads" and i + 1 < len(sys.argv):
             return sys.argv[i + 1]
@@ -45,119 +62,190 @@ if _threads_from_argv():   # must happen before numpy/torch start their thread p
 import numpy as np  # noqa: E402
 from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
+# name -> (module, keyword arguments, input shape); float32 throughout
+VARIANTS = {
+    "Conv1d 64->64 k3, L 1024, batch 32": ("Conv1d", dict(in_channels=64, out_channels=64,
+                                           kernel_size=3, padding=1), (32, 64, 1024)),
+    "Conv3d 64->64 k3, 8x16x16, batch 4": ("Conv3d", dict(in_channels=64, out_channels=64,
+                                           kernel_size=3, padding=1), (4, 64, 8, 16, 16)),
+    "Conv3d 16->32 k3, 16^3, batch 8": ("Conv3d", dict(in_channels=16, out_channels=32,
+                                        kernel_size=3, padding=1), (8, 16, 16, 16, 16)),
+    "strided 64->128 k3 s2, 32x32, batch 32": ("Conv2d", dict(
+        in_channels=64, out_channels=128, kernel_size=3, stride=2, padding=1), (32, 64, 32, 32)),
+    "dilated 64->64 k3 d2, 32x32, batch 32": ("Conv2d", dict(
+        in_channels=64, out_channels=64, kernel_size=3, dilation=2, padding=2), (32, 64, 32, 32)),
+    "grouped 128->128 k3 g8, 16x16, batch 32": ("Conv2d", dict(
+        in_channels=128, out_channels=128, kernel_size=3, groups=8, padding=1), (32, 128, 16, 16)),
+    "depthwise 128 k3, 32x32, batch 32": ("Conv2d", dict(
+        in_channels=128, out_channels=128, kernel_size=3, groups=128, padding=1),
+        (32, 128, 32, 32)),
+    "ConvTranspose1d 64->32 k4 s2, L 512, batch 32": ("ConvTranspose1d", dict(
+        in_channels=64, out_channels=32, kernel_size=4, stride=2, padding=1), (32, 64, 512)),
+    "ConvTranspose2d 64->32 k4 s2, 16x16, batch 32": ("ConvTranspose2d", dict(
+        in_channels=64, out_channels=32, kernel_size=4, stride=2, padding=1), (32, 64, 16, 16)),
+}
 
-def bench_numpy(c_in, c_out=64, n=32, size=32, k=3, runs=7, seed=0):
-    """labutils forward+backward and NumPy matmul on the same shapes (seconds)."""
-    import labutils.nn as nn
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, size, size)).astype(np.float32)
-    dy = rng.standard_normal((n, c_out, size, size)).astype(np.float32)
-    lab = nn.Conv2d(c_in, c_out, k, padding=1, dtype=np.float32)
 
-    def run_lab():
-        lab.zero_grad()
-        lab(x)
-        lab.backward(dy)
-    t_lab = median_time(run_lab, runs)
-
-    ck, p = c_in * k * k, n * size * size
-    a_w, b_x = rng.standard_normal((c_out, ck), np.float32), rng.standard_normal((ck, p), np.float32)
-    a_g, b_xt = rng.standard_normal((c_out, p), np.float32), rng.standard_normal((p, ck), np.float32)
-    a_wt = rng.standard_normal((ck, c_out), np.float32)
-    t_mm = (median_time(lambda: a_w @ b_x, runs) + median_time(lambda: a_g @ b_xt, runs)
-            + median_time(lambda: a_wt @ a_g, runs))
-    return {"lab": t_lab, "matmul": t_mm}
+def _status_mb(key: str) -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key)) / 1024
 
 
-def bench_torch(c_in, c_out=64, n=32, size=32, k=3, runs=7, seed=0):
+def _reset_peak() -> float:
+    """Reset Linux's peak resident size to the current one and return it (the baseline)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    return _status_mb("VmRSS:")
+
+
+def _module(kind: str, name: str, kwargs: dict) -> object:
+    if kind == "lab":
+        import labutils.nn as nn
+        return getattr(nn, name)(**kwargs, dtype=np.float32)
     import torch
-    if os.environ.get("BENCH_THREADS"):
-        torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, c_in, size, size)).astype(np.float32)
-    dy = rng.standard_normal((n, c_out, size, size)).astype(np.float32)
-    tor = torch.nn.Conv2d(c_in, c_out, k, padding=1)
+    return getattr(torch.nn, name)(**kwargs)
+
+
+def _step(kind: str, module: object, x: np.ndarray, dy: np.ndarray):
+    """forward + backward (input, weight and bias gradients) as a function of no arguments."""
+    if kind == "lab":
+        def run() -> None:
+            module.zero_grad()
+            module(x)
+            module.backward(dy)
+        return run
+    import torch
     tx, tdy = torch.from_numpy(x).requires_grad_(True), torch.from_numpy(dy)
 
-    def run_torch():
-        tor.zero_grad()
+    def run_torch() -> None:
+        module.zero_grad()
         tx.grad = None
-        tor(tx).backward(tdy)
-    return {"torch": median_time(run_torch, runs), "torch_threads": torch.get_num_threads(),
-            "torch_version": torch.__version__}
+        module(tx).backward(tdy)
+    return run_torch
 
 
-def worker(kind, c_in, runs):
-    """Run in a fresh process: print the timings and the peak memory as JSON."""
-    import resource
-    out = (bench_numpy if kind == "numpy" else bench_torch)(c_in, runs=runs)
-    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(out))
+def _inputs(kind: str, name: str, kwargs: dict, shape: tuple) -> tuple:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    from labutils.nn import conv_output_size, conv_transpose_output_size
+    size = conv_transpose_output_size if "Transpose" in name else conv_output_size
+    geometry = {k: kwargs[k] for k in ("stride", "padding", "dilation") if k in kwargs}
+    out = [size(n, kwargs["kernel_size"], **geometry) for n in shape[2:]]
+    module = _module(kind, name, kwargs)
+    return module, x, rng.standard_normal((shape[0], kwargs["out_channels"], *out),
+                                          dtype=np.float32)
 
 
-def run_worker(kind, c_in, runs, threads):
+def worker_main(kind: str, c_in: int, runs: int) -> dict:
+    """Part 1 in a fresh process: time, peak memory above baseline, and (labutils) the matmul."""
+    if kind == "torch":
+        import torch
+        if os.environ.get("BENCH_THREADS"):
+            torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+    module, x, dy = _inputs(kind, "Conv2d", dict(in_channels=c_in, out_channels=64,
+                                                 kernel_size=3, padding=1), (32, c_in, 32, 32))
+    base = _reset_peak()
+    out = {"t": median_time(_step(kind, module, x, dy), runs),
+           "peak_mb": _status_mb("VmHWM:") - base}
+    if kind == "lab":
+        out["matmul"] = _matmul_time(c_in, runs)
+    return out
+
+
+def _matmul_time(c_in: int, runs: int, c_out: int = 64, p: int = 32 * 32 * 32) -> float:
+    rng = np.random.default_rng(1)
+    ck = c_in * 9
+    a = {s: rng.standard_normal(s, dtype=np.float32) for s in
+         [(c_out, ck), (ck, p), (c_out, p), (p, ck), (ck, c_out)]}
+    return (median_time(lambda: a[(c_out, ck)] @ a[(ck, p)], runs)
+            + median_time(lambda: a[(c_out, p)] @ a[(p, ck)], runs)
+            + median_time(lambda: a[(ck, c_out)] @ a[(c_out, p)], runs))
+
+
+def worker_variants(kind: str, runs: int) -> dict:
+    """Part 2 in a fresh process: each variant's median time."""
+    if kind == "torch":
+        import torch
+        if os.environ.get("BENCH_THREADS"):
+            torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
+    return {label: median_time(_step(kind, *_inputs(kind, *spec)), runs)
+            for label, spec in VARIANTS.items()}
+
+
+def run_worker(args: list[str], threads: int | None) -> dict:
     env = dict(os.environ)
+    cmd = [sys.executable, __file__, *args]
     if threads:
         env["BENCH_THREADS"] = str(threads)
-    cmd = [sys.executable, __file__, "--worker", kind, "--c-in", str(c_in), "--runs", str(runs)]
-    if threads:
         cmd += ["--threads", str(threads)]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench(c_in, c_out=64, n=32, size=32, k=3, runs=7, threads=None, rounds=3):
-    """``rounds`` alternating pairs of fresh processes (labutils, torch), so that both see
-    the machine in similar states; each number is the median over the rounds."""
-    pairs = [(run_worker("numpy", c_in, runs, threads), run_worker("torch", c_in, runs, threads))
-             for _ in range(rounds)]
-    a = {key: float(np.median([p[0][key] for p in pairs])) for key in ("lab", "matmul", "peak_mb")}
-    b = {key: float(np.median([p[1][key] for p in pairs])) for key in ("torch", "peak_mb")}
-    b.update(torch_threads=pairs[0][1]["torch_threads"], torch_version=pairs[0][1]["torch_version"])
-    flops = 3 * 2 * c_out * c_in * k * k * n * size * size
-    gf = lambda t: flops / t / 1e9  # noqa: E731
-    return {"config": f"{c_in}->{c_out}", "lab_ms": 1e3 * a["lab"], "torch_ms": 1e3 * b["torch"],
-            "ratio": a["lab"] / b["torch"], "mm_gflops": gf(a["matmul"]),
-            "lab_gflops": gf(a["lab"]), "torch_gflops": gf(b["torch"]),
-            "lab_mb": a["peak_mb"], "torch_mb": b["peak_mb"], "torch_threads": b["torch_threads"],
-            "torch_version": b["torch_version"]}
+def alternate(args: list[str], threads: int | None, rounds: int) -> tuple[dict, dict]:
+    """``rounds`` alternating (labutils, torch) pairs of fresh processes; per key, the median."""
+    pairs = [(run_worker(["--worker", "lab", *args], threads),
+              run_worker(["--worker", "torch", *args], threads)) for _ in range(rounds)]
+    return tuple({k: float(np.median([p[i][k] for p in pairs])) for k in pairs[0][i]}
+                 for i in (0, 1))
 
 
-def main():
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def part1(a: argparse.Namespace) -> None:
+    print(f"{'Conv2d, batch 32, 32x32, k3':<28} {'labutils ms':>11} {'torch ms':>9} {'ratio':>6} "
+          f"{'matmul GF/s':>11} {'labutils GF/s (% mm)':>21} {'peak MB above baseline':>24}")
+    for c_in in (3, 64):
+        lab, tor = alternate(["--c-in", str(c_in), "--runs", str(a.runs)], a.threads, a.rounds)
+        flops = 3 * 2 * 64 * c_in * 9 * 32 * 32 * 32
+        ratio, share = lab["t"] / tor["t"], lab["matmul"] / lab["t"]
+        print(f"{f'{c_in}->64':<28} {1e3 * lab['t']:>11.1f} {1e3 * tor['t']:>9.1f} {ratio:>5.2f}x "
+              f"{flops / lab['matmul'] / 1e9:>11.1f} {flops / lab['t'] / 1e9:>13.1f} "
+              f"({100 * share:>3.0f}%) {lab['peak_mb']:>11.0f} lab / {tor['peak_mb']:.0f} torch")
+        mem = lab["peak_mb"] / max(tor["peak_mb"], 1e-9)
+        print(f"  targets {c_in}->64: <= 1.5x torch: {verdict(ratio <= 1.5)} ({ratio:.2f}x); "
+              + (f">= 70% of the matmul rate: {verdict(share >= 0.7)} ({100 * share:.0f}%); "
+                 if c_in == 64 else "")
+              + f"peak memory within 2x torch's: {verdict(mem <= 2)} ({mem:.2f}x)")
+
+
+def part2(a: argparse.Namespace) -> None:
+    lab, tor = alternate(["--variants", "--runs", str(a.runs)], a.threads, a.rounds)
+    print(f"\n{'every variant, forward + backward':<48} {'labutils ms':>11} {'torch ms':>9} "
+          f"{'ratio':>6}  target <= 2x")
+    for label in VARIANTS:
+        ratio = lab[label] / tor[label]
+        print(f"{label:<48} {1e3 * lab[label]:>11.1f} {1e3 * tor[label]:>9.1f} {ratio:>5.2f}x  "
+              f"{verdict(ratio <= 2)}")
+
+
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=7, help="timed runs per process (median)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="alternating labutils/torch process pairs (median over them)")
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for NumPy's BLAS and torch (default: all cores)")
-    ap.add_argument("--worker", choices=["numpy", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true", help="part 1 only")
+    ap.add_argument("--worker", choices=["lab", "torch"], help=argparse.SUPPRESS)
     ap.add_argument("--c-in", type=int, default=64, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.worker:
-        worker(args.worker, args.c_in, args.runs)
+    ap.add_argument("--variants", action="store_true", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.worker:
+        out = (worker_variants(a.worker, a.runs) if a.variants
+               else worker_main(a.worker, a.c_in, a.runs))
+        print(json.dumps(out))
         return
-    rows = [bench(c_in, runs=args.runs, threads=args.threads, rounds=args.rounds)
-            for c_in in (3, 64)]
-    print(f"# Conv2d forward+backward, float32, batch 32, 32x32, k=3, padding 1; median of "
-          f"{args.runs} runs per process, median over {args.rounds} alternating rounds of fresh "
-          f"processes")
+    import torch
+    print(f"# forward+backward, float32; median of {a.runs} runs per process, median over "
+          f"{a.rounds} alternating rounds of fresh processes")
     print(f"# {platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}, torch "
-          f"{rows[0]['torch_version']}; threads: torch {rows[0]['torch_threads']}, OpenBLAS "
-          f"{args.threads or 'default'}")
-    head = (f"{'channels':<9} {'labutils ms':>11} {'torch ms':>9} {'ratio':>6} "
-            f"{'matmul GF/s':>11} {'labutils GF/s (% mm)':>21} {'torch GF/s (% mm)':>18} "
-            f"{'peak MB lab/torch':>18}")
-    print(head)
-    print("-" * len(head))
-    for r in rows:
-        print(f"{r['config']:<9} {r['lab_ms']:>11.1f} {r['torch_ms']:>9.1f} {r['ratio']:>5.2f}x "
-              f"{r['mm_gflops']:>11.1f} {r['lab_gflops']:>10.1f} ({100 * r['lab_gflops'] / r['mm_gflops']:>4.0f}%)"
-              f"      {r['torch_gflops']:>7.1f} ({100 * r['torch_gflops'] / r['mm_gflops']:>4.0f}%)"
-              f" {r['lab_mb']:>9.0f} / {r['torch_mb']:.0f}")
-    r = rows[1]
-    ok_ratio, ok_rate = r["ratio"] <= 2.5, r["lab_gflops"] / r["mm_gflops"] >= 0.40
-    print(f"targets for 64->64: ratio <= 2.5x: {'met' if ok_ratio else 'NOT met'}; labutils >= 40% "
-          f"of the matmul rate: {'met' if ok_rate else 'NOT met'}")
+          f"{torch.__version__}; threads: {a.threads or 'default (all cores)'}")
+    part1(a)
+    if not a.quick:
+        part2(a)
 
 
 if __name__ == "__main__":
