@@ -44,11 +44,11 @@ def _shape(shape: object, owner: str, arg: str = "shape", min_len: int = 0) -> t
 
 def _float_dtype(dtype: object, owner: str) -> None:
     try:
-        kind = np.dtype(dtype).kind
+        kind, shown = np.dtype(dtype).kind, np.dtype(dtype).name
     except TypeError:
-        kind = "?"
+        kind, shown = "?", repr(dtype)
     if kind != "f":
-        raise TypeError(f"{owner}: dtype must be a floating-point type, got {dtype!r}")
+        raise TypeError(f"{owner}: dtype must be a floating-point type, got {shown}")
 
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
@@ -76,10 +76,10 @@ def fans(shape: tuple[int, ...]) -> tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _check_draw(owner: str, shape: object, rng: object, dtype: object, **numbers: object
-                ) -> tuple[int, ...]:
+def _check_draw(owner: str, shape: object, rng: object, dtype: object, arg: str = "shape",
+                **numbers: object) -> tuple[int, ...]:
     """Check a drawing function's arguments at its door (``numbers``: gain, a, bound)."""
-    shape = _shape(shape, owner, min_len=0 if owner == "uniform" else 2)
+    shape = _shape(shape, owner, arg, min_len=0 if owner == "uniform" else 2)
     for arg, value in numbers.items():
         (validate.nonneg_float if arg == "bound" else validate.number)(value, owner, arg)
     validate.generator(rng, owner)
@@ -135,7 +135,7 @@ def torch_default(weight_shape: tuple[int, ...], rng: np.random.Generator | None
                   np.ndarray | None]:
     """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) for the weight, which
     is U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
-    _check_draw("torch_default", weight_shape, rng, dtype)
+    _check_draw("torch_default", weight_shape, rng, dtype, arg="weight_shape")
     w = kaiming_uniform(weight_shape, a=math.sqrt(5), rng=rng, dtype=dtype)
     fan_in = fans(weight_shape)[0]
     b = uniform((weight_shape[0],), 1 / math.sqrt(fan_in), rng, dtype) if bias else None

@@ -8,6 +8,8 @@ add a floor under the denominator, for whole arrays that are zero in exact arith
 """
 from __future__ import annotations
 
+import numbers
+
 # Central-difference step for float64. The truncation error of (f(x+h) - f(x-h)) / 2h is
 # O(h^2 f''') ~ 1e-12, the rounding error O(eps_machine |f| / h) ~ 1e-16 / 1e-6 = 1e-10;
 # h = 1e-6 balances the two for functions of size ~1, leaving about 1e-9 .. 1e-10.
@@ -64,7 +66,10 @@ GRADER_REPORT_LINES = 15
 
 
 def verdict(rel_err: float) -> str:
-    """'correct', 'suspicious' or 'wrong' for a gradient check's relative error."""
+    """'correct', 'suspicious' or 'wrong' for a gradient check's relative error (NaN: 'wrong')."""
+    if isinstance(rel_err, bool) or not isinstance(rel_err, numbers.Real):
+        raise TypeError(f"verdict: rel_err must be a number (a relative error), "
+                        f"got {type(rel_err).__name__}")
     if not rel_err <= GRADCHECK_SUSPICIOUS:  # also catches NaN
         return "wrong"
     return "correct" if rel_err <= GRADCHECK_CORRECT else "suspicious"

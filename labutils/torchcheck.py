@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from . import validate
 from .gradcheck import ErrorReport, flatten, floored_error, unflatten
 from .module import Module
 from .tolerances import PARITY_RTOL
@@ -58,6 +59,24 @@ def _numpy(x: ArrayLike | torch.Tensor) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
 
+def _check_pairs(arg: str, group: object) -> None:
+    """``group`` must map names to pairs (labutils array, reference) of numbers."""
+    if not isinstance(group, Mapping):
+        raise TypeError(f"parity_report: {arg} must be a mapping from names to pairs "
+                        f"(labutils array, reference), got {type(group).__name__}")
+    for name, pair in group.items():
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"parity_report: {arg}[{name!r}] must be a pair (labutils array, "
+                            f"reference), got {type(pair).__name__}")
+        for a in pair:
+            if hasattr(a, "detach"):       # a torch tensor
+                continue
+            kind = "O" if a is None or isinstance(a, str) else np.asarray(a).dtype.kind
+            if kind not in "biuf":
+                raise TypeError(f"parity_report: {arg}[{name!r}] must hold arrays of numbers, "
+                                f"got {type(a).__name__}")
+
+
 def parity_report(outputs: Pairs | None = None, grads: Pairs | None = None) -> ParityReport:
     """The course's parity metric. ``outputs`` and ``grads`` map a name to a pair
     (labutils array, reference array); the reference may be a torch tensor.
@@ -70,7 +89,8 @@ def parity_report(outputs: Pairs | None = None, grads: Pairs | None = None) -> P
     Shapes must agree: a mismatch is an infinite error.
     """
     report = ParityReport()
-    for group in (outputs or {}, grads or {}):
+    for arg, group in (("outputs", outputs or {}), ("grads", grads or {})):
+        _check_pairs(arg, group)
         pairs = {name: (_numpy(a), _numpy(b)) for name, (a, b) in group.items()}
         total = sum(float(np.sum(b * b)) for _, b in pairs.values())
         count = sum(b.size for _, b in pairs.values())
@@ -82,9 +102,13 @@ def parity_report(outputs: Pairs | None = None, grads: Pairs | None = None) -> P
 
 
 def to_torch(x: object, requires_grad: bool = False) -> torch.Tensor | object:
+    """A NumPy array as a torch tensor (a copy; float arrays optionally requiring grad);
+    anything else (None, a number, a tensor) is returned as it is."""
     import torch
     if x is None or not isinstance(x, np.ndarray):
         return x
+    if x.dtype.kind not in "biufc":
+        raise TypeError(f"to_torch: x must be an array of numbers or booleans, got dtype {x.dtype}")
     t = torch.from_numpy(np.ascontiguousarray(x).copy())
     if requires_grad and x.dtype.kind == "f":
         t.requires_grad_(True)
@@ -108,13 +132,13 @@ def compare_with_torch(module: Module, torch_module: torch.nn.Module, *inputs: o
         a normalisation layer the input gradient nearly cancels (a false mismatch).
     """
     import torch
+    _check_twins("compare_with_torch", module, torch_module, seed)
     torch_module = torch_module.double()
     torch_module.zero_grad(set_to_none=True)   # a reused module must not add up old gradients
     if load_state:
         module.load_state_dict(torch_module.state_dict())
     lab_call = lab_call or (lambda m, *xs: m(*xs))
     torch_call = torch_call or (lambda m, *xs: m(*xs))
-
     t_inputs = [to_torch(x, requires_grad=True) for x in inputs]
     t_out = torch_call(torch_module, *t_inputs)
     module.zero_grad()
@@ -153,6 +177,16 @@ def compare_with_torch(module: Module, torch_module: torch.nn.Module, *inputs: o
     return parity_report(outputs, grads)
 
 
+def _check_twins(owner: str, module: object, torch_module: object, seed: object = 0) -> None:
+    import torch
+    validate.positive_int(seed, owner, "seed", minimum=0)
+    if not isinstance(module, Module):
+        raise TypeError(f"{owner}: module must be a labutils Module, got {type(module).__name__}")
+    if not isinstance(torch_module, torch.nn.Module):
+        raise TypeError(f"{owner}: torch_module must be a torch.nn.Module, "
+                        f"got {type(torch_module).__name__}")
+
+
 # -- twins that torch lacks ---------------------------------------------------------------------
 def favor_mha_twin(module: PerformerAttention) -> torch.nn.MultiheadAttention:
     """The torch twin of a labutils ``PerformerAttention`` (chapter 6): a
@@ -160,6 +194,11 @@ def favor_mha_twin(module: PerformerAttention) -> torch.nn.MultiheadAttention:
     kind and causality) as the plain quadratic form φ(q')φ(k')ᵀ, differentiated by autograd.
     Its state dict has MHA's keys, so ``compare_with_torch`` loads it into ``module`` in one call."""
     import torch
+
+    from .nn.performer_attention import PerformerAttention
+    if not isinstance(module, PerformerAttention):
+        raise TypeError(f"favor_mha_twin: module must be a labutils PerformerAttention, "
+                        f"got {type(module).__name__}")
 
     class FavorMHA(torch.nn.MultiheadAttention):
         def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
@@ -194,6 +233,8 @@ def favor_mha_twin(module: PerformerAttention) -> torch.nn.MultiheadAttention:
 def buffers_match(module: Module, torch_module: torch.nn.Module, rtol: float = 1e-12) -> bool:
     """True when ``module`` has the same buffers as ``torch_module`` (same names; running
     statistics equal to ``rtol``, counters exactly), e.g. after the same training steps."""
+    _check_twins("buffers_match", module, torch_module)
+    rtol = validate.nonneg_float(rtol, "buffers_match", "rtol")
     theirs = {k: v.detach().cpu().numpy() for k, v in torch_module.named_buffers()}
     ours = {k: v for k, v in module.buffers.items() if v is not None}
     return set(ours) == set(theirs) and all(

@@ -140,7 +140,7 @@ def generator(rng: object, owner: str, arg: str = "rng", allow_none: bool = True
     """``rng`` must be a numpy.random.Generator (or None where the library's own is used)."""
     if rng is None and allow_none or isinstance(rng, np.random.Generator):
         return
-    want = "a numpy.random.Generator" + (" or None" if allow_none else "")
+    want = "a NumPy Generator" + (" or None" if allow_none else "")
     raise TypeError(f"{owner}: {arg} must be {want}, got {type(rng).__name__} "
                     f"(make one with np.random.default_rng(seed))")
 

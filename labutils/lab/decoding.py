@@ -18,17 +18,26 @@ from collections.abc import Callable
 
 import numpy as np
 
+from .. import validate
+
 __all__ = ["greedy_decode", "beam_search", "log_softmax"]
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     """log softmax along ``axis``, computed stably (the maximum subtracted first)."""
+    validate.array(logits, "log_softmax", "logits", min_ndim=1)
+    if isinstance(axis, bool) or not isinstance(axis, int) or not -logits.ndim <= axis < logits.ndim:
+        raise ValueError(f"log_softmax: axis must be an int in [{-logits.ndim}, {logits.ndim}) "
+                         f"for logits of shape {logits.shape}, got {axis!r}")
     shifted = logits - logits.max(axis=axis, keepdims=True)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
 
 def _check_step(out: np.ndarray, rows: int, name: str) -> np.ndarray:
     out = np.asarray(out)
+    if out.dtype.kind not in "iuf":
+        raise TypeError(f"{name}: step_fn must return an array of log-probabilities, "
+                        f"got {out.dtype}")
     if out.ndim != 2 or out.shape[0] != rows:
         raise ValueError(f"{name}: step_fn must return ({rows}, vocab_size) log-probabilities, "
                          f"got shape {out.shape}")
@@ -37,12 +46,21 @@ def _check_step(out: np.ndarray, rows: int, name: str) -> np.ndarray:
     return out
 
 
+def _check_decode(owner: str, step_fn: object, bos: object, max_len: object,
+                  eos: object) -> None:
+    validate.function(step_fn, owner, "step_fn")
+    validate.positive_int(bos, owner, "bos", minimum=0)
+    validate.positive_int(max_len, owner, "max_len")
+    if eos is not None:
+        validate.positive_int(eos, owner, "eos", minimum=0)
+
+
 def greedy_decode(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: int,
                   batch_size: int = 1, eos: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Returns (tokens (B, max_len) without bos, log_probs (B,)). After ``eos`` a row is
     padded with ``eos`` and its score stops changing."""
-    if max_len < 1:
-        raise ValueError(f"greedy_decode: max_len must be >= 1, got {max_len}")
+    _check_decode("greedy_decode", step_fn, bos, max_len, eos)
+    batch_size = validate.positive_int(batch_size, "greedy_decode", "batch_size")
     seqs = np.full((batch_size, 1), bos, dtype=np.int64)
     score = np.zeros(batch_size)
     done = np.zeros(batch_size, bool)
@@ -68,9 +86,9 @@ def beam_search(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: 
                 length_penalty: float = 0.0) -> list[tuple[np.ndarray, float]]:
     """Beam search for ONE sequence. Returns a list of (tokens without bos, log_prob) of up
     to ``beam_size`` hypotheses, best first (ranked by log_prob / len^length_penalty)."""
-    if beam_size < 1 or max_len < 1:
-        raise ValueError(f"beam_search: need beam_size >= 1 and max_len >= 1, got "
-                         f"beam_size={beam_size}, max_len={max_len}")
+    _check_decode("beam_search", step_fn, bos, max_len, eos)
+    beam_size = validate.positive_int(beam_size, "beam_search", "beam_size")
+    length_penalty = validate.number(length_penalty, "beam_search", "length_penalty")
 
     def rank(tokens: np.ndarray, s: float) -> float:
         return s / max(len(tokens), 1) ** length_penalty

@@ -44,6 +44,7 @@ def sample_matrices(n: int, m: int, d: int, rng: np.random.Generator, orthogonal
     Row by row the same construction as iid_/orthogonal_gaussian_matrix."""
     n, m, d = (validate.positive_int(v, "sample_matrices", a)
                for a, v in (("n", n), ("m", m), ("d", d)))
+    validate.generator(rng, "sample_matrices", allow_none=False)
     if not orthogonal:
         return rng.standard_normal((n, m, d))
     nb = -(-m // d)
@@ -58,7 +59,12 @@ def kernel_estimates(x: np.ndarray, y: np.ndarray, Ws: np.ndarray, kind: str) ->
     exp(x·y). The same feature maps as ``labutils.nn.favor``, written for a stack of W's."""
     if kind not in KINDS:
         raise ValueError(f"kernel_estimates: kind must be one of {KINDS}, got {kind!r}")
-    x, y = np.asarray(x, float), np.asarray(y, float)
+    validate.array(Ws, "kernel_estimates", "Ws", ndim=3)
+    for name, a in (("x", x), ("y", y)):
+        validate.array(a, "kernel_estimates", name, ndim=1)
+        if a.shape != Ws.shape[2:]:
+            raise ValueError(f"kernel_estimates: {name} must have shape {Ws.shape[2:]} to match "
+                             f"Ws {Ws.shape} (n, m, d), got {a.shape}")
     ux, uy = Ws @ x, Ws @ y                                   # (n, m)
     hx, hy = 0.5 * x @ x, 0.5 * y @ y
     if kind == "positive":
@@ -106,11 +112,27 @@ def relative_mse_curves(s_norm: float = 1.0, m: int = 16, d: int = 8, n_draws: i
 
 
 # -- attention: the reference and the errors ----------------------------------------------------
+def _check_qkv(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> None:
+    owner = "exact_attention"
+    validate.array(q, owner, "q", min_ndim=2)
+    validate.array(k, owner, "k", ndim=q.ndim)
+    validate.array(v, owner, "v", ndim=q.ndim)
+    if k.shape[:-2] != q.shape[:-2] or k.shape[-1] != q.shape[-1]:
+        raise ValueError(f"exact_attention: k must have shape {q.shape[:-2] + ('S', q.shape[-1])} "
+                         f"to match q {q.shape} (..., L, d), got {k.shape}")
+    if v.shape[:-1] != k.shape[:-1]:
+        raise ValueError(f"exact_attention: v must have shape {k.shape[:-1] + ('d_v',)} to "
+                         f"match k {k.shape} (..., S, d), got {v.shape}")
+
+
 def exact_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool = False
                     ) -> np.ndarray:
     """softmax(q kᵀ/√d) v for (..., L, d) inputs: the honest quadratic reference, holding one
     (..., L, S) score array (softmax in place; the causal mask written in place, row block by
-    row block) and nothing else of that size."""
+    row block) and nothing else of that size. No keys (S = 0): zeros, as torch."""
+    _check_qkv(q, k, v)
+    if k.shape[-2] == 0:
+        return np.zeros(q.shape[:-1] + v.shape[-1:], dtype=np.result_type(q, v))
     s = (q * (1.0 / math.sqrt(q.shape[-1]))) @ np.swapaxes(k, -1, -2)
     if causal:
         cols = np.arange(s.shape[-1])
@@ -192,6 +214,12 @@ def cost_table(Ls: tuple[int, ...] = (256, 512, 1024, 2048), d: int = 64, m: int
     other work for the cores make small products erratically slow. Each time is the median
     of ``repeats`` runs after one untimed warm-up run.
     Returns [{"L", "exact_ms", "favor_ms", "exact_mb", "favor_mb"}, ...]."""
+    if not isinstance(Ls, (tuple, list)):
+        raise TypeError(f"cost_table: Ls must be a tuple of positive ints, got {Ls!r}")
+    Ls = tuple(validate.positive_int(L, "cost_table", f"Ls[{i}]") for i, L in enumerate(Ls))
+    for arg, value in (("d", d), ("m", m), ("repeats", repeats), ("threads", threads)):
+        validate.positive_int(value, "cost_table", arg)
+    validate.positive_int(seed, "cost_table", "seed", minimum=0)
     code = ("import json; from labutils.lab.performer_experiments import cost_rows; "
             f"print(json.dumps(cost_rows({tuple(Ls)!r}, {d}, {m}, {repeats}, {seed})))")
     env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads),

@@ -8,7 +8,6 @@ torch, and its gradient is empty.
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -32,9 +31,9 @@ def _reduction(owner: str, reduction: object) -> str:
 
 
 def _loss_grad(dy: object, owner: str, arg: str) -> np.ndarray:
-    """The upstream gradient of a loss: a number or a 0-d float array."""
-    if isinstance(dy, numbers.Real) and not isinstance(dy, bool):
-        dy = np.asarray(float(dy))
+    """The upstream gradient of a loss: a float or a 0-d float array."""
+    if isinstance(dy, (float, np.floating)):
+        dy = np.asarray(dy)
     return validate.grad(dy, (), owner, arg)
 
 
