@@ -55,12 +55,27 @@ def in_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight:
     """((q, k, v), cache): x_i W_iᵀ + b_i for the slices i = 0, 1, 2 of weight (3E, E) and
     bias (3E,) (or None). query: (N, Tq, E), key and value: (N, Tk, E)
     -> q (N, Tq, E), k and v (N, Tk, E)."""
-    E = _check_projection(query, key, value, weight, bias)
-    out = []
-    for i, x in enumerate((query, key, value)):
-        sl = slice(i * E, (i + 1) * E)
-        y = x @ weight[sl].T
-        out.append(y if bias is None else y + bias[sl])
+    _check_projection(query, key, value, weight, bias)
+    return _in_projection(query, key, value, weight, bias)
+
+
+def _in_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight: np.ndarray,
+                   bias: np.ndarray | None
+                   ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], InProjectionCache]:
+    """``in_projection`` without the checks (for a module that checked its inputs). For
+    self-attention (query, key and value the same array) one product gives all three."""
+    E = weight.shape[1]
+    if query is key and key is value:
+        y = query @ weight.T                                   # (N, T, 3E) = [q | k | v]
+        if bias is not None:
+            y += bias
+        out = [y[..., :E], y[..., E:2 * E], y[..., 2 * E:]]
+    else:
+        out = []
+        for i, x in enumerate((query, key, value)):
+            sl = slice(i * E, (i + 1) * E)
+            y = x @ weight[sl].T
+            out.append(y if bias is None else y + bias[sl])
     return tuple(out), InProjectionCache((query, key, value), weight, bias is not None)
 
 
@@ -77,6 +92,14 @@ def in_projection_backward(dprojected: tuple[np.ndarray, np.ndarray, np.ndarray]
                         f"(dq, dk, dv), got {type(dprojected).__name__}")
     for name, x, dp in zip(("dq", "dk", "dv"), cache.inputs, dprojected):
         validate.grad(dp, x.shape, "in_projection_backward", f"dprojected ({name})")
+    return _in_projection_backward(dprojected, cache)
+
+
+def _in_projection_backward(dprojected: tuple[np.ndarray, np.ndarray, np.ndarray],
+                            cache: InProjectionCache
+                            ) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], np.ndarray,
+                                       np.ndarray | None]:
+    """``in_projection_backward`` without the checks."""
     weight = cache.weight
     E = weight.shape[1]
     dweight = np.zeros_like(weight)
@@ -101,9 +124,8 @@ def _check_split(x: np.ndarray, num_heads: int) -> None:
 
 
 def _check_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, weight: np.ndarray,
-                      bias: np.ndarray | None) -> int:
-    """-> E, after checking weight (3E, E), bias (3E,) or None, query (N, Tq, E) and key and
-    value (N, Tk, E)."""
+                      bias: np.ndarray | None) -> None:
+    """weight (3E, E), bias (3E,) or None, query (N, Tq, E), key and value (N, Tk, E)."""
     owner = "in_projection"
     E = validate.array(weight, owner, "weight", ndim=2).shape[1]
     validate.array(weight, owner, "weight", shape=(3 * E, E))
@@ -112,4 +134,3 @@ def _check_projection(query: np.ndarray, key: np.ndarray, value: np.ndarray, wei
     validate.array(query, owner, "query", ndim=3, shape=(E,))
     validate.array(key, owner, "key", ndim=3, shape=(query.shape[0], None, E))
     validate.array(value, owner, "value", ndim=3, shape=key.shape)
-    return E

@@ -87,10 +87,18 @@ def attention_bias_terms(owner: str, shape: tuple[int, int, int], dtype: np.dtyp
     """
     if not isinstance(shape, tuple) or len(shape) != 3:
         raise TypeError(f"{owner}: shape must be the scores' (N, Tq, Tk), got {shape!r}")
-    N, tq, tk = (validate.positive_int(n, owner, f"shape[{i}]", minimum=0)
-                 for i, n in enumerate(shape))
+    for i, n in enumerate(shape):
+        validate.positive_int(n, owner, f"shape[{i}]", minimum=0)
     if num_heads is not None:
         validate.positive_int(num_heads, owner, "num_heads")
+    return _bias_terms(owner, shape, dtype, key_padding_mask, attn_mask, num_heads)
+
+
+def _bias_terms(owner: str, shape: tuple[int, int, int], dtype: np.dtype | type,
+                key_padding_mask: np.ndarray | None, attn_mask: np.ndarray | None,
+                num_heads: int | None) -> tuple[np.ndarray, ...]:
+    """``attention_bias_terms`` for a module, whose shape and heads are its own (unchecked)."""
+    N, tq, tk = shape
     heads = () if num_heads is None else (num_heads,)
     ones = (1,) * len(heads)
     terms = []

@@ -32,10 +32,10 @@ import numpy as np
 from .. import init, validate
 from ..module import Module
 from .dropout import Dropout
-from .heads import (InProjectionCache, in_projection, in_projection_backward, merge_heads,
+from .heads import (InProjectionCache, _in_projection, _in_projection_backward, merge_heads,
                     split_heads)
 from .linear import Linear
-from .masks import attention_bias_terms, causal_mask
+from .masks import _bias_terms, causal_mask
 
 __all__ = ["MultiheadAttention"]
 
@@ -53,6 +53,18 @@ class _MHACache(NamedTuple):
     average: bool
     need_weights: bool
     float_mask: bool              # a float attn_mask: keep its gradient in score_grad
+
+
+def _heads(x: np.ndarray, num_heads: int) -> np.ndarray:
+    """split_heads without its checks: (N, T, E) -> (N, H, T, d), a view."""
+    N, T, E = x.shape
+    return x.reshape(N, T, num_heads, E // num_heads).transpose(0, 2, 1, 3)
+
+
+def _merged(x: np.ndarray) -> np.ndarray:
+    """merge_heads without its checks: (N, H, T, d) -> (N, T, H·d)."""
+    N, H, T, d = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(N, T, H * d)
 
 
 def _row_blocks(tq: int, row_entries: int, itemsize: int) -> list[slice]:
@@ -177,7 +189,8 @@ class MultiheadAttention(Module):
                      value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         name, E = "MultiheadAttention", self.embed_dim
         for arg, x in (("query", query), ("key", key), ("value", value)):
-            validate.array(x, name, arg, ndim=3, shape=(E,))
+            if arg == "query" or x is not query:           # self-attention: checked once
+                validate.array(x, name, arg, ndim=3, shape=(E,))
             if x.dtype != query.dtype:
                 raise TypeError(f"{name}: {arg} must have the query's dtype {query.dtype}, "
                                 f"got {x.dtype}")
@@ -210,11 +223,11 @@ class MultiheadAttention(Module):
         (N, tq, _), tk, H = query.shape, key.shape[1], self.num_heads
         if attn_mask is None and is_causal:
             attn_mask = causal_mask(tq, tk)
-        bias = attention_bias_terms("MultiheadAttention", (N, tq, tk), query.dtype,
-                                    key_padding_mask, attn_mask, num_heads=H)
-        projected, projection = in_projection(query, key, value, self.params["in_proj_weight"],
-                                              self.params.get("in_proj_bias"))
-        q, k, v = (split_heads(p, H) for p in projected)
+        bias = _bias_terms("MultiheadAttention", (N, tq, tk), query.dtype, key_padding_mask,
+                           attn_mask, H)
+        projected, projection = _in_projection(query, key, value, self.params["in_proj_weight"],
+                                               self.params.get("in_proj_bias"))
+        q, k, v = (_heads(p, H) for p in projected)
         cache = _MHACache(projection, q / math.sqrt(self.head_dim), k, v, bias, None,
                           self._dropout_mask((N, H, tq, tk), query.dtype), average_attn_weights,
                           need_weights, attn_mask is not None and attn_mask.dtype != bool)
@@ -222,7 +235,7 @@ class MultiheadAttention(Module):
         if need_weights:
             weights = np.empty((N, tq, tk) if average_attn_weights else (N, H, tq, tk), q.dtype)
         o, lse = _attend(cache, weights)
-        out = self.out_proj(merge_heads(o))
+        out = self.out_proj(_merged(o))
         self._cache = cache._replace(lse=lse)
         return (out if self.batch_first else out.swapaxes(0, 1)), weights
 
@@ -237,13 +250,13 @@ class MultiheadAttention(Module):
             raise ValueError(f"{name}: dout must have the output's shape {expected}, got "
                              f"{dout.shape} (dout is the gradient of attn_output)")
         dweights = self._check_dweights(c, dweights)
-        do = split_heads(self.out_proj.backward(dout if self.batch_first
-                                                else dout.swapaxes(0, 1)), H)   # (N, H, Tq, d)
+        do = _heads(self.out_proj.backward(dout if self.batch_first
+                                           else dout.swapaxes(0, 1)), H)        # (N, H, Tq, d)
         score_grad = np.empty(c.q.shape[:3] + c.k.shape[2:3], c.q.dtype) if c.float_mask else None
         dq, dk, dv = _attend_backward(c, do, dweights, score_grad)
         self.score_grad = score_grad                                   # dL/d(scores + bias)
-        dinputs, dweight, dbias = in_projection_backward(
-            tuple(merge_heads(d) for d in (dq, dk, dv)), c.projection)
+        dinputs, dweight, dbias = _in_projection_backward(
+            tuple(_merged(d) for d in (dq, dk, dv)), c.projection)
         self.grads["in_proj_weight"] += dweight
         if self.has_bias:
             self.grads["in_proj_bias"] += dbias
