@@ -236,11 +236,10 @@ class AdaptivePoolCache(NamedTuple):
 
 
 def _adaptive_size(output_size: object, owner: str) -> tuple[int | None, int | None]:
-    """An int, None (keep the input's size) or a pair of them, each >= 0 (torch)."""
-    size = (output_size,) * 2 if output_size is None or isinstance(
-        output_size, numbers.Integral) else output_size
+    """An int >= 0, or a pair of ints >= 0 or None (None keeps that input size), as torch."""
+    size = (output_size,) * 2 if isinstance(output_size, numbers.Integral) else output_size
     if not isinstance(size, (tuple, list)) or len(size) != 2:
-        raise TypeError(f"{owner}: output_size must be an int, None or a pair of them, got "
+        raise TypeError(f"{owner}: output_size must be an int or a pair of ints or None, got "
                         f"{output_size!r}")
     return tuple(None if s is None else validate.positive_int(s, owner, "output_size", 0)
                  for s in size)
@@ -372,12 +371,12 @@ class AvgPool2d(_AvgPoolNd):
 
 class AdaptiveAvgPool2d(Module):
     """x: (N, C, H, W) or (C, H, W) -> y: (N, C, h, w) for output_size (h, w); an int means
-    (h, h), None keeps that input size. Size 1 is global average pooling.
+    (h, h), a None in the pair keeps that input size. Size 1 is global average pooling.
 
     forward  y = A_h x A_wᵀ          backward dx = A_hᵀ dy A_w       (A from adaptive_pool_matrix)
     """
 
-    def __init__(self, output_size: int | None | tuple[int | None, int | None]) -> None:
+    def __init__(self, output_size: int | tuple[int | None, int | None]) -> None:
         super().__init__()
         self.output_size = _adaptive_size(output_size, "AdaptiveAvgPool2d")
         self._cache = None
