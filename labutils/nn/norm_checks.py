@@ -16,13 +16,14 @@ from .. import validate
 __all__: list[str] = []
 
 
-def eps(value: object, owner: str) -> float:
-    """``value`` as a float if it is a finite number > 0 (it sits under a square root)."""
+def eps(value: object, owner: str, positive: bool = False) -> float:
+    """``value`` as a float if it is a finite number >= 0 (> 0 if ``positive``: batch and
+    instance norm, as torch's training refuses 0)."""
+    want = "a positive finite float" if positive else "a finite float >= 0"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: eps must be a positive float, got {value!r} "
-                        f"({type(value).__name__})")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}: eps must be a positive finite float, got {value!r}")
+        raise TypeError(f"{owner}: eps must be {want}, got {value!r} ({type(value).__name__})")
+    if not (math.isfinite(value) and (value > 0 if positive else value >= 0)):
+        raise ValueError(f"{owner}: eps must be {want}, got {value!r}")
     return float(value)
 
 
