@@ -45,7 +45,7 @@ def test_sinusoidal_module_and_errors():
     np.testing.assert_allclose(m(x, offset=3)[1], sinusoidal_encoding(10, 8)[3:7])
     dy = np.ones_like(x)
     assert m.backward(dy) is dy
-    with pytest.raises(ValueError, match="exceed max_len=10"):
+    with pytest.raises(ValueError, match=r"offset \+ T must be <= max_len = 10, got 0 \+ 11"):
         m(np.zeros((1, 11, 8)))
     with pytest.raises(ValueError, match="d_model must be even"):
         sinusoidal_encoding(4, 5)

@@ -71,9 +71,9 @@ class _ScoredAttention(Module):
         n = type(self).__name__
         score_cache, attend_cache = validate.forward_called(n, self._cache)
         w, value = attend_cache
-        validate.grad(dcontext, w.shape[:2] + value.shape[2:], n, "dcontext")
+        validate.grad(dcontext, w.shape[:2] + value.shape[2:], n, "the grad dcontext")
         if dweights is not None:
-            validate.grad(dweights, w.shape, n, "dweights")
+            validate.grad(dweights, w.shape, n, "the grad dweights")
         dscores, dvalue = attend_backward(dcontext, attend_cache, dweights)
         dquery, dkey = self._scores_backward(dscores, score_cache)
         return dquery, dkey, dvalue
@@ -90,6 +90,10 @@ class AdditiveAttention(_ScoredAttention):
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int,
                  rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
+        query_dim, key_dim, hidden_dim = (
+            validate.positive_int(v, "AdditiveAttention", n) for n, v in
+            (("query_dim", query_dim), ("key_dim", key_dim), ("hidden_dim", hidden_dim)))
+        validate.generator(rng, "AdditiveAttention")
         self.query_dim, self.key_dim, self.hidden_dim = query_dim, key_dim, hidden_dim
         self.query_proj = Linear(query_dim, hidden_dim, bias=False, rng=rng, dtype=dtype)
         self.key_proj = Linear(key_dim, hidden_dim, bias=True, rng=rng, dtype=dtype)
@@ -122,6 +126,9 @@ class BilinearAttention(_ScoredAttention):
     def __init__(self, query_dim: int, key_dim: int, rng: np.random.Generator | None = None,
                  dtype: type = np.float64) -> None:
         super().__init__()
+        query_dim, key_dim = (validate.positive_int(v, "BilinearAttention", n)
+                              for n, v in (("query_dim", query_dim), ("key_dim", key_dim)))
+        validate.generator(rng, "BilinearAttention")
         self.query_dim, self.key_dim = query_dim, key_dim
         bound = 1 / math.sqrt(key_dim)
         self.add_param("weight", init.uniform((query_dim, key_dim), bound, rng, dtype))
@@ -144,11 +151,17 @@ class DotProductAttention(_ScoredAttention):
 
     def __init__(self, scale: float = 1.0) -> None:
         super().__init__()
-        self.scale = scale
+        self.scale = validate.number(scale, type(self).__name__, "scale")
+
+    def _check_inputs(self, query: np.ndarray, key: np.ndarray, value: np.ndarray) -> None:
+        super()._check_inputs(query, key, value)
+        if key.shape[-1] != query.shape[-1]:
+            raise ValueError(f"{type(self).__name__}: key must have shape (..., "
+                             f"{query.shape[-1]}), the query's feature size D = query.shape[-1], "
+                             f"got key of shape {key.shape} (query {query.shape})")
 
     def _dims(self, query: np.ndarray) -> tuple[int | None, int | None]:
-        validate.array(query, type(self).__name__, "query", ndim=3)
-        return None, query.shape[-1]
+        return None, None
 
     def _scale(self, d: int) -> float:
         return self.scale
@@ -172,7 +185,8 @@ class ScaledDotProductAttention(DotProductAttention):
     """
 
     def __init__(self) -> None:
-        super().__init__(scale=None)
+        super().__init__()
+        self.scale = None           # 1/√D, from the inputs' D
 
     def _scale(self, d: int) -> float:
         return 1 / math.sqrt(d)

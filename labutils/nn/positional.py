@@ -32,10 +32,9 @@ __all__ = ["sinusoidal_encoding", "rotation_matrix", "SinusoidalPositionalEncodi
 def sinusoidal_encoding(num_positions: int, d_model: int, base: float = 10000.0,
                         dtype: type = np.float64) -> np.ndarray:
     """(num_positions, d_model) table: even columns sin(ω_i t), odd columns cos(ω_i t)."""
-    if d_model < 2 or d_model % 2:
-        raise ValueError(f"sinusoidal_encoding: d_model must be even and >= 2, got {d_model}")
-    if num_positions < 0:
-        raise ValueError(f"sinusoidal_encoding: num_positions must be >= 0, got {num_positions}")
+    num_positions = validate.positive_int(num_positions, "sinusoidal_encoding", "num_positions",
+                                          minimum=0)
+    d_model, base = check_table("sinusoidal_encoding", d_model, base)
     t = np.arange(num_positions)[:, None]
     omega = base ** (-np.arange(0, d_model, 2) / d_model)
     pe = np.empty((num_positions, d_model))
@@ -50,12 +49,31 @@ def rotation_matrix(k: int, d_model: int, base: float = 10000.0) -> np.ndarray:
     For a pair (s, c) = (sin ωt, cos ωt):  sin ω(t+k) = s cos ωk + c sin ωk,
                                            cos ω(t+k) = c cos ωk − s sin ωk.
     """
+    k = validate.number(k, "rotation_matrix", "k")
+    d_model, base = check_table("rotation_matrix", d_model, base)
     omega = base ** (-np.arange(0, d_model, 2) / d_model)
     R = np.zeros((d_model, d_model))
     for i, w in enumerate(omega):
         c, s = np.cos(w * k), np.sin(w * k)
         R[2 * i:2 * i + 2, 2 * i:2 * i + 2] = [[c, s], [-s, c]]
     return R
+
+
+def check_table(owner: str, d_model: object, base: object) -> tuple[int, float]:
+    """d_model an even positive int, base a finite number > 0."""
+    d_model = validate.positive_int(d_model, owner, "d_model")
+    if d_model % 2:
+        raise ValueError(f"{owner}: d_model must be even (sin and cos pairs), got {d_model}")
+    return d_model, validate.number(base, owner, "base", low=0, open_low=True)
+
+
+def check_offset(owner: str, offset: object, T: int, max_len: int, hint: str = "") -> int:
+    """An int >= 0 with offset + T <= max_len."""
+    offset = validate.positive_int(offset, owner, "offset", minimum=0)
+    if offset + T > max_len:
+        raise ValueError(f"{owner}: positions offset + T must be <= max_len = {max_len}, got "
+                         f"{offset} + {T} = {offset + T} (the input's T is its axis 1){hint}")
+    return offset
 
 
 class RelativePositionCache(NamedTuple):
@@ -68,6 +86,15 @@ def relative_position_bias_forward(weight: np.ndarray, tq: int, tk: int,
     """bias[h, i, j] = weight[clip(j − i, −D, D) + D, h], D = max_distance, query i at position
     i + tk − tq (aligned to the END of the keys, as in cached decoding).
     weight (2D + 1, H) -> bias (H, tq, tk)."""
+    owner = "relative_position_bias_forward"
+    tq, tk = (validate.positive_int(v, owner, n) for n, v in (("tq", tq), ("tk", tk)))
+    max_distance = validate.positive_int(max_distance, owner, "max_distance", minimum=0)
+    validate.array(weight, owner, "weight", ndim=2, shape=(2 * max_distance + 1, None))
+    return _bias(weight, tq, tk, max_distance)
+
+
+def _bias(weight: np.ndarray, tq: int, tk: int,
+          max_distance: int) -> tuple[np.ndarray, RelativePositionCache]:
     i = np.arange(tq)[:, None] + (tk - tq)
     j = np.arange(tk)[None, :]
     buckets = np.clip(j - i, -max_distance, max_distance) + max_distance
@@ -77,6 +104,16 @@ def relative_position_bias_forward(weight: np.ndarray, tq: int, tk: int,
 def relative_position_bias_backward(dbias: np.ndarray,
                                     cache: RelativePositionCache) -> np.ndarray:
     """dbias (H, tq, tk) -> dweight (2D + 1, H): each bucket sums the dbias of its (i, j)."""
+    if not isinstance(cache, RelativePositionCache):
+        raise TypeError(f"relative_position_bias_backward: cache must be what "
+                        f"relative_position_bias_forward returned (RelativePositionCache), "
+                        f"got {type(cache).__name__}")
+    validate.array(dbias, "relative_position_bias_backward", "dbias", ndim=3,
+                   shape=cache.buckets.shape)
+    return _bias_backward(dbias, cache)
+
+
+def _bias_backward(dbias: np.ndarray, cache: RelativePositionCache) -> np.ndarray:
     H = dbias.shape[0]
     dweight = np.zeros((cache.num_buckets, H), dbias.dtype)
     np.add.at(dweight, cache.buckets.reshape(-1), np.moveaxis(dbias, 0, -1).reshape(-1, H))
@@ -91,6 +128,8 @@ class SinusoidalPositionalEncoding(Module):
     def __init__(self, d_model: int, max_len: int = 512, base: float = 10000.0,
                  dtype: type = np.float64) -> None:
         super().__init__()
+        d_model, base = check_table("SinusoidalPositionalEncoding", d_model, base)
+        max_len = validate.positive_int(max_len, "SinusoidalPositionalEncoding", "max_len")
         self.d_model, self.max_len = d_model, max_len
         self.add_buffer("pe", sinusoidal_encoding(max_len, d_model, base, dtype))
         self._shape = None
@@ -98,9 +137,7 @@ class SinusoidalPositionalEncoding(Module):
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         validate.array(x, "SinusoidalPositionalEncoding", "input", ndim=3, shape=(self.d_model,))
         T = x.shape[1]
-        if offset + T > self.max_len:
-            raise ValueError(f"SinusoidalPositionalEncoding: positions up to {offset + T} "
-                             f"exceed max_len={self.max_len}")
+        check_offset("SinusoidalPositionalEncoding", offset, T, self.max_len)
         self._shape = x.shape
         return x + self.buffers["pe"][offset:offset + T].astype(x.dtype)
 
@@ -120,16 +157,17 @@ class LearnedPositionalEmbedding(Module):
     def __init__(self, max_len: int, d_model: int, rng: np.random.Generator | None = None,
                  dtype: type = np.float64) -> None:
         super().__init__()
+        max_len, d_model = (validate.positive_int(v, "LearnedPositionalEmbedding", n)
+                            for n, v in (("max_len", max_len), ("d_model", d_model)))
+        validate.generator(rng, "LearnedPositionalEmbedding")
         self.max_len, self.d_model = max_len, d_model
         self.embedding = Embedding(max_len, d_model, rng=rng, dtype=dtype)
         self._shape = None
 
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
         validate.array(x, "LearnedPositionalEmbedding", "input", ndim=3, shape=(self.d_model,))
-        if offset + x.shape[1] > self.max_len:
-            raise ValueError(f"LearnedPositionalEmbedding: positions up to {offset + x.shape[1]}"
-                             f" exceed max_len={self.max_len} (a learned table cannot "
-                             f"extrapolate, unlike the sinusoidal one)")
+        check_offset("LearnedPositionalEmbedding", offset, x.shape[1], self.max_len,
+                     "; a learned table cannot extrapolate, unlike the sinusoidal one")
         self._shape = x.shape
         pos = np.arange(offset, offset + x.shape[1])
         return x + self.embedding(pos)[None]
@@ -159,28 +197,29 @@ class RelativePositionBias(Module):
 
     def __init__(self, num_heads: int, max_distance: int, dtype: type = np.float64) -> None:
         super().__init__()
+        num_heads = validate.positive_int(num_heads, "RelativePositionBias", "num_heads")
+        max_distance = validate.positive_int(max_distance, "RelativePositionBias", "max_distance",
+                                             minimum=0)
         self.num_heads, self.max_distance = num_heads, max_distance
         self.add_param("weight", np.zeros((2 * max_distance + 1, num_heads), dtype))
         self._cache = None
 
     def buckets(self, tq: int, tk: int) -> np.ndarray:
         """(tq, tk) int: the row of weight that each (query, key) pair reads."""
-        return relative_position_bias_forward(self.params["weight"], tq, tk,
-                                              self.max_distance)[1].buckets
+        return _bias(self.params["weight"], tq, tk, self.max_distance)[1].buckets
 
     def forward(self, tq: int, tk: int | None = None) -> np.ndarray:
         tk = tq if tk is None else tk
         tq = validate.positive_int(tq, "RelativePositionBias", "tq")
         tk = validate.positive_int(tk, "RelativePositionBias", "tk")
-        bias, self._cache = relative_position_bias_forward(self.params["weight"], tq, tk,
-                                                           self.max_distance)
+        bias, self._cache = _bias(self.params["weight"], tq, tk, self.max_distance)
         return bias
 
     def backward(self, dbias: np.ndarray) -> None:
         cache = validate.forward_called("RelativePositionBias", self._cache)
         validate.grad(dbias, (self.num_heads,) + cache.buckets.shape, "RelativePositionBias",
-                      "dbias")
-        self.grads["weight"] += relative_position_bias_backward(dbias, cache)
+                      "the grad dbias")
+        self.grads["weight"] += _bias_backward(dbias, cache)
         return None
 
     def extra_repr(self) -> str:

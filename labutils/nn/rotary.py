@@ -43,9 +43,21 @@ def rotary_forward(x: np.ndarray, positions: np.ndarray, base: float = 10000.0
                    ) -> tuple[np.ndarray, RotaryCache]:
     """x: (..., T, d) with d even, positions: (T,) -> y: (..., T, d), each pair of features of
     token t rotated by the angle positions[t]·ω_i."""
+    owner = "rotary_forward"
+    validate.array(x, owner, "x", min_ndim=2)
+    if x.shape[-1] % 2:
+        raise ValueError(f"{owner}: x must have an even feature size d (its last axis), got "
+                         f"shape {x.shape}")
+    validate.array(positions, owner, "positions", ndim=1, dtype=None)
+    if positions.dtype.kind not in "iuf" or positions.shape[0] != x.shape[-2]:
+        raise ValueError(f"{owner}: positions must be numbers of shape (T,) = (x.shape[-2],) = "
+                         f"({x.shape[-2]},), got {positions.dtype} of shape {positions.shape}")
+    base = validate.number(base, owner, "base", low=0, open_low=True)
+    return _rotary(x, positions, base)
+
+
+def _rotary(x: np.ndarray, positions: np.ndarray, base: float) -> tuple[np.ndarray, RotaryCache]:
     d = x.shape[-1]
-    if d % 2:
-        raise ValueError(f"rotary_forward: the feature size must be even, got {d}")
     omega = base ** (-np.arange(0, d, 2) / d)
     angles = np.asarray(positions, dtype=np.float64)[:, None] * omega
     cache = RotaryCache(np.cos(angles), np.sin(angles))
@@ -54,6 +66,11 @@ def rotary_forward(x: np.ndarray, positions: np.ndarray, base: float = 10000.0
 
 def rotary_backward(dy: np.ndarray, cache: RotaryCache) -> np.ndarray:
     """dy: (..., T, d) -> dx = R(−t) dy, the transposed (inverse) rotation."""
+    if not isinstance(cache, RotaryCache):
+        raise TypeError(f"rotary_backward: cache must be what rotary_forward returned "
+                        f"(RotaryCache), got {type(cache).__name__}")
+    T, half = cache.cos.shape
+    validate.array(dy, "rotary_backward", "dy", min_ndim=2, shape=(T, 2 * half))
     return _rotate(dy, cache.cos, -cache.sin)
 
 
@@ -68,19 +85,20 @@ class RotaryEmbedding(Module):
         self.dim = validate.positive_int(dim, "RotaryEmbedding", "dim")
         if dim % 2:
             raise ValueError(f"RotaryEmbedding: dim must be even, got {dim}")
-        self.base = base
+        self.base = validate.number(base, "RotaryEmbedding", "base", low=0, open_low=True)
         self._cache = None
 
     def forward(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
-        if x.shape[-1] != self.dim:
-            raise ValueError(f"RotaryEmbedding: the input's last axis must be dim={self.dim}, "
-                             f"got shape {x.shape}")
-        y, self._cache = rotary_forward(x, offset + np.arange(x.shape[-2]), self.base)
+        validate.array(x, "RotaryEmbedding", "input", min_ndim=2, shape=(self.dim,))
+        offset = validate.positive_int(offset, "RotaryEmbedding", "offset", minimum=0)
+        y, cache = _rotary(x, offset + np.arange(x.shape[-2]), self.base)
+        self._cache = (cache, x.shape)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        cache = validate.forward_called("RotaryEmbedding", self._cache)
-        return rotary_backward(dy, cache)
+        cache, shape = validate.forward_called("RotaryEmbedding", self._cache)
+        validate.grad(dy, shape, "RotaryEmbedding")
+        return _rotate(dy, cache.cos, -cache.sin)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base={self.base}"

@@ -33,6 +33,42 @@ __all__ = ["TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEnc
            "TransformerDecoder"]
 
 
+def check_layer(owner: str, d_model: object, nhead: object, dim_feedforward: object,
+                dropout: object, activation: object, layer_norm_eps: object, rng: object) -> None:
+    """A layer's arguments, checked in the layer's own name before any child is built."""
+    d_model, nhead = (validate.positive_int(v, owner, n)
+                      for n, v in (("d_model", d_model), ("nhead", nhead)))
+    validate.positive_int(dim_feedforward, owner, "dim_feedforward")
+    if d_model % nhead:
+        raise ValueError(f"{owner}: d_model must be divisible by nhead, got d_model {d_model} "
+                         f"and nhead {nhead}")
+    validate.probability(dropout, owner, "dropout")
+    validate.number(layer_norm_eps, owner, "layer_norm_eps", low=0, open_low=True)
+    validate.generator(rng, owner)
+    if activation not in ("relu", "gelu"):
+        raise ValueError(f"{owner}: activation must be 'relu' or 'gelu', got {activation!r}")
+
+
+def check_stack(owner: str, layer: object, kind: type, num_layers: object,
+                norm: object) -> int:
+    """A stack's layer (of ``kind``), number of copies (>= 0, as torch) and final norm."""
+    if not isinstance(layer, kind):
+        raise TypeError(f"{owner}: the layer to copy must be a {kind.__name__}, got "
+                        f"{type(layer).__name__}")
+    if norm is not None and not isinstance(norm, Module):
+        raise TypeError(f"{owner}: norm must be a Module (a LayerNorm) or None, got "
+                        f"{type(norm).__name__}")
+    return validate.positive_int(num_layers, owner, "num_layers", minimum=0)
+
+
+def check_batch(owner: str, tgt: np.ndarray, memory: np.ndarray, batch_first: bool) -> None:
+    """tgt and memory must have the same batch size N (axis 0 with batch_first, else 1)."""
+    b = 0 if batch_first else 1
+    if tgt.shape[b] != memory.shape[b]:
+        raise ValueError(f"{owner}: memory must have tgt's batch size {tgt.shape[b]} on axis "
+                         f"{b}, got memory of shape {memory.shape} (tgt {tgt.shape})")
+
+
 class _TransformerLayer(Module):
     """What both layers share: self_attn (and multihead_attn with ``cross_attention``), the
     feed-forward parts under torch's names (linear1, dropout, linear2), one norm and one dropout
@@ -45,6 +81,8 @@ class _TransformerLayer(Module):
                  norm_first: bool, bias: bool, rng: np.random.Generator | None,
                  dtype: type) -> None:
         super().__init__()
+        check_layer(type(self).__name__, d_model, nhead, dim_feedforward, dropout, activation,
+                    layer_norm_eps, rng)
         self.d_model, self.norm_first = d_model, norm_first
         self.self_attn = MultiheadAttention(d_model, nhead, dropout, bias, batch_first, rng, dtype)
         if cross_attention:
@@ -154,6 +192,7 @@ class TransformerDecoderLayer(_TransformerLayer):
                 memory_is_causal: bool = False) -> np.ndarray:
         validate.array(tgt, "TransformerDecoderLayer", "tgt", ndim=3, shape=(self.d_model,))
         validate.array(memory, "TransformerDecoderLayer", "memory", ndim=3, shape=(self.d_model,))
+        check_batch("TransformerDecoderLayer", tgt, memory, self.self_attn.batch_first)
         x, m, mkpm = tgt, memory, memory_key_padding_mask
         if self.norm_first:
             h1 = x + self._sa(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
@@ -191,17 +230,24 @@ class TransformerEncoder(Module):
     def __init__(self, encoder_layer: TransformerEncoderLayer, num_layers: int,
                  norm: Module | None = None) -> None:
         super().__init__()
+        num_layers = check_stack("TransformerEncoder", encoder_layer, TransformerEncoderLayer,
+                                 num_layers, norm)
         self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
-        self.norm = norm
+        self.norm, self.d_model, self._shape = norm, encoder_layer.d_model, None
 
     def forward(self, src: np.ndarray, mask: np.ndarray | None = None,
                 src_key_padding_mask: np.ndarray | None = None,
                 is_causal: bool = False) -> np.ndarray:
+        validate.array(src, "TransformerEncoder", "src", ndim=3, shape=(self.d_model,))
+        shape = src.shape
         for layer in self.layers:
             src = layer(src, mask, src_key_padding_mask, is_causal)
+        self._shape = shape
         return src if self.norm is None else self.norm(src)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
+        validate.grad(dy, validate.forward_called("TransformerEncoder", self._shape),
+                      "TransformerEncoder")
         if self.norm is not None:
             dy = self.norm.backward(dy)
         for layer in reversed(list(self.layers)):
@@ -216,23 +262,33 @@ class TransformerDecoder(Module):
     def __init__(self, decoder_layer: TransformerDecoderLayer, num_layers: int,
                  norm: Module | None = None) -> None:
         super().__init__()
+        num_layers = check_stack("TransformerDecoder", decoder_layer, TransformerDecoderLayer,
+                                 num_layers, norm)
         self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
-        self.norm = norm
+        self.norm, self.d_model, self._shape = norm, decoder_layer.d_model, None
 
     def forward(self, tgt: np.ndarray, memory: np.ndarray, tgt_mask: np.ndarray | None = None,
                 memory_mask: np.ndarray | None = None,
                 tgt_key_padding_mask: np.ndarray | None = None,
                 memory_key_padding_mask: np.ndarray | None = None, tgt_is_causal: bool = False,
                 memory_is_causal: bool = False) -> np.ndarray:
+        for name, a in (("tgt", tgt), ("memory", memory)):
+            validate.array(a, "TransformerDecoder", name, ndim=3, shape=(self.d_model,))
+        shapes = (tgt.shape, memory.shape)
+        if self.layers:
+            check_batch("TransformerDecoder", tgt, memory, self.layers[0].self_attn.batch_first)
         for layer in self.layers:
             tgt = layer(tgt, memory, tgt_mask, memory_mask, tgt_key_padding_mask,
                         memory_key_padding_mask, tgt_is_causal)
+        self._shape = shapes
         return tgt if self.norm is None else self.norm(tgt)
 
     def backward(self, dy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tgt_shape, memory_shape = validate.forward_called("TransformerDecoder", self._shape)
+        validate.grad(dy, tgt_shape, "TransformerDecoder")
         if self.norm is not None:
             dy = self.norm.backward(dy)
-        dmemory = 0
+        dmemory = np.zeros(memory_shape, dy.dtype)
         for layer in reversed(list(self.layers)):
             dy, dm = layer.backward(dy)
             dmemory = dmemory + dm
