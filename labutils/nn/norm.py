@@ -197,7 +197,7 @@ class _NormBase(Module):
                  dtype: type = np.float64) -> None:
         super().__init__()
         self.num_features = validate.positive_int(num_features, self.name, "num_features")
-        self.eps, self.momentum = checks.eps(eps, self.name, True), checks.momentum(momentum, self.name)
+        self.eps, self.momentum = checks.eps_momentum(eps, momentum, self.name)
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.add_param("weight", np.ones(num_features, dtype))

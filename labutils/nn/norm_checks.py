@@ -39,6 +39,11 @@ def momentum(value: object, owner: str) -> float | None:
     return float(value)
 
 
+def eps_momentum(eps_: object, momentum_: object, owner: str) -> tuple[float, float | None]:
+    """Batch and instance norm: eps > 0 (torch's training refuses 0) and momentum."""
+    return eps(eps_, owner, positive=True), momentum(momentum_, owner)
+
+
 def shape_arg(value: object, owner: str, arg: str) -> tuple[int, ...]:
     """An int or a non-empty sequence of positive ints, as a tuple (LayerNorm's
     normalized_shape)."""

@@ -114,7 +114,8 @@ def _what_torch_accepts() -> None:
                               (nn.avg_pool_forward, nn.avg_pool_backward)):
         y, cache = forward(np.zeros((0, 3, 6, 6)), 3, 2, 1)
         assert y.shape == (0, 3, 3, 3) and backward(y, cache).shape == (0, 3, 6, 6)
-    for n, k, s, p, d, ceil in ((7, 3, 2, 1, 1, True), (6, 2, 2, 1, 2, False), (5, 3, 3, 0, 1, True)):
+    for n, k, s, p, d, ceil in ((7, 3, 2, 1, 1, True), (6, 2, 2, 1, 2, False),
+                                (5, 3, 3, 0, 1, True)):
         ref = torch.nn.MaxPool1d(k, s, p, d, ceil_mode=ceil)(torch.zeros(1, 1, n)).shape[-1]
         assert nn.pool_output_size(n, k, s, p, d, ceil) == ref
 
