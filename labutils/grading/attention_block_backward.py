@@ -12,16 +12,18 @@ dropout; the capstone's block), for x: (N, T, E) and the parameters ``p`` (a dic
 ``block_backward(dy, x, p, num_heads, mask) -> (dx, grads)``, grads a dict with one gradient per
 key of ``p``. The student may call the library's pairs of the parts (layer norm, linear, ReLU)
 and the notebook's own attention functions; the library's transformer layers and torch are
-watched. Besides wrong values, the check catches what ``core`` does (delegation, float32, NaN,
+watched. The forward is ``labutils.lab.attention_capstone.pre_ln_block_forward``. Besides wrong values, the check catches what ``core`` does (delegation, float32, NaN,
 in-place changes, time), and adds central-difference checks of dx and three parameters.
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..lab.attention_capstone import BLOCK_PARAMS, pre_ln_block_forward
 from ..nn.activation import relu_backward, relu_forward
 from ..nn.linear import linear_backward, linear_forward
 from ..nn.masks import causal_mask as _causal_mask
@@ -29,32 +31,38 @@ from ..nn.norm import layer_norm_backward, layer_norm_forward
 from ..tolerances import GRADER_TIME_LIMIT
 from .adapted import check_adapted, hidden_title
 from .attention_blocks import CAPSTONE_ALLOW, _mha_backward, _mha_forward, _seed
-from .core import Problem, call_student, numeric_check
+from .core import Problem, call_student, compare, numeric_check
 from .published import published
+from .reveal import AGREES, DIFFERS, UNFINISHED
 
-__all__ = ["BLOCK_PARAMS", "BLOCK_ALLOW", "check_block_backward", "reference_block_forward",
-           "reference_block_backward"]
+__all__ = [
+    "BLOCK_ALLOW",
+    "BLOCK_PARAMS",
+    "check_block_backward",
+    "reference_block_backward",
+    "reference_block_forward",
+    "reveal_block_backward",
+]
 
-BLOCK_PARAMS = ("ln1_w", "ln1_b", "w_q", "w_k", "w_v", "w_o", "ln2_w", "ln2_b",
-                "ff1", "ff1_b", "ff2", "ff2_b")
-# the parts' pairs the student assembles, beside the attention helpers of exercises 1-8
-BLOCK_ALLOW = CAPSTONE_ALLOW + tuple(
-    f"labutils.nn.{m}.{f}_{d}" for m, f in (("norm", "layer_norm"), ("linear", "linear"),
-                                            ("activation", "relu"))
-    for d in ("forward", "backward"))
+
+
+def _watched_as(fn: Callable) -> str:
+    """The dotted name under which the call watch sees ``fn`` run: its code's (a wrapper's
+    code when ``fn`` is the library's pair behind an argument check)."""
+    return f"{fn.__globals__['__name__']}.{fn.__code__.co_qualname}"
+
+
+# the parts' pairs the student assembles, beside the attention helpers of exercises 1-7
+_PARTS = (layer_norm_forward, layer_norm_backward, linear_forward, linear_backward, relu_forward,
+          relu_backward)
+BLOCK_ALLOW = CAPSTONE_ALLOW + tuple(sorted({_watched_as(f) for f in _PARTS}))
 _NAMES = ["dx"] + [f"grads['{k}']" for k in BLOCK_PARAMS]
 
 
-def _block_forward(x: np.ndarray, p: dict, num_heads: int, mask: np.ndarray,
-                   mha_forward: Callable = _mha_forward) -> tuple[np.ndarray, dict]:
+def _block_forward(x: np.ndarray, p: dict, num_heads: int, mask: np.ndarray
+                   ) -> tuple[np.ndarray, dict]:
     """x: (N, T, E) -> (y (N, T, E), cache: the intermediates and the parts' caches)."""
-    a, ln1 = layer_norm_forward(x, p["ln1_w"], p["ln1_b"], 1, 1e-5)
-    h = x + mha_forward(a, p["w_q"], p["w_k"], p["w_v"], p["w_o"], num_heads, mask)
-    b, ln2 = layer_norm_forward(h, p["ln2_w"], p["ln2_b"], 1, 1e-5)
-    z, ff1 = linear_forward(b, p["ff1"], p["ff1_b"])
-    r, act = relu_forward(z)
-    f, ff2 = linear_forward(r, p["ff2"], p["ff2_b"])
-    return h + f, {"a": a, "ln1": ln1, "ln2": ln2, "ff1": ff1, "act": act, "ff2": ff2}
+    return pre_ln_block_forward(x, p, num_heads, mask, _mha_forward)
 
 
 def _block_backward(dy: np.ndarray, x: np.ndarray, p: dict, num_heads: int, mask: np.ndarray,
@@ -168,3 +176,23 @@ def check_block_backward(block_backward: Callable, time_limit_s: float = GRADER_
             numeric_check(report, f"{name} by central differences", grad,
                           lambda: float(np.sum(dy * _block_forward(x, p, h, mask)[0])), wrt)
     report.finish()
+
+
+def reveal_block_backward(block_backward: Callable, *args: Any) -> None:
+    """The reveal cell after the exercise (not graded, never raises): the source of the library
+    layer's backward, then the verdict of ``block_backward(*args)`` against the reference (as
+    ``reveal.reveal``, with the parts' pairs allowed)."""
+    from ..nn.transformer import TransformerEncoderLayer
+    print(inspect.getsource(TransformerEncoderLayer.backward))
+    try:
+        expected = _flat(_block_backward(*args))
+        compare(_flat(call_student(block_backward, args, None, GRADER_TIME_LIMIT,
+                                   allow=BLOCK_ALLOW)), expected, names=_NAMES)
+    except Problem as p:
+        print(f"{UNFINISHED}: {getattr(block_backward, '__name__', 'your function')} still "
+              f"raises NotImplementedError" if p.kind == "not filled" else f"{DIFFERS}: {p}")
+        return
+    except Exception as e:  # noqa: BLE001  (never raise: the reveal cell is not graded)
+        print(f"{DIFFERS}: {type(e).__name__}: {e}")
+        return
+    print(AGREES)

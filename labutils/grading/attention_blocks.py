@@ -30,7 +30,7 @@ __all__ = ["CAPSTONE_ALLOW", "check_mha_forward", "check_mha_backward", "check_r
 # the student's own helpers are notebook functions; these course forwards may be called too
 _ALLOW = ("labutils.nn.attention.safe_softmax", "labutils.nn.heads.split_heads",
           "labutils.nn.heads.merge_heads")
-# what the capstone's exercises may call (the checks of exercises 2, 7 and 8 allow these)
+# what the capstone's exercises may call (the checks of its attention exercises allow these)
 CAPSTONE_ALLOW = _ALLOW + ("labutils.nn.attention.masked_softmax",
                            "labutils.nn.attention.scaled_dot_product_attention")
 

@@ -7,24 +7,52 @@ trained in NumPy on a toy task, reversing a sequence of digits.
     logits = y W_outᵀ + b_out (N, T, V),  loss = sequence_cross_entropy(logits, targets, weights)
 
 The parts are passed in (``parts``: an object with the attributes ``sinusoidal``,
-``mha_forward``, ``mha_backward`` and ``sequence_cross_entropy``; the notebook gives its
-``capstone.Counter`` of the reader's functions), so the model is the reader's; layer norm, the
-linear maps and ReLU are the library's pairs (chapters 1 and 2). Reversal needs attention: the
-token at position t must come from position T − 1 − t, which only the attention can fetch, and
-the trained maps show it as an anti-diagonal.
+``mha_forward``, ``block_backward`` and ``sequence_cross_entropy``; the notebook gives its
+``capstone.Counter`` of the reader's functions), so the model is the reader's: the block's
+forward calls the reader's multi-head attention and its backward is the reader's
+``block_backward(dy, x, p, num_heads, mask) -> (dx, grads)``, which goes back through the
+reader's ``mha_backward``. Layer norm, the linear maps and ReLU are the library's pairs
+(chapters 1 and 2). Reversal needs attention: the token at position t must come from position
+T − 1 − t, which only the attention can fetch, and the trained maps show it as an anti-diagonal.
 """
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import numpy as np
 
 from ..module import Module
-from ..nn.activation import relu_backward, relu_forward
+from ..nn.activation import relu_forward
 from ..nn.linear import linear_backward, linear_forward
-from ..nn.norm import layer_norm_backward, layer_norm_forward
-from ..nn.primer import squared_relu_backward, squared_relu_forward
+from ..nn.norm import layer_norm_forward
 from ..optim import Adam
 
-__all__ = ["ReverseTransformer", "reverse_batch", "train_reverser", "reversal_accuracy"]
+__all__ = [
+    "BLOCK_PARAMS",
+    "ReverseTransformer",
+    "pre_ln_block_forward",
+    "reversal_accuracy",
+    "reverse_batch",
+    "train_reverser",
+]
+
+BLOCK_PARAMS = ("ln1_w", "ln1_b", "w_q", "w_k", "w_v", "w_o", "ln2_w", "ln2_b",
+                "ff1", "ff1_b", "ff2", "ff2_b")
+
+
+def pre_ln_block_forward(x: np.ndarray, p: dict, num_heads: int, mask: np.ndarray,
+                         mha_forward: Callable[..., np.ndarray]) -> tuple[np.ndarray, dict]:
+    """The pre-LN block (torch's TransformerEncoderLayer(norm_first=True) without attention
+    biases and dropout). x: (N, T, E); p: BLOCK_PARAMS -> (y (N, T, E), cache: the
+    intermediates and the parts' caches, {"a", "ln1", "ln2", "ff1", "act", "ff2"});
+    ``mha_forward(a, w_q, w_k, w_v, w_o, num_heads, mask)`` is the attention it uses."""
+    a, ln1 = layer_norm_forward(x, p["ln1_w"], p["ln1_b"], 1, 1e-5)
+    h = x + mha_forward(a, p["w_q"], p["w_k"], p["w_v"], p["w_o"], num_heads, mask)
+    b, ln2 = layer_norm_forward(h, p["ln2_w"], p["ln2_b"], 1, 1e-5)
+    z, ff1 = linear_forward(b, p["ff1"], p["ff1_b"])
+    r, act = relu_forward(z)
+    f, ff2 = linear_forward(r, p["ff2"], p["ff2_b"])
+    return h + f, {"a": a, "ln1": ln1, "ln2": ln2, "ff1": ff1, "act": act, "ff2": ff2}
 
 
 def reverse_batch(rng: np.random.Generator, n: int, length: int, vocab: int
@@ -38,11 +66,9 @@ class ReverseTransformer(Module):
     """One pre-LN transformer block between an embedding and a readout, from ``parts``."""
 
     def __init__(self, parts: object, vocab: int, length: int, d_model: int, num_heads: int,
-                 d_ff: int, rng: np.random.Generator, activation: str = "relu") -> None:
+                 d_ff: int, rng: np.random.Generator) -> None:
         super().__init__()
         self.parts, self.num_heads = parts, num_heads
-        self.act = {"relu": (relu_forward, relu_backward),          # Primer: squared ReLU
-                    "squared_relu": (squared_relu_forward, squared_relu_backward)}[activation]
         self.pe = np.asarray(parts.sinusoidal(length, d_model), dtype=np.float64)
         self.mask = np.zeros((length, length), bool)            # the encoder sees everything
         shapes = {"embed": (vocab, d_model), "w_q": (d_model, d_model), "w_k": (d_model, d_model),
@@ -57,42 +83,29 @@ class ReverseTransformer(Module):
             self.add_param(name + "_b", np.zeros(d_model))
         self._cache = None
 
-    def _weights(self) -> tuple[np.ndarray, ...]:
-        return tuple(self.params[n] for n in ("w_q", "w_k", "w_v", "w_o"))
+    def block_params(self) -> dict[str, np.ndarray]:
+        """The block's parameters, by the names of BLOCK_PARAMS."""
+        return {name: self.params[name] for name in BLOCK_PARAMS}
 
     def forward(self, tokens: np.ndarray) -> np.ndarray:
         """tokens (N, T) -> logits (N, T, V)."""
-        p = self.params
-        x0 = p["embed"][tokens] + self.pe
-        a, ln1 = layer_norm_forward(x0, p["ln1_w"], p["ln1_b"], 1, 1e-5)
-        h = x0 + self.parts.mha_forward(a, *self._weights(), self.num_heads, self.mask)
-        b, ln2 = layer_norm_forward(h, p["ln2_w"], p["ln2_b"], 1, 1e-5)
-        z, f1 = linear_forward(b, p["ff1"], p["ff1_b"])
-        r, act = self.act[0](z)
-        f, f2 = linear_forward(r, p["ff2"], p["ff2_b"])
-        logits, out = linear_forward(h + f, p["out"], p["out_b"])
-        self._cache = (tokens, a, ln1, ln2, f1, act, f2, out)
+        x0 = self.params["embed"][tokens] + self.pe
+        y, _ = pre_ln_block_forward(x0, self.block_params(), self.num_heads, self.mask,
+                                    self.parts.mha_forward)
+        logits, out = linear_forward(y, self.params["out"], self.params["out_b"])
+        self._cache = (tokens, x0, out)
         return logits
 
     def backward(self, dlogits: np.ndarray) -> None:
-        tokens, a, ln1, ln2, f1, act, f2, out = self._cache
-        g = self.grads
-        dy = self._collect(linear_backward(dlogits, out), "out")
-        dr = self._collect(linear_backward(dy, f2), "ff2")
-        db = self._collect(linear_backward(self.act[1](dr, act), f1), "ff1")
-        dh = dy + self._collect(layer_norm_backward(db, ln2), "ln2")
-        dout = self.parts.mha_backward(dh, a, *self._weights(), self.num_heads, self.mask)
-        for name, grad in zip(("w_q", "w_k", "w_v", "w_o"), dout[1:]):
-            g[name] += grad
-        dx0 = dh + self._collect(layer_norm_backward(dout[0], ln1), "ln1")
-        np.add.at(g["embed"], tokens, dx0)
-
-    def _collect(self, grads: dict[str, np.ndarray], name: str) -> np.ndarray:
-        """Add a pair's parameter gradients to ``grads[name...]``; return its input gradient."""
-        g = self.grads
-        g[name if name in ("out", "ff1", "ff2") else name + "_w"] += grads["weight"]
-        g[name + "_b"] += grads["bias"]
-        return grads["x"]
+        tokens, x0, out = self._cache
+        grads = linear_backward(dlogits, out)
+        self.grads["out"] += grads["weight"]
+        self.grads["out_b"] += grads["bias"]
+        dx0, block = self.parts.block_backward(grads["x"], x0, self.block_params(),
+                                               self.num_heads, self.mask)
+        for name in BLOCK_PARAMS:
+            self.grads[name] += block[name]
+        np.add.at(self.grads["embed"], tokens, dx0)
 
     def attention_weights(self, tokens: np.ndarray, attention: object) -> np.ndarray:
         """The block's attention weights (N, H, T, T) for ``tokens``, computed with
@@ -107,13 +120,11 @@ class ReverseTransformer(Module):
 
 def train_reverser(parts: object, steps: int = 150, batch: int = 64, length: int = 8,
                    vocab: int = 10, d_model: int = 16, num_heads: int = 2, d_ff: int = 32,
-                   lr: float = 0.02, seed: int = 0, activation: str = "relu"
-                   ) -> tuple[ReverseTransformer, list[float]]:
+                   lr: float = 0.02, seed: int = 0) -> tuple[ReverseTransformer, list[float]]:
     """Train a ReverseTransformer built from ``parts`` with Adam; every position is trained
-    (weights 1). ``activation``: "relu" or Primer's "squared_relu" in the feed-forward block.
-    Returns the model and the loss of each step."""
+    (weights 1). Returns the model and the loss of each step."""
     rng = np.random.default_rng(seed)
-    model = ReverseTransformer(parts, vocab, length, d_model, num_heads, d_ff, rng, activation)
+    model = ReverseTransformer(parts, vocab, length, d_model, num_heads, d_ff, rng)
     optimizer = Adam(model, lr=lr)
     losses = []
     for _ in range(steps):

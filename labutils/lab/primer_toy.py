@@ -33,7 +33,7 @@ from ..nn.positional import sinusoidal_encoding
 from ..nn.primer import CausalDepthwiseConv, SquaredReLU
 from ..optim import Adam
 
-__all__ = ["lagged_copy_batch", "CausalToyLM", "train_causal_toy"]
+__all__ = ["CausalToyLM", "lagged_copy_batch", "train_causal_toy"]
 
 
 def lagged_copy_batch(rng: np.random.Generator, n: int, length: int, vocab: int, lag: int = 3,
