@@ -84,8 +84,7 @@ def conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = No
     x: (N, C_in, *S)   weight: (C_out, C_in/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), and the cache for conv_backward.
     stride, dilation: an int or one per spatial axis; padding: the same, or (lo, hi) pairs."""
-    groups = _check_pair(x, weight, bias, groups, owner, "x", weight.shape[1] * groups
-                         if isinstance(weight, np.ndarray) and weight.ndim > 1 else None)
+    groups = _check_pair(x, weight, bias, groups, owner)
     stride, pads, dilation, out = _geometry(x.shape, weight.shape, stride, padding, dilation,
                                             owner)
     xp = _pad(x, pads)
@@ -130,15 +129,15 @@ def conv_transpose_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray |
 
     x: (N, C_in, *L)   weight: (C_in, C_out/G, *k)   bias: (C_out,) or None
     -> y: (N, C_out, *L_out), L_out = (L − 1)s − 2p + d(k − 1) + output_padding + 1."""
-    g = _check_pair(x, weight, bias, groups, owner, "x", None)
+    g = _check_pair(x, weight, bias, groups, owner, transposed=True)
     nd, kernel = weight.ndim - 2, weight.shape[2:]
     stride, dilation, padding, output_padding = (
         spatial_ints(v, nd, owner, arg, low) for v, arg, low in (
             (stride, "stride", 1), (dilation, "dilation", 1), (padding, "padding", 0),
             (output_padding, "output_padding", 0)))
     if any(op >= max(s, d) for op, s, d in zip(output_padding, stride, dilation)):
-        raise ValueError(f"{owner}: output_padding must be smaller than either stride "
-                         f"{stride} or dilation {dilation}, got {output_padding}")
+        raise ValueError(f"{owner}: output_padding (one per axis) must be smaller than either "
+                         f"stride {stride} or dilation {dilation}, got {output_padding}")
     out = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1 for n, k, s, p, op, d in
                 zip(x.shape[2:], kernel, stride, padding, output_padding, dilation))
     if min(out) < 1:
@@ -171,9 +170,9 @@ def conv_transpose_backward(dy: np.ndarray, cache: ConvTransposeCache
 
 # -- checks, padding and geometry ---------------------------------------------------------
 def _check_pair(x: object, weight: object, bias: object, groups: object, owner: str,
-                arg: str, channels: int | None) -> int:
-    """Validate a pair's arrays (x's channels: ``channels``, or weight.shape[0] if None) and
-    return groups as an int."""
+                transposed: bool = False) -> int:
+    """Validate a pair's arrays and return groups as an int. weight: (C_out, C_in/G, *k), or
+    (C_in, C_out/G, *k) for a transposed convolution."""
     validate.array(weight, owner, "weight", ndim=(3, 4, 5))
     if 0 in weight.shape:
         raise ValueError(f"{owner}: weight must have no empty axis, got shape {weight.shape}")
@@ -181,16 +180,20 @@ def _check_pair(x: object, weight: object, bias: object, groups: object, owner: 
     if weight.shape[0] % groups:
         raise ValueError(f"{owner}: groups must divide weight.shape[0] = {weight.shape[0]}, "
                          f"got {groups}")
-    validate.array(x, owner, arg, ndim=weight.ndim)
-    want = weight.shape[0] if channels is None else channels
-    if x.shape[1] != want:
-        raise ValueError(f"{owner}: {arg} must have {want} channels for a weight of shape "
-                         f"{weight.shape} and groups {groups}, got shape {x.shape}")
+    c_in, c_out = ((weight.shape[0], weight.shape[1] * groups) if transposed else
+                   (weight.shape[1] * groups, weight.shape[0]))
+    validate.array(x, owner, "x", ndim=weight.ndim)
+    if x.shape[1] != c_in:
+        raise ValueError(f"{owner}: x (the input) must have {c_in} channels for a weight of "
+                         f"shape {weight.shape} and groups {groups}, got shape {x.shape}")
     if 0 in x.shape[2:]:
-        raise ValueError(f"{owner}: {arg} must have non-empty spatial axes, got shape {x.shape}")
-    out = weight.shape[0] if channels is not None else weight.shape[1] * groups
+        raise ValueError(f"{owner}: x (the input) must have non-empty spatial axes, got shape "
+                         f"{x.shape}")
     if bias is not None:
-        validate.array(bias, owner, "bias", ndim=1, shape=(out,))
+        validate.array(bias, owner, "bias", ndim=1)
+        if bias.shape != (c_out,):
+            raise ValueError(f"{owner}: bias must have shape ({c_out},), one per output channel "
+                             f"of a weight of shape {weight.shape}, got {bias.shape}")
     return groups
 
 
@@ -344,8 +347,9 @@ class _ConvTransposeNd(_ConvModule):
         self.output_padding = spatial_ints(output_padding, self.nd, name, "output_padding", 0)
         if any(op >= max(s, d) for op, s, d in zip(self.output_padding, self.stride,
                                                     self.dilation)):
-            raise ValueError(f"{name}: output_padding {self.output_padding} must be smaller "
-                             f"than either stride {self.stride} or dilation {self.dilation}")
+            raise ValueError(f"{name}: output_padding (one per axis) must be smaller than "
+                             f"either stride {self.stride} or dilation {self.dilation}, got "
+                             f"{self.output_padding}")
         shape = (in_channels, out_channels // groups, *self.kernel_size)
         self.add_param("weight", init.torch_default(shape, rng, dtype, False)[0])
         if bias:

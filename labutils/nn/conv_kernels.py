@@ -87,7 +87,7 @@ def conv_gemm(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...],
     n, c_out, g = xp.shape[0], w.shape[0], groups
     w_mat = w.reshape(g, c_out // g, -1)                            # (G, C_out/G, C/G·Πk)
     y = np.empty((n, c_out, *out), np.result_type(xp, w))
-    y_mat = y.reshape(n, g, c_out // g, -1)                         # (N, G, C_out/G, L)
+    y_mat = y.reshape(n, g, c_out // g, math.prod(out))              # (N, G, C_out/G, L)
     for rows, cols in _im2col_chunks(xp, w.shape[2:], stride, dilation, out, g, y.dtype):
         np.matmul(w_mat, cols, out=y_mat[rows])
     return y
@@ -99,7 +99,7 @@ def weight_grad(dy: np.ndarray, xp: np.ndarray, kernel: tuple[int, ...],
     Computed as its transpose Σ_n X_col[n] dY[n]ᵀ, NumPy's faster orientation of this product."""
     n, f, g = dy.shape[0], dy.shape[1], groups
     dtype = np.result_type(dy, xp)
-    dy_t = dy.reshape(n, g, f // g, -1).swapaxes(-1, -2)            # (N, G, L, C_out/G)
+    dy_t = dy.reshape(n, g, f // g, math.prod(dy.shape[2:])).swapaxes(-1, -2)  # (N, G, L, C_out/G)
     dw_t = np.zeros((g, xp.shape[1] // g * math.prod(kernel), f // g), dtype)
     for rows, cols in _im2col_chunks(xp, kernel, stride, dilation, dy.shape[2:], g, dtype):
         dw_t += np.matmul(cols, dy_t[rows]).sum(axis=0)
@@ -115,7 +115,7 @@ def input_grad(dy: np.ndarray, w: np.ndarray, x_shape: tuple[int, ...], pads: Pa
     (channels in and out swapped), and runs on conv_gemm, whose copy (im2col of dy: C_out·Πk
     rows) is cheaper than col2im's slice additions (C·Πk rows) unless C_out > C.
     Otherwise dx = col2im(W_matᵀ dY)."""
-    if max(stride) == 1 and dy.shape[1] <= x_shape[1]:
+    if max(stride) == 1 and dy.shape[1] <= 2 * x_shape[1]:
         around = tuple((d * (k - 1) - lo, s + lo - n) for d, k, (lo, _), s, n in
                        zip(dilation, w.shape[2:], pads, x_shape[2:], dy.shape[2:]))
         return conv_gemm(_pad(dy, around), _flipped(w, groups), stride, dilation,
@@ -142,7 +142,7 @@ def _col2im_chunks(dy: np.ndarray, w: np.ndarray, xp_shape: tuple[int, ...],
     kernel, out, c = w.shape[2:], dy.shape[2:], xp_shape[1]
     dtype = np.result_type(dy, w)
     w_t = np.ascontiguousarray(w.reshape(g, f // g, -1).swapaxes(1, 2))  # (G, C/G·Πk, C_out/G)
-    dy_mat = dy.reshape(n, g, f // g, -1)                           # (N, G, C_out/G, L)
+    dy_mat = dy.reshape(n, g, f // g, math.prod(out))                  # (N, G, C_out/G, L)
     dxp = np.zeros(xp_shape, dtype)
     chunks = _batches(n, c * math.prod(kernel) * math.prod(out) * dtype.itemsize)
     buf = np.empty((chunks[0].stop if chunks else 0, g, c // g * math.prod(kernel),
@@ -199,7 +199,7 @@ def im2col(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
 
     The windows are first a strided *view* of xp (no copy) with axes (G, C/G, *kernel, N, *out);
     the reshape to a matrix is the one copy."""
-    validate.array(xp, "im2col", "xp", min_ndim=3, dtype=None)
+    validate.array(xp, "im2col", "xp", min_ndim=3)
     kernel, stride, dilation, out, groups = _window_args(
         "im2col", xp.shape, kernel, stride, dilation, out, groups)
     n, c, nd = xp.shape[0], xp.shape[1], len(kernel)
@@ -216,16 +216,16 @@ def col2im(cols: np.ndarray, xp_shape: tuple[int, ...], kernel: tuple[int, ...],
     """The adjoint of ``im2col``: add the columns ``cols`` (G, C/G·Πkernel, N·Πout) back into
     the windows they came from, in a zero array of shape ``xp_shape`` (N, C, *S).
     One vectorised slice addition per kernel offset."""
-    validate.array(cols, "col2im", "cols", dtype=None)
+    validate.array(cols, "col2im", "cols")
     if not isinstance(xp_shape, (tuple, list)) or len(xp_shape) < 3:
         raise TypeError(f"col2im: xp_shape must be a tuple (N, C, *S), got {xp_shape!r}")
-    xp_shape = tuple(validate.positive_int(v, "col2im", "xp_shape", int(i == 0))
+    xp_shape = tuple(validate.positive_int(v, "col2im", "xp_shape", int(i != 0))
                      for i, v in enumerate(xp_shape))
     kernel, stride, dilation, out, groups = _window_args(
         "col2im", xp_shape, kernel, stride, dilation, out, groups)
     n, c, nd = xp_shape[0], xp_shape[1], len(kernel)
     want = (groups, c // groups * math.prod(kernel), n * math.prod(out))
-    if cols.size != math.prod(want):
+    if cols.shape not in (want, (groups, c // groups, *kernel, n, *out)):
         raise ValueError(f"col2im: cols must have shape {want} (G, C/G·Πkernel, N·Πout), "
                          f"got {cols.shape}")
     cols = cols.reshape(groups, c // groups, *kernel, n, *out)
@@ -239,7 +239,10 @@ def col2im(cols: np.ndarray, xp_shape: tuple[int, ...], kernel: tuple[int, ...],
 def _window_args(owner: str, shape: tuple[int, ...], kernel: Size, stride: Size,
                  dilation: Size, out: Size, groups: int) -> tuple:
     """im2col's and col2im's geometry as tuples, refused unless every window lies inside."""
-    nd = len(shape) - 2
+    nd, what = len(shape) - 2, "xp" if owner == "im2col" else "xp_shape"
+    if isinstance(kernel, (tuple, list)) and len(kernel) != nd:
+        raise ValueError(f"{owner}: {what} must have {len(kernel)} spatial axes to match kernel "
+                         f"{tuple(kernel)}, got shape {tuple(shape)}")
     kernel, stride, dilation, out = (spatial_ints(v, nd, owner, arg) for v, arg in (
         (kernel, "kernel"), (stride, "stride"), (dilation, "dilation"), (out, "out")))
     groups = validate.positive_int(groups, owner, "groups")
@@ -247,9 +250,9 @@ def _window_args(owner: str, shape: tuple[int, ...], kernel: Size, stride: Size,
         raise ValueError(f"{owner}: groups must divide the {shape[1]} channels, got {groups}")
     for ax, (n, k, s, d, o) in enumerate(zip(shape[2:], kernel, stride, dilation, out)):
         if (o - 1) * s + d * (k - 1) + 1 > n:
-            raise ValueError(f"{owner}: out {out} does not fit: along spatial axis {ax} the "
-                             f"last window ends at {(o - 1) * s + d * (k - 1) + 1}, past the "
-                             f"{n} positions of the padded input; got shape {tuple(shape)}")
+            raise ValueError(f"{owner}: {what} is too small for out {out}: along spatial axis "
+                             f"{ax} the last window ends at {(o - 1) * s + d * (k - 1) + 1}, "
+                             f"past its {n} positions; got {what} shape {tuple(shape)}")
     return kernel, stride, dilation, out, groups
 
 
