@@ -153,3 +153,33 @@ def test_attention_bias_adds_padding_and_mask_with_and_without_heads():
         attention_bias("X", (2, 2, 3), np.float64, None, np.zeros((3, 3), bool), num_heads=4)
     with pytest.raises(TypeError, match="X: key_padding_mask must be bool or float"):
         attention_bias("X", (2, 2, 3), np.float64, np.zeros((2, 3), int))
+
+
+def test_bias_terms_add_up_to_attention_bias_without_a_scores_sized_array():
+    from labutils.nn.masks import attention_bias_terms
+    rng = np.random.default_rng(4)
+    kpm, am = rng.random((2, 5)) < 0.3, rng.standard_normal((2 * 3, 4, 5))
+    terms = attention_bias_terms("M", (2, 4, 5), np.float64, kpm, am, num_heads=3)
+    assert [t.shape for t in terms] == [(2, 1, 1, 5), (2, 3, 4, 5)]
+    total = np.zeros((2, 3, 4, 5))
+    for t in terms:
+        total = total + t
+    np.testing.assert_array_equal(total, attention_bias("M", (2, 4, 5), np.float64, kpm, am, 3))
+    only_causal = attention_bias_terms("M", (2, 4, 5), np.float64, None, causal_mask(4, 5), 3)
+    assert [t.shape for t in only_causal] == [(1, 1, 4, 5)]      # not broadcast to (N, H, ...)
+    with pytest.raises(ValueError, match=r"M: shape\[0\] must be an int >= 0, got -1"):
+        attention_bias_terms("M", (-1, 4, 5), np.float64)
+
+
+def test_in_projection_of_one_array_is_the_same_as_of_three():
+    rng = np.random.default_rng(5)
+    x, W, b = rng.standard_normal((2, 3, 4)), rng.standard_normal((12, 4)), rng.standard_normal(12)
+    (q1, k1, v1), _ = heads.in_projection(x, x, x, W, b)               # one product
+    (q3, k3, v3), _ = heads.in_projection(x, x.copy(), x.copy(), W, b)  # three products
+    for a, c in ((q1, q3), (k1, k3), (v1, v3)):
+        np.testing.assert_allclose(a, c, rtol=1e-14, atol=1e-14)
+    with pytest.raises(ValueError, match=r"in_projection: weight must have shape \(\.\.\., 12, 4\)"):
+        heads.in_projection(x, x, x, W[:9], b)
+    with pytest.raises(ValueError, match="split_heads: x's last axis must be divisible by "
+                                         "num_heads"):
+        heads.split_heads(x, 3)

@@ -271,3 +271,53 @@ def test_bad_input_messages():
         scaled_dot_product_attention(q, q, q, attn_mask=np.ones((1, 1), bool), is_causal=True)
     with pytest.raises(ValueError, match="scaled_dot_product_attention: key must have shape"):
         scaled_dot_product_attention(q, k, v)
+
+
+# -- empty key axis and named errors (issue 20) --------------------------------------------------
+def test_empty_key_axis_gives_no_weight_as_torch():
+    assert safe_softmax(np.zeros((2, 3, 0))).shape == (2, 3, 0)
+    rng = np.random.default_rng(1)
+    q, k, v = rng.standard_normal((2, 3, 4)), np.zeros((2, 0, 4)), np.zeros((2, 0, 5))
+    out = scaled_dot_product_attention(q, k, v)
+    t_out = F.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v)))
+    np.testing.assert_array_equal(out, t_out.numpy())
+    dq, dk, dv = scaled_dot_product_attention_backward(np.ones(out.shape), q, k, v)
+    assert not dq.any() and dk.shape == k.shape and dv.shape == v.shape
+
+
+def test_masked_softmax_takes_a_bool_mask_only():
+    s = np.zeros((2, 3))
+    with pytest.raises(TypeError, match="masked_softmax: mask must be a bool array"):
+        masked_softmax(s, np.full((2, 3), 0.5))          # not "half masked"
+    with pytest.raises(ValueError, match=r"masked_softmax: mask must broadcast to the scores' "
+                                         r"shape \(2, 3\)"):
+        masked_softmax(s, np.zeros((2,), bool))
+    with pytest.raises(ValueError, match="safe_softmax: axis must be in"):
+        safe_softmax(s, axis=2)
+    with pytest.raises(ValueError, match="safe_softmax: scores contains NaN"):
+        safe_softmax(np.array([1.0, np.nan]))
+
+
+def test_pairs_name_their_arguments():
+    from labutils.nn import attention as A
+    rng = np.random.default_rng(2)
+    q, k = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 5, 4))
+    with pytest.raises(ValueError, match=r"dot_score_forward: key must have shape \(\.\.\., 4\)"):
+        A.dot_score_forward(q, k[..., :3])
+    with pytest.raises(ValueError, match="dot_score_forward: scale must be a finite number"):
+        A.dot_score_forward(q, k, float("inf"))
+    s, cache = A.dot_score_forward(q, k)
+    with pytest.raises(ValueError, match="dot_score_backward: dscores must have the output's"):
+        A.dot_score_backward(s[:, :2], cache)
+    with pytest.raises(TypeError, match="attend_backward: cache must be the AttendCache"):
+        A.attend_backward(q, cache)
+    with pytest.raises(ValueError, match=r"attend_forward: value must have shape \(\.\.\., 5, \*\)"):
+        A.attend_forward(s, q)
+    with pytest.raises(ValueError, match="attention_forward: bias must broadcast"):
+        A.attention_forward(q, k, k, bias=np.zeros((4, 5)))
+    with pytest.raises(ValueError, match="additive_score_forward: w_key .Dh from w_query."):
+        A.additive_score_forward(q, k, np.ones((6, 4)), np.ones((5, 4)), np.ones(6), np.ones((1, 6)))
+    with pytest.raises(ValueError, match="scaled_dot_product_attention: dropout_p must be 0"):
+        scaled_dot_product_attention(q, k, k, dropout_p=0.1)
+    with pytest.raises(ValueError, match="scaled_dot_product_attention_backward: dout"):
+        scaled_dot_product_attention_backward(np.ones((2, 3, 5)), q, k, k)
