@@ -60,6 +60,17 @@ def test_draw_gradient_norms_and_alignment():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2", "3", "4"]
 
 
+def test_draw_position_accuracy_draws_each_curve_by_position():
+    fig = new_figure()
+    curves = {"teacher-forced": np.array([1.0, 0.9, 0.8]), "free-running": np.array([1.0, 0.7, 0.4])}
+    ax = v.draw_position_accuracy(fig, curves, "exposure bias")
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == list(curves)
+    for line, acc in zip(ax.get_lines(), curves.values()):
+        np.testing.assert_array_equal(line.get_xdata(), [1, 2, 3])
+        np.testing.assert_array_equal(line.get_ydata(), acc)
+    assert ax.get_title() == "exposure bias" and ax.get_ylim() == (0, 1.05)
+
+
 def test_explorer_frames_follow_the_controls():
     e = v.gradient_flow_explorer(cells=("RNN", "LSTM"), scales=(0.5, 3.0), lengths=(10,))
     assert len(e.frames) == 4 and e.current_index() == 0

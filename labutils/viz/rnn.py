@@ -14,7 +14,7 @@ from ..lab.gradient_flow import REMEMBER_BIAS, gradient_flow, scaled_orthogonal
 from .explorer import FrameExplorer
 from .style import OKABE_ITO, SEQUENTIAL, finish
 
-__all__ = ["draw_gradient_flow", "draw_gradient_norms", "draw_alignment",
+__all__ = ["draw_gradient_flow", "draw_gradient_norms", "draw_alignment", "draw_position_accuracy",
            "gradient_flow_explorer", "gradient_flow_alt", "NORM_LABEL", "STATE_NORM_LABEL",
            "gradient_flow", "scaled_orthogonal", "REMEMBER_BIAS"]
 
@@ -74,6 +74,18 @@ def draw_alignment(fig: Figure, weights: np.ndarray, source: list, output: list,
     ax.grid(False)
     fig.colorbar(im, ax=ax, label="attention weight")
     finish(ax, title, "input sequence (source positions)", "output sequence (decoder steps)")
+    return ax
+
+
+def draw_position_accuracy(fig: Figure, curves: dict,
+                           title: str = "Accuracy at each output position") -> Axes:
+    """curves: {label: accuracy per output position (T_out,)} -> one line with markers each,
+    positions counted from 1, accuracy from 0 to 1."""
+    ax = fig.add_subplot(1, 1, 1)
+    for (label, acc), color in zip(curves.items(), OKABE_ITO):
+        ax.plot(np.arange(1, len(acc) + 1), acc, "o-", label=label, color=color)
+    ax.set_ylim(0, 1.05)
+    finish(ax, title, "output position", "fraction of symbols right", legend=True)
     return ax
 
 
