@@ -143,7 +143,7 @@ def test_decoding_bad_input():
     bad = lambda p: np.zeros((len(p) + 1, 3))    # noqa: E731
     with pytest.raises(ValueError, match="step_fn must return"):
         greedy_decode(bad, 0, 3)
-    with pytest.raises(ValueError, match="beam_size >= 1"):
+    with pytest.raises(ValueError, match="beam_search: beam_size must be a positive int, got 0"):
         beam_search(bad, 0, 3, beam_size=0)
     with pytest.raises(ValueError, match="returned NaN"):
         beam_search(lambda p: np.full((len(p), 3), np.nan), 0, 3)
