@@ -275,7 +275,7 @@ def test_bad_input_gets_clear_errors():
     for f in F.FEATURES.values():
         with pytest.raises(ValueError, match=r"W must be \(m, d\) with d = x.shape\[-1\] = 4, got W of shape \(8, 3\)"):
             f(x, rng.standard_normal((8, 3)))
-    with pytest.raises(ValueError, match=r"favor_attention: W must be \(m, d\) with d = x.shape\[-1\] = 4"):
+    with pytest.raises(ValueError, match=r"favor_attention: W must be \(m, d\) with d = q.shape\[-1\] = 4"):
         F.favor_attention(x, x, x, rng.standard_normal((8, 3)))
     with pytest.raises(ValueError, match="favor_attention: W must have at least one row"):
         F.favor_attention(x, x, x, np.zeros((0, 4)))
@@ -285,7 +285,7 @@ def test_bad_input_gets_clear_errors():
         F.favor_attention(x[:3], x, x, rng.standard_normal((8, 4)), causal=True)
     with pytest.raises(ValueError, match="k and v must share"):
         F.favor_attention(x, x, x[:3], rng.standard_normal((8, 4)))
-    with pytest.raises(ValueError, match="m must be at least 1"):
+    with pytest.raises(ValueError, match="softmax_kernel_mse: m must be a positive int, got 0"):
         F.softmax_kernel_mse(x[0], x[1], 0, "trig")
     with pytest.raises(ValueError, match="contains NaN"):
         F.trig_features(np.full((2, 4), np.nan), rng.standard_normal((3, 4)))

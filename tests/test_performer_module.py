@@ -131,7 +131,7 @@ def test_bad_input():
     with pytest.raises(RuntimeError, match="backward called before forward"):
         m.backward(x)
     m.feature_matrix = rng.standard_normal((4, 3))
-    with pytest.raises(ValueError, match=r"W must be \(m, d\) with d = x.shape\[-1\] = 4, got W of shape \(4, 3\)"):
+    with pytest.raises(ValueError, match=r"W must be \(m, d\) with d = q.shape\[-1\] = 4, got W of shape \(4, 3\)"):
         m(x, x, x)
 
 

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import init, validate
+from .favor_checks import KINDS, check_draw, check_favor, check_grad, check_kind, check_xw
 
 __all__ = ["KINDS", "FEATURES", "FEATURES_PER_DRAW", "iid_gaussian_matrix", "orthogonal_block",
            "orthogonal_gaussian_matrix", "positive_features", "hyperbolic_features",
@@ -49,20 +50,20 @@ __all__ = ["KINDS", "FEATURES", "FEATURES_PER_DRAW", "iid_gaussian_matrix", "ort
            "favor_backward", "CausalFavorCache", "causal_favor_forward",
            "causal_favor_backward", "favor_attention", "favor_attention_backward"]
 
-KINDS = ("positive", "trig", "hyperbolic")
 FEATURES_PER_DRAW = {"positive": 1, "trig": 2, "hyperbolic": 2}
 
 
 # -- random matrices W (m, d) -----------------------------------------------------------------
 def iid_gaussian_matrix(m: int, d: int, rng: np.random.Generator) -> np.ndarray:
     """(m, d) matrix whose rows ω_i are independent N(0, I_d)."""
-    m, d = (validate.positive_int(v, "iid_gaussian_matrix", n) for n, v in (("m", m), ("d", d)))
+    m, d = check_draw(m, d, rng, "iid_gaussian_matrix")
     return rng.standard_normal((m, d))
 
 
 def orthogonal_block(d: int, rng: np.random.Generator, sign_fix: bool = True) -> np.ndarray:
     """(d, d): exactly orthogonal rows, Haar-distributed directions, chi(d) lengths (the rows
     are the columns of ``init.haar_orthogonal``, each with its own length)."""
+    d = check_draw(1, d, rng, "orthogonal_block")[1]
     q = init.haar_orthogonal(d, rng, sign_fix=sign_fix)
     lengths = np.linalg.norm(rng.standard_normal((d, d)), axis=1)   # chi(d) draws
     return q.T * lengths[:, None]
@@ -72,34 +73,22 @@ def orthogonal_gaussian_matrix(m: int, d: int, rng: np.random.Generator,
                                sign_fix: bool = True) -> np.ndarray:
     """(m, d): ceil(m/d) independent blocks of d orthogonal rows (the last block cut to size);
     every row is marginally N(0, I_d), rows within a block are exactly orthogonal."""
-    m, d = (validate.positive_int(v, "orthogonal_gaussian_matrix", n)
-            for n, v in (("m", m), ("d", d)))
+    m, d = check_draw(m, d, rng, "orthogonal_gaussian_matrix")
     blocks = [orthogonal_block(d, rng, sign_fix) for _ in range(-(-m // d))]
     return np.concatenate(blocks, axis=0)[:m]
 
 
 # -- feature maps, as defined ---------------------------------------------------------------
-def _check_xw(x: np.ndarray, W: np.ndarray, owner: str) -> None:
-    validate.array(W, owner, "W", ndim=2)
-    if W.shape[0] < 1:
-        raise ValueError(f"{owner}: W must have at least one row (m >= 1 random features), "
-                         f"got shape {W.shape}")
-    validate.array(x, owner, "x", min_ndim=1)
-    if x.shape[-1] != W.shape[1]:
-        raise ValueError(f"{owner}: W must be (m, d) with d = x.shape[-1] = {x.shape[-1]}, "
-                         f"got W of shape {W.shape}")
-
-
 def positive_features(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     """φ⁺(x) = exp(Wx - |x|²/2)/√m:  x (..., d), W (m, d) -> (..., m), all entries > 0."""
-    _check_xw(x, W, "positive_features")
+    check_xw(x, W, "positive_features")
     u = x @ W.T - 0.5 * np.sum(x * x, axis=-1, keepdims=True)
     return np.exp(u) / math.sqrt(W.shape[0])
 
 
 def hyperbolic_features(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     """exp(-|x|²/2)/√(2m) [exp(Wx), exp(-Wx)]:  x (..., d), W (m, d) -> (..., 2m)."""
-    _check_xw(x, W, "hyperbolic_features")
+    check_xw(x, W, "hyperbolic_features")
     u = x @ W.T
     h = -0.5 * np.sum(x * x, axis=-1, keepdims=True)
     return np.concatenate([np.exp(u + h), np.exp(-u + h)], axis=-1) / math.sqrt(2 * W.shape[0])
@@ -107,7 +96,7 @@ def hyperbolic_features(x: np.ndarray, W: np.ndarray) -> np.ndarray:
 
 def trig_features(x: np.ndarray, W: np.ndarray) -> np.ndarray:
     """exp(+|x|²/2)/√m [cos(Wx), sin(Wx)]:  x (..., d), W (m, d) -> (..., 2m)."""
-    _check_xw(x, W, "trig_features")
+    check_xw(x, W, "trig_features")
     u = x @ W.T
     h = np.exp(0.5 * np.sum(x * x, axis=-1, keepdims=True)) / math.sqrt(W.shape[0])
     return np.concatenate([np.cos(u), np.sin(u)], axis=-1) * h
@@ -117,23 +106,29 @@ FEATURES = {"positive": positive_features, "trig": trig_features,
             "hyperbolic": hyperbolic_features}
 
 
-def _check_kind(kind: str, owner: str) -> None:
-    if kind not in KINDS:
-        raise ValueError(f"{owner}: kind must be one of {KINDS}, got {kind!r}")
-
-
 def softmax_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """SM(x, y) = exp(x·y) over the last axis (broadcasting)."""
-    return np.exp(np.sum(np.asarray(x) * np.asarray(y), axis=-1))
+    _check_pair(x, y, "softmax_kernel")
+    return np.exp(np.sum(x * y, axis=-1))
+
+
+def _check_pair(x: object, y: object, owner: str) -> None:
+    """x, y (..., d): float arrays of one feature size whose leading axes broadcast."""
+    for a, name in ((x, "x"), (y, "y")):
+        validate.array(a, owner, name, min_ndim=1)
+    ok = x.shape[-1] == y.shape[-1] and all(a == b or 1 in (a, b) for a, b in
+                                           zip(x.shape[-2::-1], y.shape[-2::-1]))
+    if not ok:
+        raise ValueError(f"{owner}: x and y must be (..., d) with one d and leading axes that "
+                         f"broadcast, got x {x.shape} and y {y.shape}")
 
 
 def softmax_kernel_mse(x: np.ndarray, y: np.ndarray, m: int, kind: str) -> np.ndarray:
     """Lemma 2: MSE of φ(x)·φ(y) as an estimate of exp(x·y) with m iid ω's (closed form).
     x, y: (..., d) (broadcast) -> (...)."""
-    _check_kind(kind, "softmax_kernel_mse")
-    if m < 1:
-        raise ValueError(f"softmax_kernel_mse: m must be at least 1, got {m}")
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    check_kind(kind, "softmax_kernel_mse")
+    m = validate.positive_int(m, "softmax_kernel_mse", "m")
+    _check_pair(x, y, "softmax_kernel_mse")
     s2 = np.sum((x + y) ** 2, axis=-1)
     sm = softmax_kernel(x, y)
     if kind == "trig":
@@ -160,11 +155,18 @@ def features_forward(x: np.ndarray, W: np.ndarray, kind: str, query: bool
     (``query=True``), one constant over all keys (per leading index) for keys.
     x (..., L, d), W (m, d) -> φ (..., L, M). Positive features are computed in place: one
     (..., L, m) array."""
+    check_kind(kind, "features_forward")
+    check_xw(x, W, "features_forward")
+    return _features(x, W, kind, query)
+
+
+def _features(x: np.ndarray, W: np.ndarray, kind: str, query: bool
+              ) -> tuple[np.ndarray, FeatureCache]:
     m = W.shape[0]
     u = x @ W.T
     h = 0.5 * np.sum(x * x, axis=-1, keepdims=True)
     if kind == "trig":
-        c = h if query else h.max(axis=-2, keepdims=True)
+        c = h if query else h.max(axis=-2, keepdims=True, initial=-np.inf)   # no keys: -inf
         scale = np.exp(h - c) / math.sqrt(m)
         phi = np.concatenate([np.cos(u), np.sin(u)], axis=-1) * scale
         return phi, FeatureCache(x, W, kind, phi, u, scale)
@@ -173,7 +175,7 @@ def features_forward(x: np.ndarray, W: np.ndarray, kind: str, query: bool
         a -= h
     else:
         a = np.concatenate([u - h, -u - h], axis=-1)
-    a -= a.max(axis=(-1,) if query else (-2, -1), keepdims=True)
+    a -= a.max(axis=(-1,) if query else (-2, -1), keepdims=True, initial=-np.inf)
     np.exp(a, out=a)
     a *= 1.0 / math.sqrt(FEATURES_PER_DRAW[kind] * m)
     return a, FeatureCache(x, W, kind, a, None, None)
@@ -184,6 +186,11 @@ def features_backward(dphi: np.ndarray, cache: FeatureCache) -> np.ndarray:
     positive    dx = g W - x Σg
     hyperbolic  dx = (g₊ - g₋) W - x Σg
     trig        dx = ((-dφ_cos sin u + dφ_sin cos u) · scale) W + x Σg"""
+    check_grad(dphi, cache, FeatureCache, "phi", "features_backward", "dphi")
+    return _features_back(dphi, cache)
+
+
+def _features_back(dphi: np.ndarray, cache: FeatureCache) -> np.ndarray:
     x, W, kind, phi, u, scale = cache
     m = W.shape[0]
     g = dphi * phi
@@ -196,23 +203,6 @@ def features_backward(dphi: np.ndarray, cache: FeatureCache) -> np.ndarray:
 
 
 # -- 2. FAVOR+, bidirectional -------------------------------------------------------------------
-def _check_favor(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray, kind: str,
-                 causal: bool, owner: str) -> None:
-    _check_kind(kind, owner)
-    validate.array(q, owner, "q", min_ndim=2)
-    validate.array(k, owner, "k", min_ndim=2, shape=(q.shape[-1],))
-    validate.array(v, owner, "v", min_ndim=2)
-    if k.shape[:-1] != v.shape[:-1]:
-        raise ValueError(f"{owner}: k and v must share (..., S), got {k.shape} and {v.shape}")
-    if q.shape[:-2] != k.shape[:-2]:
-        raise ValueError(f"{owner}: q and k must share their leading dimensions, got "
-                         f"{q.shape} and {k.shape}")
-    if causal and q.shape[-2] != k.shape[-2]:
-        raise ValueError(f"{owner}: causal attention needs as many queries as keys, got "
-                         f"{q.shape[-2]} and {k.shape[-2]}")
-    _check_xw(q, W, owner)
-
-
 class FavorCache(NamedTuple):
     q: np.ndarray                  # (..., L, d)
     k: np.ndarray                  # (..., S, d)
@@ -230,14 +220,16 @@ def favor_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray,
     """q (..., L, d), k (..., S, d), v (..., S, dv), W (m, d) -> out (..., L, dv), cache:
     Φ_Q (Φ_Kᵀ V) / (Φ_Q (Φ_Kᵀ 1) + eps). At most one (L, M) array at a time: the cache keeps
     the (M, dv) sums, and backward recomputes the features."""
-    _check_favor(q, k, v, W, kind, False, "favor_forward")
+    check_favor(q, k, v, W, kind, False, "favor_forward", eps)
     s = q.shape[-1] ** -0.25
-    phi_k = features_forward(k * s, W, kind, query=False)[0]
+    phi_k = _features(k * s, W, kind, query=False)[0]
     kv = np.swapaxes(phi_k, -1, -2) @ v               # (..., M, dv)
     z = phi_k.sum(axis=-2)                            # (..., M)
     del phi_k
-    phi_q = features_forward(q * s, W, kind, query=True)[0]
+    phi_q = _features(q * s, W, kind, query=True)[0]
     den = (phi_q @ z[..., None])[..., 0] + eps
+    if k.shape[-2] == 0:                              # no keys: zeros, as torch's attention
+        den = np.ones_like(den)
     out = (phi_q @ kv) / den[..., None]
     return out, FavorCache(q, k, v, W, kind, kv, z, den, out)
 
@@ -245,17 +237,18 @@ def favor_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray,
 def favor_backward(dout: np.ndarray, cache: FavorCache
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dout (..., L, dv) -> (dq (..., L, d), dk (..., S, d), dv (..., S, dv)) for a fixed W."""
+    check_grad(dout, cache, FavorCache, "out", "favor_backward", "dout")
     q, k, v, W, kind, kv, z, den, out = cache
     s = q.shape[-1] ** -0.25                      # dL/dq = dL/dq' · d^(-1/4), q' = q·s
-    phi_q, cache_q = features_forward(q * s, W, kind, query=True)
-    phi_k, cache_k = features_forward(k * s, W, kind, query=False)
+    phi_q, cache_q = _features(q * s, W, kind, query=True)
+    phi_k, cache_k = _features(k * s, W, kind, query=False)
     dN = dout / den[..., None]
     dD = -np.sum(dout * out, axis=-1) / den
     dphi_q = dN @ np.swapaxes(kv, -1, -2) + dD[..., None] * z[..., None, :]
     dKV = np.swapaxes(phi_q, -1, -2) @ dN
     dz = np.swapaxes(phi_q, -1, -2) @ dD[..., None]
     dphi_k = v @ np.swapaxes(dKV, -1, -2) + np.swapaxes(dz, -1, -2)
-    return (features_backward(dphi_q, cache_q) * s, features_backward(dphi_k, cache_k) * s,
+    return (_features_back(dphi_q, cache_q) * s, _features_back(dphi_k, cache_k) * s,
             phi_k @ dKV)
 
 
@@ -276,11 +269,10 @@ def causal_favor_forward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndar
                          ) -> tuple[np.ndarray, CausalFavorCache]:
     """q, k (..., L, d), v (..., L, dv), W (m, d) -> out (..., L, dv), cache. Query i uses keys
     j <= i: out_i = φq_i·S_i / (φq_i·z_i + eps), S_i = Σ_{j<=i} φk_j v_jᵀ, z_i = Σ_{j<=i} φk_j."""
-    _check_favor(q, k, v, W, kind, True, "causal_favor_forward")
-    chunk = validate.positive_int(chunk, "causal_favor_forward", "chunk")
+    check_favor(q, k, v, W, kind, True, "causal_favor_forward", eps, chunk)
     s = q.shape[-1] ** -0.25
-    phi_k = features_forward(k * s, W, kind, query=False)[0]
-    phi_q = features_forward(q * s, W, kind, query=True)[0]
+    phi_k = _features(k * s, W, kind, query=False)[0]
+    phi_q = _features(q * s, W, kind, query=True)[0]
     num, den = _causal_sums(phi_q, phi_k, v, chunk)
     den += eps
     out = num / den[..., None]
@@ -293,17 +285,18 @@ def causal_favor_backward(dout: np.ndarray, cache: CausalFavorCache
     dφq_i = S_i dN_i + z_i dD_i (prefix sums over keys j <= i); with G_j = Σ_{i>=j} φq_i dN_iᵀ
     and g_j = Σ_{i>=j} dD_i φq_i (suffix sums over queries), dφk_j = G_j v_j + g_j and
     dv_j = G_jᵀ φk_j."""
+    check_grad(dout, cache, CausalFavorCache, "out", "causal_favor_backward", "dout")
     q, k, v, W, kind, den, out, chunk = cache
     s = q.shape[-1] ** -0.25
-    phi_q, cache_q = features_forward(q * s, W, kind, query=True)
-    phi_k, cache_k = features_forward(k * s, W, kind, query=False)
+    phi_q, cache_q = _features(q * s, W, kind, query=True)
+    phi_k, cache_k = _features(k * s, W, kind, query=False)
     dN = dout / den[..., None]
     dD = -np.sum(dout * out, axis=-1) / den
     dphi_q = _prefix_contract(phi_k, v, dN, dD, chunk)
     rev = (slice(None),) * (phi_q.ndim - 2) + (slice(None, None, -1),)   # suffix = reversed prefix
     dphi_k, dv = _prefix_apply(phi_q[rev], dN[rev], dD[rev], v[rev], phi_k[rev], chunk)
-    return (features_backward(dphi_q, cache_q) * s,
-            features_backward(dphi_k[rev], cache_k) * s, dv[rev])
+    return (_features_back(dphi_q, cache_q) * s,
+            _features_back(dphi_k[rev], cache_k) * s, dv[rev])
 
 
 def _causal_sums(phi_q: np.ndarray, phi_k: np.ndarray, v: np.ndarray, chunk: int
@@ -383,7 +376,7 @@ def favor_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.ndarray,
     ``causal_favor_forward`` (prefix sums chunk by chunk), without the cache.
     q: (..., L, d), k: (..., S, d), v: (..., S, dv), W: (m, d) -> (..., L, dv).
     ``eps`` is added to the normaliser (default 0: none)."""
-    _check_favor(q, k, v, W, kind, causal, "favor_attention")
+    check_favor(q, k, v, W, kind, causal, "favor_attention", eps, chunk)
     if causal:
         return causal_favor_forward(q, k, v, W, kind, eps, chunk)[0]
     return favor_forward(q, k, v, W, kind, eps)[0]
@@ -394,7 +387,8 @@ def favor_attention_backward(q: np.ndarray, k: np.ndarray, v: np.ndarray, W: np.
                              eps: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients (dq, dk, dv) of ``favor_attention`` for a fixed W, given dout = dL/d(output):
     the forward of the chosen direction, then its backward."""
-    _check_favor(q, k, v, W, kind, causal, "favor_attention_backward")
+    check_favor(q, k, v, W, kind, causal, "favor_attention_backward", eps)
+    validate.grad(dout, q.shape[:-1] + v.shape[-1:], "favor_attention_backward", "dout")
     if causal:
         return causal_favor_backward(dout, causal_favor_forward(q, k, v, W, kind, eps)[1])
     return favor_backward(dout, favor_forward(q, k, v, W, kind, eps)[1])

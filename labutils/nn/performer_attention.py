@@ -60,6 +60,7 @@ class PerformerAttention(Module):
                              f"got embed_dim {embed_dim} and num_heads {num_heads}")
         if kind not in KINDS:
             raise ValueError(f"PerformerAttention: kind must be one of {KINDS}, got {kind!r}")
+        validate.generator(rng, "PerformerAttention")
         if not batch_first:
             raise ValueError("PerformerAttention: batch_first must be True (inputs (N, L, E)), "
                              "got False")
@@ -83,6 +84,7 @@ class PerformerAttention(Module):
 
     def redraw_features(self, rng: np.random.Generator | None = None) -> np.ndarray:
         """Draw a new random matrix W (m, head_dim): orthogonal blocks or iid rows."""
+        validate.generator(rng, "PerformerAttention.redraw_features")
         draw = orthogonal_gaussian_matrix if self.orthogonal else iid_gaussian_matrix
         self.feature_matrix = draw(self.nb_features, self.head_dim, init.get_rng(rng)).astype(
             self.params["in_proj_weight"].dtype)
@@ -113,7 +115,8 @@ class PerformerAttention(Module):
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """d_output (N, L, E) -> (d_query, d_key, d_value); accumulates the parameter grads."""
         proj_cache, favor_cache = validate.forward_called("PerformerAttention", self._cache)
-        validate.grad(d_output, proj_cache.inputs[0].shape, "PerformerAttention", "d_output")
+        validate.grad(d_output, proj_cache.inputs[0].shape, "PerformerAttention",
+                      "the grad d_output")
         do = split_heads(self.out_proj.backward(d_output), self.num_heads)
         backward = causal_favor_backward if self.causal else favor_backward
         grads = backward(do, favor_cache)
