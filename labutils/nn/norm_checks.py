@@ -87,15 +87,15 @@ def pair(first: object, second: object, owner: str, names: tuple[str, str] = ("w
 
 
 def axes(value: object, ndim: int, owner: str) -> tuple[int, ...]:
-    """A tuple of distinct axes of an ndim-array (an int means one axis)."""
+    """A tuple of distinct axes of an ndim-array (an int means one axis), as NumPy takes them."""
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,)
-    ok = isinstance(value, (tuple, list)) and all(
+    ok = isinstance(value, tuple) and all(
         isinstance(a, numbers.Integral) and not isinstance(a, bool) for a in value)
     if not ok or not all(-ndim <= a < ndim for a in value) or \
             len({a % ndim for a in value}) != len(value):
-        raise ValueError(f"{owner}: axes must be distinct axes of the input (ints in "
-                         f"[-{ndim}, {ndim})), got {value!r}")
+        raise ValueError(f"{owner}: axes must be an int or a tuple of distinct axes of the "
+                         f"input (ints in [-{ndim}, {ndim})), got {value!r}")
     return tuple(int(a) for a in value)
 
 

@@ -154,6 +154,8 @@ def _bad_norm_arguments() -> None:
          "batch_norm_forward", "axes"),
         (lambda: nn.normalize(randn(2, 3), (1, 1), 1e-5), "normalize", "axes"),
         (lambda: nn.normalize(randn(2, 3), "1", 1e-5), "normalize", "axes"),
+        (lambda: nn.normalize(randn(2, 3), [1], 1e-5), "normalize", "axes"),
+        (lambda: nn.normalize(randn(2, 3), (2,), 1e-5), "normalize", "axes"),
         (lambda: nn.group_norm_forward(randn(2, 4, 3), 3, None, None, 1e-5), "group_norm_forward",
          "num_groups"),
         (lambda: nn.layer_norm_backward(randn(2, 4), _bn_cache()[:2]), "layer_norm_backward",
