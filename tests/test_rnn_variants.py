@@ -152,7 +152,7 @@ def test_bad_input_is_named(make, match):
 def test_wrong_upstream_gradient_shape_is_named():
     m = nn.SkipRNN(3, 4, 2)
     m(np.zeros((5, 2, 3)))
-    with pytest.raises(ValueError, match=r"SkipRNN: doutput must have the output's shape"):
+    with pytest.raises(ValueError, match=r"SkipRNN: grad_output must have the output's shape"):
         m.backward(np.zeros((5, 2, 3)))
 
 

@@ -132,7 +132,7 @@ class VariantRNN(Module):
     """The shared module: weight_ih_l0 (H, H_in), weight_hh_l0 (H, H), bias_ih_l0, bias_hh_l0
     (H,) under torch.nn.RNN's names, so a one-layer torch.nn.RNN's state dict loads into it.
     forward(input (L, N, H_in), h_0 (N, H) or None) -> output (L, N, H) = h_1 ... h_L;
-    backward(doutput (L, N, H)) -> (dinput (L, N, H_in), dh_0 (N, H))."""
+    backward(grad_output (L, N, H)) -> (dinput (L, N, H_in), dh_0 (N, H))."""
     dilation, skip, residual = 1, 0, False
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool = True,
@@ -174,7 +174,7 @@ class VariantRNN(Module):
     def backward(self, doutput: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         name = type(self).__name__
         cache = validate.forward_called(name, self._cache)
-        validate.grad(doutput, cache.hs[1:].shape, name, "doutput")
+        validate.grad(doutput, cache.hs[1:].shape, name)
         *dinputs, dw_ih, dw_hh, db_ih, db_hh, dw_skip = variant_rnn_backward(doutput, cache)
         names = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0", "weight_skip")
         for n, g in zip(names, (dw_ih, dw_hh, db_ih, db_hh, dw_skip)):

@@ -11,7 +11,7 @@ def _module(cls: type, **extra: int) -> Recipe:
     return Recipe(cls, kwargs=dict(input_size=3, hidden_size=4, **extra),
                   args=lambda: (randn(5, 2, 3), randn(2, 4)), names=("input", "h_0"),
                   sizes=("input_size", "hidden_size", *extra), fixed={0: (-1,), 1: ALL},
-                  ranks={0: (3,), 1: (2,)}, batch={0: 1, 1: 0})
+                  ranks={0: (3,), 1: (2,)}, batch={0: 1, 1: 0}, optional=(1,))
 
 
 def _forward_args() -> tuple:
