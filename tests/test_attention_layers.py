@@ -217,3 +217,19 @@ def test_layer_bad_input():
         dec(np.zeros((2, 3, 4)), np.zeros((3, 4)))
     with pytest.raises(ValueError, match="activation must be 'relu' or 'gelu'"):
         nn.TransformerEncoderLayer(4, 2, activation="tanh")
+
+
+def test_seq2seq_transformer_names_a_too_long_input():
+    """An input longer than max_len gets a named error, not a broadcast error (issue 20)."""
+    from labutils.lab.toy_transformer import Seq2SeqTransformer
+    m = Seq2SeqTransformer(10, d_model=8, max_len=4, rng=np.random.default_rng(0))
+    ok = np.zeros((2, 4), int)
+    with pytest.raises(ValueError, match=r"Seq2SeqTransformer: src must be at most max_len = 4 "
+                                         r"tokens long .*got shape \(2, 5\)"):
+        m(np.zeros((2, 5), int), ok)
+    with pytest.raises(ValueError, match=r"tgt_in must be at most max_len = 4"):
+        m(ok, np.zeros((2, 5), int))
+    with pytest.raises(ValueError, match=r"src must hold tokens in \[0, 10\), got values from 0 "
+                                         r"to 10"):
+        m(np.array([[0, 10]]), np.array([[1, 2]]))
+    assert m(ok, ok).shape == (2, 4, 10)

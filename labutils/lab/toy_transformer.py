@@ -46,7 +46,7 @@ class Seq2SeqTransformer(Module):
                  dim_feedforward: int = 64, max_len: int = 64,
                  rng: np.random.Generator | None = None, dtype: type = np.float64) -> None:
         super().__init__()
-        self.vocab_size, self.d_model = vocab_size, d_model
+        self.vocab_size, self.d_model, self.max_len = vocab_size, d_model, max_len
         self.src_embed = Embedding(vocab_size, d_model, rng=rng, dtype=dtype)
         self.tgt_embed = Embedding(vocab_size, d_model, rng=rng, dtype=dtype)
         kw = dict(dim_feedforward=dim_feedforward, dropout=0.0, batch_first=True, rng=rng,
@@ -61,15 +61,27 @@ class Seq2SeqTransformer(Module):
 
     def encode(self, src: np.ndarray) -> np.ndarray:
         """src (N, S) int -> memory (N, S, d_model)."""
-        validate.array(src, "Seq2SeqTransformer", "src", ndim=2, dtype="int")
+        self._check_tokens(src, "src")
         return self.encoder(self.src_embed(src) + self.pe[:src.shape[1]])
 
     def decode(self, tgt_in: np.ndarray, memory: np.ndarray) -> np.ndarray:
         """tgt_in (N, T) int, memory (N, S, d_model) -> logits (N, T, vocab_size)."""
-        validate.array(tgt_in, "Seq2SeqTransformer", "tgt_in", ndim=2, dtype="int")
+        self._check_tokens(tgt_in, "tgt_in")
         T = tgt_in.shape[1]
         y = self.decoder(self.tgt_embed(tgt_in) + self.pe[:T], memory, tgt_mask=causal_mask(T))
         return self.generator(y)
+
+    def _check_tokens(self, tokens: np.ndarray, arg: str) -> None:
+        """(N, length) int tokens in [0, vocab_size), length <= max_len (the positions' table)."""
+        validate.array(tokens, "Seq2SeqTransformer", arg, ndim=2, dtype="int")
+        if tokens.shape[1] > self.max_len:
+            raise ValueError(f"Seq2SeqTransformer: {arg} must be at most max_len = {self.max_len} "
+                             f"tokens long (the positional table), got shape {tokens.shape}; "
+                             f"build the model with a larger max_len")
+        if tokens.size and (tokens.min() < 0 or tokens.max() >= self.vocab_size):
+            raise ValueError(f"Seq2SeqTransformer: {arg} must hold tokens in "
+                             f"[0, {self.vocab_size}), got values from {tokens.min()} to "
+                             f"{tokens.max()}")
 
     def forward(self, src: np.ndarray, tgt_in: np.ndarray) -> np.ndarray:
         logits = self.decode(tgt_in, self.encode(src))
