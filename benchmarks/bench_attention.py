@@ -24,12 +24,15 @@ one thread, measured step by step on a quiet moment of the shared machine):
 Most of it was memory traffic, not arithmetic: every step allocated and wrote a fresh 64 MB
 (float64) array (page faults included), the softmax made five such passes, and the zero bias
 was a T×T array of its own. After (``--profile 1024`` prints the same breakdown today): the
-scores go one block of query rows at a time through one reused 4 MB tile that stays in cache
+scores go one block of query rows at a time through one reused 2 MB tile that stays in cache
 (FlashAttention's scheme, see labutils/nn/multihead_attention.py), backward recomputes each
 tile of weights from the kept log-sum-exp instead of storing them, and the softmax backward
 runs in place. The time is then the seven products with a (T, T) side plus a few passes over
 each tile (the exp the largest), and the peak memory is O(N·H·T): the tiles, the heads and the
-projections, no T×T array.
+projections, no T×T array. Measured the same way as the "before" numbers, in the same quarter
+hour: T = 1024 float64 134 ms, float32 71 ms (torch 163 / 43); T = 512: 36 / 19 ms (torch
+44 / 12); peak above baseline 20 / 14 MB (torch 40 / 27). The matmuls are now about 60 % of the
+time, the elementwise passes (exp first) the rest.
 
 Scaling with T: every step with a (Tq, Tk) side is quadratic, the products (matmuls of
 2·N·H·T²·d flops each: q kᵀ, A v; in backward q kᵀ again, dO vᵀ, Aᵀ dO, dS k, dSᵀ q) and the

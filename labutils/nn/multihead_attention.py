@@ -39,7 +39,7 @@ from .masks import _bias_terms, causal_mask
 
 __all__ = ["MultiheadAttention"]
 
-TILE_BYTES = 4 * 2 ** 20      # one tile of scores: small enough to stay in cache, reused
+TILE_BYTES = 2 * 2 ** 20      # one tile of scores: small enough to stay in cache, reused
 
 
 class _MHACache(NamedTuple):
