@@ -26,25 +26,40 @@ __all__ = ["squared_relu_forward", "squared_relu_backward", "SquaredReLU", "Dcon
 
 def squared_relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """x: any shape -> (relu(x)², cache = relu(x))."""
+    validate.array(x, "squared_relu_forward", "x")
+    return _squared_relu_forward(x)
+
+
+def _squared_relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     r = np.maximum(x, 0)
     return r * r, r
 
 
 def squared_relu_backward(dy: np.ndarray, cache: np.ndarray) -> np.ndarray:
-    """dx = dy · 2 relu(x)."""
+    """dy: the output's shape -> dx = dy · 2 relu(x)."""
+    if not isinstance(cache, np.ndarray):
+        raise TypeError(f"squared_relu_backward: cache must be the array relu(x) that "
+                        f"squared_relu_forward returned, got {type(cache).__name__}")
+    validate.grad(dy, cache.shape, "squared_relu_backward", "dy")
     return 2 * cache * dy
 
 
 class SquaredReLU(Module):
     """y = relu(x)² elementwise (Primer's feed-forward activation)."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache = None
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        y, self._cache = squared_relu_forward(x)
+        validate.array(x, "SquaredReLU", "input")
+        y, self._cache = _squared_relu_forward(x)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return squared_relu_backward(dy, validate.forward_called("SquaredReLU",
-                                                                 getattr(self, "_cache", None)))
+        cache = validate.forward_called("SquaredReLU", self._cache)
+        validate.grad(dy, cache.shape, "SquaredReLU")
+        return 2 * cache * dy
 
 
 class DconvCache(NamedTuple):
@@ -54,20 +69,51 @@ class DconvCache(NamedTuple):
 
 def _windows(padded: np.ndarray, k: int) -> np.ndarray:
     """(N, T + k − 1, C) -> (N, T, C, k): window j of position t is padded[t + j]."""
+    if padded.shape[1] < k:                                   # T = 0: no window
+        return np.zeros((padded.shape[0], 0, padded.shape[2], k))
     return np.lib.stride_tricks.sliding_window_view(padded, k, axis=1)
 
 
 def causal_depthwise_conv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray
                                   ) -> tuple[np.ndarray, DconvCache]:
     """x: (N, T, C), weight: (C, k), bias: (C,) -> y: (N, T, C)."""
+    owner = "causal_depthwise_conv_forward"
+    validate.array(x, owner, "x", ndim=3)
+    validate.array(weight, owner, "weight", ndim=2)
+    validate.array(bias, owner, "bias", ndim=1)
+    if weight.shape[0] != x.shape[-1] or weight.shape[1] < 1:
+        raise ValueError(f"{owner}: weight must have shape (C, k) with C = {x.shape[-1]}, the "
+                         f"channels of x {x.shape}, and k >= 1, got {weight.shape}")
+    if bias.shape != weight.shape[:1]:
+        raise ValueError(f"{owner}: bias must have shape {weight.shape[:1]} to match weight "
+                         f"{weight.shape}, got {bias.shape}")
+    return _dconv_forward(x, weight, bias)
+
+
+def _dconv_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray
+                   ) -> tuple[np.ndarray, DconvCache]:
     k = weight.shape[1]
     padded = np.pad(x, ((0, 0), (k - 1, 0), (0, 0)))
     y = np.einsum("ntcj,cj->ntc", _windows(padded, k), weight) + bias
     return y, DconvCache(padded, weight)
 
 
+def _output_shape(cache: DconvCache) -> tuple[int, ...]:
+    n, length, c = cache.padded.shape
+    return (n, length - cache.weight.shape[1] + 1, c)
+
+
 def causal_depthwise_conv_backward(dy: np.ndarray, cache: DconvCache) -> dict[str, np.ndarray]:
     """dy: (N, T, C) -> {"x": (N, T, C), "weight": (C, k), "bias": (C,)}."""
+    owner = "causal_depthwise_conv_backward"
+    if not isinstance(cache, DconvCache):
+        raise TypeError(f"{owner}: cache must be the DconvCache that causal_depthwise_conv_"
+                        f"forward returned, got {type(cache).__name__}")
+    validate.grad(dy, _output_shape(cache), owner, "dy")
+    return _dconv_backward(dy, cache)
+
+
+def _dconv_backward(dy: np.ndarray, cache: DconvCache) -> dict[str, np.ndarray]:
     k = cache.weight.shape[1]
     dw = np.einsum("ntcj,ntc->cj", _windows(cache.padded, k), dy)
     dy_padded = np.pad(dy, ((0, 0), (0, k - 1), (0, 0)))          # dy after the end is 0
@@ -93,13 +139,13 @@ class CausalDepthwiseConv(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         validate.array(x, "CausalDepthwiseConv", "input", ndim=3, shape=(self.channels,))
-        y, self._cache = causal_depthwise_conv_forward(x, self.params["weight"],
-                                                       self.params["bias"])
+        y, self._cache = _dconv_forward(x, self.params["weight"], self.params["bias"])
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        grads = causal_depthwise_conv_backward(
-            dy, validate.forward_called("CausalDepthwiseConv", self._cache))
+        cache = validate.forward_called("CausalDepthwiseConv", self._cache)
+        validate.grad(dy, _output_shape(cache), "CausalDepthwiseConv")
+        grads = _dconv_backward(dy, cache)
         self.grads["weight"] += grads["weight"]
         self.grads["bias"] += grads["bias"]
         return grads["x"]
