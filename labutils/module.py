@@ -146,6 +146,9 @@ class Module:
             g[...] = 0
 
     def train(self, mode: bool = True) -> Module:
+        if not isinstance(mode, (bool, np.bool_)):
+            raise TypeError(f"{type(self).__name__}.train: mode must be a bool, "
+                            f"got {type(mode).__name__}")
         for m in self.modules():
             m.training = mode
         return self

@@ -51,6 +51,7 @@ def _load_changes_nothing() -> None:
                        "Linear.load_state_dict", "state", state=m)
     m.load_state_dict({"weight": torch.zeros(3, 4), "bias": [1.0, 2.0, 3.0]})   # tensors, lists
     assert m.params["bias"].tolist() == [1.0, 2.0, 3.0]
+    expect_named_error(lambda: m.train("eval"), "Linear.train", "mode", state=m)
 
 
 def _sequential(*modules: Any) -> Sequential:
