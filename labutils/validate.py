@@ -39,10 +39,20 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
     if min_ndim is not None and x.ndim < min_ndim:
         raise ValueError(f"{owner}: {arg} must have at least {min_ndim} dimensions, "
                          f"got shape {x.shape}")
-    if shape is not None and not _tail_matches(x.shape, shape):
+    if shape is not None and not (len(shape) == 1 and x.ndim and shape[0] in (None, x.shape[-1])
+                                  or _tail_matches(x.shape, shape)):
         want = "(..., " + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{owner}: {arg} must have shape {want}, got {x.shape}")
-    if kind == "f" and _may_hold_nan(x) and np.isnan(x).any():
+    if kind != "f":
+        return x
+    # NaN: the sum of x as one dot product with ones (BLAS: no temporary, much cheaper than
+    # np.isnan(x).any() on a time step's small arrays) is NaN when x holds a NaN (also for +inf
+    # and -inf together, or an overflow both ways): only then the exact test. Inline, because a
+    # function call would be a tenth of the whole check.
+    v = x.ravel()
+    ones = _ONES_OF.get(v.size) if v.dtype is _F64 else None
+    d = v.dot(ones) if ones is not None else _sum(v)
+    if d != d and np.isnan(x).any():
         first = tuple(int(i) for i in np.argwhere(np.isnan(x))[0])
         raise ValueError(f"{owner}: {arg} contains NaN: expected numbers, got NaN at index "
                          f"{first} (a NaN usually comes from 0/0, inf - inf or an overflow "
@@ -66,15 +76,18 @@ def _tail_matches(have: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
     return True
 
 
-def _may_hold_nan(x: np.ndarray) -> bool:
-    """False when ``x`` surely holds no NaN. The sum of x, taken as one dot product with ones
-    (BLAS: no temporary, and much cheaper than ``np.isnan(x).any()`` on the small arrays of a
-    time step), is NaN when x holds a NaN, and also for +inf and -inf together or an overflow
-    both ways; True sends the caller to the exact test."""
-    v = x.reshape(-1)
-    n = v.size
-    d = v.dot(_ONES[:n] if n <= 4096 and v.dtype is _F64 else np.ones(n, v.dtype))
-    return d != d
+_ONES_OF: dict[int, np.ndarray] = {}      # size -> a float64 view of _ONES, for sizes <= 4096
+
+
+def _sum(v: np.ndarray) -> float:
+    """The sum of the flat float array ``v`` as a dot product with ones (a cached view of _ONES
+    for small float64 arrays); NaN, which sends the caller to the exact test, for float16 (its
+    sums overflow, with a warning, from 65504 on) and wider floats."""
+    if v.dtype is _F64 and v.size <= _ONES.size:
+        return v.dot(_ONES_OF.setdefault(v.size, _ONES[:v.size]))
+    if v.dtype.itemsize not in (4, 8):
+        return float("nan")
+    return v.dot(np.ones(v.size, v.dtype))
 
 
 def grad(dy: object, expected_shape: Sequence[int], owner: str,
