@@ -162,3 +162,19 @@ def function(fn: object, owner: str, arg: str) -> None:
     """``fn`` must be callable."""
     if not callable(fn):
         raise TypeError(f"{owner}: {arg} must be callable, got {type(fn).__name__}")
+
+
+def is_float_array(x: object) -> bool:
+    """Whether ``x`` is a float NumPy array: a fast path's first question (no NaN test, no
+    message: on False, run ``array`` for the message)."""
+    return type(x) is np.ndarray and x.dtype.kind == "f"
+
+
+def may_hold_nan(x: np.ndarray) -> bool:
+    """Whether the float array ``x`` may hold a NaN; False is sure. One dot product (see
+    ``array``): a module whose output a NaN in any input reaches can test that output once,
+    and run ``array`` on its inputs (the exact test and its message) only when this fires."""
+    v = x.ravel()
+    ones = _ONES_OF.get(v.size) if v.dtype is _F64 else None
+    d = v.dot(ones) if ones is not None else _sum(v)
+    return d != d
