@@ -367,3 +367,7 @@ from .attention_block_backward import *  # noqa: E402,F401,F403
 from .attention_block_backward import __all__ as _block_all  # noqa: E402
 
 __all__ += _block_all
+from .attention_scores import *  # noqa: E402,F401,F403
+from .attention_scores import __all__ as _scores_all  # noqa: E402
+
+__all__ += _scores_all
