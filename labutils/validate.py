@@ -164,10 +164,13 @@ def function(fn: object, owner: str, arg: str) -> None:
         raise TypeError(f"{owner}: {arg} must be callable, got {type(fn).__name__}")
 
 
-def is_float_array(x: object) -> bool:
-    """Whether ``x`` is a float NumPy array: a fast path's first question (no NaN test, no
-    message: on False, run ``array`` for the message)."""
-    return type(x) is np.ndarray and x.dtype.kind == "f"
+def is_float_array(*xs: object) -> bool:
+    """Whether every one of ``xs`` is a float NumPy array: a fast path's first question (no NaN
+    test, no message: on False, run ``array`` for the message)."""
+    for x in xs:
+        if type(x) is not np.ndarray or x.dtype.kind != "f":
+            return False
+    return True
 
 
 def may_hold_nan(x: np.ndarray) -> bool:
@@ -175,6 +178,6 @@ def may_hold_nan(x: np.ndarray) -> bool:
     ``array``): a module whose output a NaN in any input reaches can test that output once,
     and run ``array`` on its inputs (the exact test and its message) only when this fires."""
     v = x.ravel()
-    ones = _ONES_OF.get(v.size) if v.dtype is _F64 else None
+    ones = _ONES_OF.get(v.size)       # any float dtype: the dot then sums in float64
     d = v.dot(ones) if ones is not None else _sum(v)
     return d != d
