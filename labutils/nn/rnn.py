@@ -42,7 +42,7 @@ from scipy.special import expit
 from .. import init
 from .. import validate
 from ..module import Module
-from .rnn_layout import Layout, State, check_step
+from .rnn_layout import Layout, State, check_cache, check_step, no_grad
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "rnn_step_forward", "rnn_step_backward",
            "lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -297,21 +297,6 @@ def add_param_grads(grads: dict, names: tuple, g: RecurrentGrads) -> None:
             grads[name] += d
 
 
-def check_cache(cache: object, kind: type, pair: str) -> object:
-    """``cache`` if it is what ``{pair}_forward`` returned, else a TypeError."""
-    if not isinstance(cache, kind):
-        raise TypeError(f"{pair}_backward: cache must be what {pair}_forward returned "
-                        f"({kind.__name__}), got {type(cache).__name__}")
-    return cache
-
-
-def no_grad(owner: str, names: str, *grads: object) -> None:
-    """A ValueError when every gradient given to backward is None (nothing reaches the loss)."""
-    if all(g is None or isinstance(g, tuple) and all(p is None for p in g) for g in grads):
-        raise ValueError(f"{owner}: backward needs a gradient: {names} must not all be None, "
-                         f"got None")
-
-
 def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
     """``nonlinearity`` if it is 'tanh' or 'relu', else a ValueError that names ``owner``."""
     if nonlinearity not in ("tanh", "relu"):
@@ -346,14 +331,23 @@ class RNNCellBase(Module):
         return ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else (None, None))
 
     def forward(self, input: np.ndarray, hx: State | None = None) -> State:
-        x, layout = Layout.of_input(type(self).__name__, input, self.input_size, sequence=False)
+        fast = Layout.step_rows(type(self).__name__, input, hx, self.input_size,
+                                self.hidden_size, self.step.pair)
+        x, state, layout = fast or self._read(input, hx)
         shape = (x.shape[0], self.hidden_size)
-        state = layout.read_state(hx, self.step.pair, shape, ("h", "c"), "hx",
-                                  self.params["weight_hh"].dtype)
         weights = [None if n is None else self.params[n] for n in self.param_names()]
         state_new, cache = self.step.forward(x, state, *weights)
+        if fast and validate.may_hold_nan(state_new[-1] if self.step.pair else state_new):
+            self._read(input, hx)       # a NaN in an input reaches the output: name it
         self._cache = (cache, layout, shape)
         return map_state(layout.from_rows, state_new)
+
+    def _read(self, input: np.ndarray, hx: State | None) -> tuple:
+        """Every check, NaN included -> (x, state, layout) as rows."""
+        x, layout = Layout.of_input(type(self).__name__, input, self.input_size, sequence=False)
+        state = layout.read_state(hx, self.step.pair, (x.shape[0], self.hidden_size), ("h", "c"),
+                                  "hx", self.params["weight_hh"].dtype)
+        return x, state, layout
 
     def backward(self, dh: np.ndarray | None = None,
                  dc: np.ndarray | None = None) -> tuple[np.ndarray, State]:

@@ -38,6 +38,23 @@ class Layout(NamedTuple):
         layout = cls(owner, input.ndim == ndim[1], 1 if sequence else 0, batch_first and sequence)
         return layout.to_rows(input, sequence=True), layout
 
+    @classmethod
+    def step_rows(cls, owner: str, input: object, hx: object, input_size: int,
+                  hidden_size: int, pair: bool) -> tuple | None:
+        """A cell's common case, checked without the NaN test: input (N, H_in) and hx (N, H),
+        or the pair (h, c), all float arrays -> (input, the state, the layout); None for
+        anything else (the caller then runs every check). The caller tests its output for NaN
+        instead (a NaN in any input reaches it) and runs every check when that test fires."""
+        parts = hx if pair and type(hx) is tuple else (hx,)
+        if not (validate.is_float_array(input, *parts) and len(parts) == 1 + pair
+                and input.ndim == 2 and input.shape[1] == input_size):
+            return None
+        want = (input.shape[0], hidden_size)
+        for s in parts:
+            if s.shape != want:
+                return None
+        return input, hx, cls(owner, True, 0)
+
     def to_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
         if not self.batched:
             return np.expand_dims(a, self.batch_axis)
@@ -149,3 +166,18 @@ def check_step(owner: str, x: object, state: object, weights: object, gates: int
     for b, name in ((b_ih, "b_ih"), (b_hh, "b_hh")):
         if b is not None:
             validate.array(b, owner, name, ndim=1, shape=(G * H,))
+
+
+def check_cache(cache: object, kind: type, pair: str) -> object:
+    """``cache`` if it is what ``{pair}_forward`` returned, else a TypeError."""
+    if not isinstance(cache, kind):
+        raise TypeError(f"{pair}_backward: cache must be what {pair}_forward returned "
+                        f"({kind.__name__}), got {type(cache).__name__}")
+    return cache
+
+
+def no_grad(owner: str, names: str, *grads: object) -> None:
+    """A ValueError when every gradient given to backward is None (nothing reaches the loss)."""
+    if all(g is None or isinstance(g, tuple) and all(p is None for p in g) for g in grads):
+        raise ValueError(f"{owner}: backward needs a gradient: {names} must not all be None, "
+                         f"got None")
