@@ -128,7 +128,7 @@ def profile(T, dtype):
     """Where the time goes in labutils today: the forward and backward steps, timed one by one
     with the library's own pieces (the same blocks of query rows as the module)."""
     import labutils.nn as nn
-    from labutils.nn import multihead_attention as M
+    from labutils.nn import heads
     m = nn.MultiheadAttention(E, H, batch_first=True, rng=np.random.default_rng(0), dtype=dtype)
     x = np.random.default_rng(1).standard_normal((N, T, E)).astype(dtype)
     m(x, x, x, need_weights=False)
@@ -140,14 +140,15 @@ def profile(T, dtype):
         steps[name] = steps.get(name, 0.0) + (time.perf_counter() - start) * 1e3
         return out
     for _ in range(3):
-        timed("forward: in-projection (3 GEMMs)",
-              lambda: M.in_projection(x, x, x, m.params["in_proj_weight"],
-                                      m.params["in_proj_bias"]))
+        timed("forward: in-projection (one GEMM for q, k, v)",
+              lambda: heads.in_projection(x, x, x, m.params["in_proj_weight"],
+                                          m.params["in_proj_bias"]))
         do = np.ones(c.q.shape, dtype)
         _profile_tiles(c, do, timed)
         timed("forward: out_proj", lambda: m.out_proj(x))
         timed("backward: out_proj and in-projection",
-              lambda: (m.out_proj.backward(x), M.in_projection_backward((x, x, x), c.projection)))
+              lambda: (m.out_proj.backward(x),
+                       heads.in_projection_backward((x, x, x), c.projection)))
     total = sum(steps.values())
     print(f"\nlabutils MultiheadAttention, T = {T}, {dtype}: where the time goes (ms per "
           f"forward + backward, mean of 3)")

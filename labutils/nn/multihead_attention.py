@@ -73,6 +73,17 @@ def _row_blocks(tq: int, row_entries: int, itemsize: int) -> list[slice]:
     return [slice(i, min(i + rows, tq)) for i in range(0, tq, rows)]
 
 
+def _tile(scratch: dict | None, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A scratch array kept from call to call in ``scratch`` (allocated again only when the
+    shape or dtype changes: no fresh pages to fault in at every step); None: a new one."""
+    buf = None if scratch is None else scratch.get(name)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = np.empty(shape, dtype)
+        if scratch is not None:
+            scratch[name] = buf
+    return buf
+
+
 def _scores(c: _MHACache, rows: slice, out: np.ndarray) -> np.ndarray:
     """The tile S[:, :, rows] = q[rows] kᵀ/√d + bias, written into ``out``."""
     np.matmul(c.q[:, :, rows], c.k.swapaxes(-1, -2), out=out)
@@ -81,13 +92,14 @@ def _scores(c: _MHACache, rows: slice, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _attend(c: _MHACache, weights: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+def _attend(c: _MHACache, weights: np.ndarray | None,
+            scratch: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Forward, block by block -> (O (N, H, Tq, d), L (N, H, Tq, 1)). Writes the weights
     (dropout included) into ``weights`` (N, Tq, Tk) averaged over heads, or (N, H, Tq, Tk)."""
     N, H, tq, _ = c.q.shape
     o, lse = np.empty_like(c.q), np.empty((N, H, tq, 1), c.q.dtype)
     blocks = _row_blocks(tq, N * H * c.k.shape[2], c.q.itemsize)
-    tile = np.empty((N, H, blocks[0].stop if blocks else 0, c.k.shape[2]), c.q.dtype)
+    tile = _tile(scratch, "a", (N, H, blocks[0].stop if blocks else 0, c.k.shape[2]), c.q.dtype)
     for rows in blocks:
         s = _scores(c, rows, tile[:, :, :rows.stop - rows.start])
         m = s.max(axis=-1, keepdims=True, initial=-np.inf)     # initial: Tk may be 0
@@ -112,14 +124,15 @@ def _attend(c: _MHACache, weights: np.ndarray | None) -> tuple[np.ndarray, np.nd
 
 
 def _attend_backward(c: _MHACache, do: np.ndarray, dweights: np.ndarray | None,
-                     score_grad: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                     score_grad: np.ndarray | None, scratch: dict | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """dO (N, H, Tq, d) -> (dq, dk, dv) of the heads, recomputing A one block at a time.
     ``dweights``: dL/d(the weights returned), broadcast to (N, H, Tq, Tk) or None."""
     N, H, tq, d = c.q.shape
     dq, dk, dv = np.empty_like(c.q), np.zeros_like(c.k), np.zeros_like(c.v)
     blocks = _row_blocks(tq, N * H * c.k.shape[2], c.q.itemsize)
     shape = (N, H, blocks[0].stop if blocks else 0, c.k.shape[2])
-    tile_a, tile_d = np.empty(shape, c.q.dtype), np.empty(shape, c.q.dtype)
+    tile_a, tile_d = _tile(scratch, "a", shape, c.q.dtype), _tile(scratch, "d", shape, c.q.dtype)
     for rows in blocks:
         a = _scores(c, rows, tile_a[:, :, :rows.stop - rows.start])
         a -= c.lse[:, :, rows]
@@ -175,7 +188,7 @@ class MultiheadAttention(Module):
         if bias:
             self.out_proj.params["bias"][...] = 0
         self.dropout = Dropout(dropout, rng=rng)
-        self._cache, self.score_grad = None, None
+        self._cache, self.score_grad, self._scratch = None, None, {}   # _scratch: the tiles
 
     def split_heads(self, x: np.ndarray) -> np.ndarray:
         """(N, T, E) -> (N, H, T, d): ``heads.split_heads`` with this module's H."""
@@ -234,7 +247,7 @@ class MultiheadAttention(Module):
         weights = None
         if need_weights:
             weights = np.empty((N, tq, tk) if average_attn_weights else (N, H, tq, tk), q.dtype)
-        o, lse = _attend(cache, weights)
+        o, lse = _attend(cache, weights, self._scratch)
         out = self.out_proj(_merged(o))
         self._cache = cache._replace(lse=lse)
         return (out if self.batch_first else out.swapaxes(0, 1)), weights
@@ -253,7 +266,7 @@ class MultiheadAttention(Module):
         do = _heads(self.out_proj.backward(dout if self.batch_first
                                            else dout.swapaxes(0, 1)), H)        # (N, H, Tq, d)
         score_grad = np.empty(c.q.shape[:3] + c.k.shape[2:3], c.q.dtype) if c.float_mask else None
-        dq, dk, dv = _attend_backward(c, do, dweights, score_grad)
+        dq, dk, dv = _attend_backward(c, do, dweights, score_grad, self._scratch)
         self.score_grad = score_grad                                   # dL/d(scores + bias)
         dinputs, dweight, dbias = _in_projection_backward(
             tuple(_merged(d) for d in (dq, dk, dv)), c.projection)
