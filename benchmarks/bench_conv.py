@@ -20,7 +20,10 @@ Each library runs in fresh processes of its own (torch's OpenMP threads keep spi
 each call and would slow NumPy's BLAS threads if they shared one), ``--rounds`` alternating
 pairs of them, and every number is the median over the rounds of each process's median of
 ``--runs`` timed runs after a warm-up. Both libraries use ``--threads`` threads (default: all
-cores). On a machine shared with other work, ``--threads 1`` gives the stable comparison.
+cores). On a machine shared with other work, ``--threads 1`` gives the stable comparison:
+labutils calls BLAS once per sample (and group) and pass, and each multi-threaded call waits
+for a thread whose core another process holds (on a busy machine, 2 threads ran 1.6x slower
+than the earlier single large product; on one thread, faster).
 
 Where the time goes (Conv2d 64->64, one thread, CPU time of each step alone, this machine):
 
@@ -29,14 +32,16 @@ Where the time goes (Conv2d 64->64, one thread, CPU time of each step alone, thi
                 matmul 40, moveaxis to (N, C_out, HW) 0.9
       backward  dW matmul 35, dX_col matmul 41, col2im 20.6 (9 strided additions whose
                 inner runs are 32 floats long), dy moveaxis 0.6
-    after (conv_kernels.py: per sample, X_col copied into one reused 4 MB buffer)   ~106 ms
-      forward   pad 0.7, im2col copies 3.7, matmuls Y[n] = W_mat X_col[n] 31.6 (written
-                straight into y: no moveaxis)
-      backward  im2col again 3.7, dWᵀ = Σ X_col[n] dY[n]ᵀ 26 (NumPy's faster orientation),
-                dx as a convolution of the padded dy with the flipped kernel (stride 1):
-                pad 0.7, im2col 3.7, matmul 31.6 (no col2im at all)
-The matmuls are now ~89 % of the time; the copies ~12 %. torch (oneDNN) runs its convolution
-kernels at a higher rate than OpenBLAS's sgemm reaches on any of these shapes.
+    after (conv_kernels.py: per sample, X_col copied into one reused 4 MB buffer)  ~101 ms
+      forward   pad 0.9, im2col copies 1.7 ("wide" rows: runs of (H_out-1)·W_p + W_out
+                entries instead of W_out), matmuls Y[n] = W_mat X_col[n] ~30, y copied out of
+                the wide rows ~1, bias 1
+      backward  im2col again 1.7, dWᵀ = Σ X_col[n] dY[n]ᵀ ~31 (NumPy's faster orientation),
+                dx as a convolution of the padded dy with the flipped kernel (stride 1): pad
+                0.9, im2col 1.7, matmuls ~30 (no col2im); db 0.4, the checks at the door 0.4
+The matmuls are now ~90 % of the time (they were 76 %). torch (oneDNN) runs its convolution
+kernels at a higher rate than OpenBLAS's sgemm reaches on any of these shapes, which bounds
+the ratio from below at about 1.1-1.2x on one core.
 """
 import argparse
 import json
