@@ -96,7 +96,22 @@ def _layer(kind: str) -> Recipe:
                   rates=("layer_norm_eps",), fixed={0: (0, -1) if decoder else (-1,), 1: (0, -1)},
                   ranks={0: (3,), 1: (3,)}, batch={0: 0, 1: 0} if decoder else {0: 0},
                   twin=_layer_twin(kind), grads=lambda out: (np.ones_like(out),),
-                  extra=(_divisible(kind),))
+                  extra=(_divisible(kind), _empty_sequence(kind)))
+
+
+def _empty_sequence(kind: str) -> Any:
+    """No tokens (T = 0), or a decoder's memory with no tokens (S = 0): torch's shapes, finite
+    values, and a backward that goes through."""
+    def check() -> None:
+        decoder = kind.startswith("TransformerDecoder")
+        args = (randn(N, TQ, D), np.zeros((N, 0, D))) if decoder else (np.zeros((N, 0, D)),)
+        want = _layer_twin(kind)(None, args)
+        m = getattr(nn, kind)(D, 2, 8, dropout=0.0, batch_first=True)
+        y = m(*args)
+        assert y.shape == tuple(want.shape) and np.isfinite(y).all()
+        grads = m.backward(np.ones_like(y))
+        assert [g.shape for g in (grads if decoder else (grads,))] == [a.shape for a in args]
+    return check
 
 
 def _divisible(kind: str) -> Any:
