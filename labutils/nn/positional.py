@@ -206,13 +206,15 @@ class RelativePositionBias(Module):
 
     def buckets(self, tq: int, tk: int) -> np.ndarray:
         """(tq, tk) int: the row of weight that each (query, key) pair reads."""
-        return _bias(self.params["weight"], tq, tk, self.max_distance)[1].buckets
+        return _bias(self.params["weight"], *self._sizes(tq, tk), self.max_distance)[1].buckets
+
+    def _sizes(self, tq: object, tk: object) -> tuple[int, int]:
+        tk = tq if tk is None else tk
+        return (validate.positive_int(tq, "RelativePositionBias", "tq"),
+                validate.positive_int(tk, "RelativePositionBias", "tk"))
 
     def forward(self, tq: int, tk: int | None = None) -> np.ndarray:
-        tk = tq if tk is None else tk
-        tq = validate.positive_int(tq, "RelativePositionBias", "tq")
-        tk = validate.positive_int(tk, "RelativePositionBias", "tk")
-        bias, self._cache = _bias(self.params["weight"], tq, tk, self.max_distance)
+        bias, self._cache = _bias(self.params["weight"], *self._sizes(tq, tk), self.max_distance)
         return bias
 
     def backward(self, dbias: np.ndarray) -> None:

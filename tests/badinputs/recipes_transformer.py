@@ -145,6 +145,14 @@ def _stack_extra(kind: str) -> Any:
     return check
 
 
+def _buckets() -> None:
+    m = nn.RelativePositionBias(2, 3)
+    assert m.buckets(2, 4).shape == (2, 4)
+    for tq, tk in ((0, 4), (2, -1), (2.5, 4), (None, 3)):
+        expect_named_error(lambda: m.buckets(tq, tk), "RelativePositionBias",
+                           "tq" if tk in (4, 3) else "tk", state=m)
+
+
 def _rel_cache() -> Any:
     return nn.relative_position_bias_forward(randn(5, 2), 3, 4, 2)[1]
 
@@ -202,7 +210,8 @@ RECIPES = {
     "nn.RelativePositionBias": Recipe(nn.RelativePositionBias,
                                       kwargs=dict(num_heads=2, max_distance=3),
                                       args=lambda: (3, 4), names=("tq", None),
-                                      sizes=("num_heads",), counts=("max_distance",)),
+                                      sizes=("num_heads",), counts=("max_distance",),
+                                      extra=(_buckets,)),
     "nn.rotary_forward": Recipe(nn.rotary_forward, args=lambda: (randn(N, TQ, D), np.arange(TQ)),
                                 names=("x", "positions"), ints=(1,), fixed={0: (-1, -2), 1: ALL},
                                 rates=("base",), batch={0: 0}),
