@@ -371,3 +371,7 @@ from .attention_scores import *  # noqa: E402,F401,F403
 from .attention_scores import __all__ as _scores_all  # noqa: E402
 
 __all__ += _scores_all
+from .attention_primer import *  # noqa: E402,F401,F403
+from .attention_primer import __all__ as _primer_all  # noqa: E402
+
+__all__ += _primer_all
