@@ -375,3 +375,7 @@ from .attention_primer import *  # noqa: E402,F401,F403
 from .attention_primer import __all__ as _primer_all  # noqa: E402
 
 __all__ += _primer_all
+from .attention_patterns import *  # noqa: E402,F401,F403
+from .attention_patterns import __all__ as _patterns_all  # noqa: E402
+
+__all__ += _patterns_all
