@@ -205,6 +205,13 @@ def report(rows, runs, rounds):
               f"{r['lab_ms'] / r['torch_ms']:>5.2f}x {growth:>8.1f} "
               f"{r['lab_mb']:>9.1f} / {r['torch_mb']:<8.1f} {r['lab_mb'] / r['torch_mb']:>5.2f}x")
     print("('x per 2T': labutils' time over its time at half the length; 4 = quadratic)")
+    d = E // H
+    print(f"Scaling: every step with a (Tq, Tk) side is quadratic in T: the seven matmuls q kᵀ, "
+          f"A v (forward) and q kᵀ, dO vᵀ, Aᵀ dO, dS k, dSᵀ q (backward), "
+          f"2·N·H·T²·d = {2 * N * H * d} T² flops each,\nand the softmax's elementwise passes "
+          f"over the same T² scores (the exp the largest). The four projections, matmuls "
+          f"(N·T, E) x (E, E), are linear in T and matter\nonly while T is small against E "
+          f"= {E}, where fixed per-call costs also weigh. --profile T prints the split.")
     for r in rows:
         if r["T"] not in TARGET_LENGTHS:
             continue
