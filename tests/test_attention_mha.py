@@ -160,7 +160,8 @@ def test_many_blocks_match_torch(monkeypatch):
     q, kv = rng.standard_normal((n, tq, 4)), rng.standard_normal((n, tk, 4))
     kpm, am = masks(rng, "padding+float", n, h, tq, tk)
     for need, average in ((True, True), (True, False), (False, True)):
-        kw = dict(key_padding_mask=kpm, attn_mask=am, need_weights=need, average_attn_weights=average)
+        kw = dict(key_padding_mask=kpm, attn_mask=am, need_weights=need,
+                  average_attn_weights=average)
         t_kw = {a: (torch.from_numpy(b) if isinstance(b, np.ndarray) else b) for a, b in kw.items()}
         r = compare_with_torch(nn.MultiheadAttention(4, h, batch_first=True),
                                torch_mha(4, h, 5), q, kv, kv,
@@ -178,7 +179,8 @@ def test_block_size_does_not_change_the_result(monkeypatch):
     for tile in (M.TILE_BYTES, 600):                      # 600 bytes: blocks of 3 query rows
         monkeypatch.setattr(M, "TILE_BYTES", tile)
         m = nn.MultiheadAttention(6, 3, batch_first=True, rng=np.random.default_rng(0))
-        out, w = m(q, kv, kv, attn_mask=causal_mask(9, 4, align="start") & ~np.eye(9, 4, dtype=bool))
+        mask = causal_mask(9, 4, align="start") & ~np.eye(9, 4, dtype=bool)
+        out, w = m(q, kv, kv, attn_mask=mask)
         results.append((out, w, *m.backward(dout, np.ones_like(w)), m.grads["in_proj_weight"]))
     assert len(M._row_blocks(9, 2 * 3 * 4, 8)) == 3
     for a, b in zip(*results):

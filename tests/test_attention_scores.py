@@ -311,12 +311,13 @@ def test_pairs_name_their_arguments():
         A.dot_score_backward(s[:, :2], cache)
     with pytest.raises(TypeError, match="attend_backward: cache must be the AttendCache"):
         A.attend_backward(q, cache)
-    with pytest.raises(ValueError, match=r"attend_forward: value must have shape \(\.\.\., 5, \*\)"):
+    with pytest.raises(ValueError, match=r"attend_forward: value must have shape \(\.\.\., 5, "):
         A.attend_forward(s, q)
     with pytest.raises(ValueError, match="attention_forward: bias must broadcast"):
         A.attention_forward(q, k, k, bias=np.zeros((4, 5)))
     with pytest.raises(ValueError, match="additive_score_forward: w_key .Dh from w_query."):
-        A.additive_score_forward(q, k, np.ones((6, 4)), np.ones((5, 4)), np.ones(6), np.ones((1, 6)))
+        A.additive_score_forward(q, k, np.ones((6, 4)), np.ones((5, 4)), np.ones(6),
+                                 np.ones((1, 6)))
     with pytest.raises(ValueError, match="scaled_dot_product_attention: dropout_p must be 0"):
         scaled_dot_product_attention(q, k, k, dropout_p=0.1)
     with pytest.raises(ValueError, match="scaled_dot_product_attention_backward: dout"):

@@ -110,6 +110,12 @@ def _query_key(owner: str, query: np.ndarray, key: np.ndarray) -> None:
                          f"got shape {key.shape}")
 
 
+def _dscores_check(dscores: object, q: np.ndarray, k: np.ndarray) -> None:
+    """dscores shaped like the scores (*, Tq, Tk) of q and k."""
+    scores = _batch("dot_score_backward", query=q, key=k) + (q.shape[-2], k.shape[-2])
+    validate.grad(dscores, scores, "dot_score_backward", "dscores")
+
+
 def _attend_check(scores: np.ndarray, value: np.ndarray) -> None:
     validate.array(scores, "attend_forward", "scores", min_ndim=2)
     validate.array(value, "attend_forward", "value", min_ndim=2, shape=(scores.shape[-1], None))
@@ -181,8 +187,7 @@ def dot_score_forward(query: np.ndarray, key: np.ndarray,
 def dot_score_backward(dscores: np.ndarray, cache: DotScoreCache) -> tuple[np.ndarray, np.ndarray]:
     """-> (dquery, dkey):  dq = scale · ds k;   dk = scale · dsᵀ q."""
     q, k, c = _cached("dot_score_backward", cache, DotScoreCache)
-    validate.grad(dscores, _batch("dot_score_backward", query=q, key=k) + (q.shape[-2], k.shape[-2]),
-                  "dot_score_backward", "dscores")
+    _dscores_check(dscores, q, k)
     return c * (dscores @ k), c * (np.swapaxes(dscores, -1, -2) @ q)
 
 

@@ -29,8 +29,8 @@ import numpy as np
 
 from .. import validate
 
-__all__ = ["causal_mask", "mask_to_bias", "attention_bias_terms", "attention_bias", "full_pattern", "strided_pattern",
-           "fixed_pattern", "sliding_window_pattern", "add_global_tokens", "bigbird_pattern"]
+__all__ = ["causal_mask", "mask_to_bias", "attention_bias_terms", "attention_bias",
+           "full_pattern", "strided_pattern", "fixed_pattern", "sliding_window_pattern", "add_global_tokens", "bigbird_pattern"]
 
 
 def causal_mask(tq: int, tk: int | None = None, align: str = "end") -> np.ndarray:

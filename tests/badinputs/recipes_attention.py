@@ -86,7 +86,7 @@ def _projection() -> tuple:
     return randn(N, TQ, E), randn(N, TK, E), randn(N, TK, E), randn(3 * E, E), randn(3 * E)
 
 
-# -- masks and patterns -----------------------------------------------------------------------------
+# -- masks and patterns ---------------------------------------------------------------------------
 def _masks_extra() -> None:
     expect_named_error(lambda: nn.causal_mask(2, 3, align="middle"), "causal_mask", "align")
     for tk in (-1, 2.5, "3"):                       # tk=None is good: tk = tq
@@ -108,7 +108,7 @@ def _bias_args() -> tuple:
     return ("attention_bias", (N, TQ, TK), np.float64, _bool(N, TK), _bool(TQ, TK), H)
 
 
-# -- MultiheadAttention -------------------------------------------------------------------------------
+# -- MultiheadAttention ----------------------------------------------------------------------------
 def _mha_twin(m: Any, args: tuple) -> Any:
     t = torch.nn.MultiheadAttention(E, H, batch_first=True, dtype=torch.float64)
     return t(*map(_T, args))
@@ -156,7 +156,8 @@ RECIPES = {
     "nn.masked_softmax": Recipe(nn.masked_softmax, args=lambda: (randn(N, TQ, TK), _bool(TQ, TK)),
                                 names=("scores", "mask"), optional=(1,), fixed={1: (0, 1)},
                                 batch={0: 0}),
-    "nn.attend_forward": Recipe(nn.attend_forward, args=lambda: (randn(N, TQ, TK), randn(N, TK, DV)),
+    "nn.attend_forward": Recipe(nn.attend_forward,
+                                args=lambda: (randn(N, TQ, TK), randn(N, TK, DV)),
                                 names=("scores", "value"), fixed={1: (1,)}, batch={0: 0, 1: 0},
                                 twin=lambda _m, a: torch.softmax(_T(a[0]), -1) @ _T(a[1])),
     "nn.attend_backward": Recipe(nn.attend_backward,
