@@ -7,7 +7,8 @@
     O = dropout(A) v        attn_output = out_proj(merge_heads(O))       (N, Tq, E)
 
 The (Tq, Tk) matrices never exist whole. As in FlashAttention, the queries go in blocks of
-rows, one tile (N, H, rows, Tk) of at most TILE_BYTES at a time, in one reused buffer; the
+rows, one tile (N, H, rows, Tk) of at most TILE_BYTES at a time, in buffers kept from call
+to call; the
 forward keeps, per query row, only the log-sum-exp L_i = log Σ_j exp(S_ij) (+inf for a row
 with no key left: its weights are 0), and backward recomputes each tile A = exp(S − L):
 
@@ -20,7 +21,8 @@ a (Tq, Tk) side (q kᵀ and A v forward; q kᵀ again, dO vᵀ, Aᵀ dO, dS k, d
 2·N·H·Tq·Tk·d flops) and the elementwise passes over the tiles (max, subtract, exp, sum; the
 softmax backward) are all quadratic in T; the exp is the largest single pass. The projections
 and out_proj are linear in T. Memory beyond the inputs is O(N·H·T) (L, the heads) plus two
-tiles, where storing A would be O(N·H·T²).
+tiles, where storing A would be O(N·H·T²) (attention dropout, while training, keeps its
+(N, H, Tq, Tk) mask; a float attn_mask is the caller's own (Tq, Tk) array).
 """
 from __future__ import annotations
 
