@@ -8,9 +8,9 @@
 
 The (Tq, Tk) matrices never exist whole. As in FlashAttention, the queries go in blocks of
 rows, one tile (N, H, rows, Tk) of at most TILE_BYTES at a time, in buffers kept from call
-to call; the
-forward keeps, per query row, only the log-sum-exp L_i = log Σ_j exp(S_ij) (+inf for a row
-with no key left: its weights are 0), and backward recomputes each tile A = exp(S − L):
+to call; the forward keeps, per query row, only the log-sum-exp L_i = log Σ_j exp(S_ij)
+(+inf for a row with no key left: its weights are 0), and backward recomputes each tile
+A = exp(S − L):
 
     dA' = dO vᵀ (+ dweights)       dv = Σ_tiles dropout(A)ᵀ dO      dA = dropout backward of dA'
     dS = A ⊙ (dA − rowsum(dA ⊙ A))          computed in dA's buffer (the softmax backward)
