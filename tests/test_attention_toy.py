@@ -147,3 +147,22 @@ def test_decoding_bad_input():
         beam_search(bad, 0, 3, beam_size=0)
     with pytest.raises(ValueError, match="returned NaN"):
         beam_search(lambda p: np.full((len(p), 3), np.nan), 0, 3)
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_cached_greedy_decode_gives_the_logits_of_recomputation(toy, early):
+    """One new token per step with each layer's key-value cache: the same tokens as greedy
+    decoding over recomputed prefixes, the same logits as the decoder run on the whole prefix,
+    and 1 + 2 + ... + T query-key pairs in self-attention."""
+    from labutils.lab.decoding import cached_greedy_decode
+    from labutils.torchcheck import parity_report
+    model, cfg = toy_lab.load_toy_transformer(early=early)
+    src, _, _ = toy_lab.make_toy_batch(np.random.default_rng(4), 30, cfg["length"])
+    memory = model.encode(src)
+    tokens, logits, pairs = cached_greedy_decode(model, memory, cfg["bos"], cfg["length"])
+    greedy, _ = greedy_decode(lambda p: log_softmax(model.decode(p, memory[:len(p)])[:, -1]),
+                              cfg["bos"], cfg["length"], batch_size=30)
+    assert (tokens == greedy).all()
+    prefix = np.concatenate([np.full((30, 1), cfg["bos"]), tokens[:, :-1]], axis=1)
+    assert parity_report({"logits": (logits, model.decode(prefix, memory))}).ok
+    assert pairs == cfg["length"] * (cfg["length"] + 1) // 2

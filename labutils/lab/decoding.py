@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import validate
 
-__all__ = ["greedy_decode", "beam_search", "log_softmax"]
+__all__ = ["greedy_decode", "beam_search", "log_softmax", "cached_greedy_decode"]
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -120,3 +120,49 @@ def beam_search(step_fn: Callable[[np.ndarray], np.ndarray], bos: int, max_len: 
     finished += [(seq[1:], s) for seq, s in live]
     finished.sort(key=lambda h: -rank(*h))
     return finished[:beam_size]
+
+
+# -- greedy decoding with a key-value cache (the toy encoder-decoder of chapter 5) -------------
+def _attend(q: np.ndarray, k: np.ndarray, v: np.ndarray, mha: object) -> np.ndarray:
+    """q (N, 1, E), k, v (N, t, E) projected -> the attention's output (N, 1, E), per head."""
+    from ..nn.attention import scaled_dot_product_attention
+    from ..nn.heads import merge_heads, split_heads
+    h = mha.num_heads
+    out = scaled_dot_product_attention(split_heads(q, h), split_heads(k, h), split_heads(v, h))
+    return mha.out_proj(merge_heads(out))
+
+
+def _projections(x: np.ndarray, mha: object) -> list[np.ndarray]:
+    """x (N, t, E) -> its query, key and value projections (torch's packed in_proj)."""
+    w, b = mha.params["in_proj_weight"], mha.params["in_proj_bias"]
+    return [x @ wi.T + bi for wi, bi in zip(np.split(w, 3), np.split(b, 3))]
+
+
+def cached_greedy_decode(model: object, memory: np.ndarray, bos: int, max_len: int
+                         ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Greedy decoding of a post-norm encoder-decoder (``labutils.lab.toy_transformer``'s
+    Seq2SeqTransformer, relu feed-forward) that runs the decoder on the ONE new token per step:
+    each layer keeps the keys and values of the tokens before (its cache) and of the memory
+    (computed once). memory (N, S, E) -> (tokens (N, max_len) without bos, the logits of each
+    step (N, max_len, V), the number of query-key pairs scored in self-attention)."""
+    n = memory.shape[0]
+    layers = list(model.decoder.layers)
+    cross = [_projections(memory, layer.multihead_attn)[1:] for layer in layers]
+    caches = [(np.zeros((n, 0, memory.shape[2])),) * 2 for _ in layers]
+    token, tokens, logits, pairs = np.full((n, 1), bos), [], [], 0
+    for t in range(max_len):
+        x = model.tgt_embed(token) + model.pe[t:t + 1]
+        for i, layer in enumerate(layers):
+            q, k, v = _projections(x, layer.self_attn)
+            caches[i] = (np.concatenate([caches[i][0], k], 1), np.concatenate([caches[i][1], v], 1))
+            pairs += t + 1
+            h1 = layer.norm1(x + _attend(q, *caches[i], layer.self_attn))
+            q_cross = _projections(h1, layer.multihead_attn)[0]
+            h2 = layer.norm2(h1 + _attend(q_cross, *cross[i], layer.multihead_attn))
+            x = layer.norm3(h2 + layer.linear2(np.maximum(layer.linear1(h2), 0)))
+        if model.decoder.norm is not None:
+            x = model.decoder.norm(x)
+        logits.append(model.generator(x)[:, 0])
+        token = logits[-1].argmax(-1)[:, None]
+        tokens.append(token[:, 0])
+    return np.stack(tokens, 1), np.stack(logits, 1), pairs
