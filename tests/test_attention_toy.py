@@ -166,3 +166,15 @@ def test_cached_greedy_decode_gives_the_logits_of_recomputation(toy, early):
     prefix = np.concatenate([np.full((30, 1), cfg["bos"]), tokens[:, :-1]], axis=1)
     assert parity_report({"logits": (logits, model.decode(prefix, memory))}).ok
     assert pairs == cfg["length"] * (cfg["length"] + 1) // 2
+
+
+def test_cached_greedy_decode_bad_input(toy):
+    from labutils.lab.decoding import cached_greedy_decode
+    model, cfg = toy
+    memory = model.encode(np.zeros((2, cfg["length"]), int))
+    with pytest.raises(ValueError, match="cached_greedy_decode: memory must have shape"):
+        cached_greedy_decode(model, memory[..., :-1], cfg["bos"], 4)
+    with pytest.raises(ValueError, match="cached_greedy_decode: max_len must be at most"):
+        cached_greedy_decode(model, memory, cfg["bos"], model.max_len + 1)
+    with pytest.raises(ValueError, match="cached_greedy_decode: bos must be"):
+        cached_greedy_decode(model, memory, -1, 4)

@@ -145,6 +145,12 @@ def cached_greedy_decode(model: object, memory: np.ndarray, bos: int, max_len: i
     each layer keeps the keys and values of the tokens before (its cache) and of the memory
     (computed once). memory (N, S, E) -> (tokens (N, max_len) without bos, the logits of each
     step (N, max_len, V), the number of query-key pairs scored in self-attention)."""
+    owner = "cached_greedy_decode"
+    validate.array(memory, owner, "memory", ndim=3, shape=(model.d_model,))
+    validate.positive_int(bos, owner, "bos", minimum=0)
+    if validate.positive_int(max_len, owner, "max_len") > model.max_len:
+        raise ValueError(f"{owner}: max_len must be at most the model's max_len = "
+                         f"{model.max_len} (its positional table), got {max_len}")
     n = memory.shape[0]
     layers = list(model.decoder.layers)
     cross = [_projections(memory, layer.multihead_attn)[1:] for layer in layers]
