@@ -18,10 +18,11 @@ CASES = [  # (x shape, weight shape, stride, padding, dilation, groups)
     ((3, 2, 9), (6, 2, 3), 1, 1, 1, 1),                          # C_out > 2 C_in: col2im
     ((4, 4, 8, 7), (4, 1, 3, 3), 2, 1, 1, 4),                     # depthwise, strided
     ((2, 3, 5, 4, 6), (4, 3, 2, 3, 3), (1, 2, 1), 1, 1, 1),
+    ((2, 3, 6, 4, 6), (4, 3, 2, 3, 3), 1, 1, 1, 1),             # 3-D, wide rows, split samples
 ]
 
 
-@pytest.fixture(params=[64, 1 << 30], ids=["tiny chunks", "one chunk"])
+@pytest.fixture(params=[64, 30000, 1 << 30], ids=["tiny chunks", "uneven chunks", "one chunk"])
 def chunk_bytes(request, monkeypatch):
     monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", request.param)
     return request.param

@@ -91,44 +91,60 @@ def add_windows(dxp: np.ndarray, cols: np.ndarray, stride: tuple[int, ...],
         dxp[target] += cols[(slice(None), slice(None)) + j]
 
 
-def _batches(n: int, per_sample_bytes: int) -> list[slice]:
-    """Slices of the batch axis, each holding about CHUNK_BYTES of per-sample buffers."""
-    step = max(1, CHUNK_BYTES // max(per_sample_bytes, 1))
-    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+def _chunks(n: int, per_sample_bytes: int, lead: int) -> list[tuple[slice, slice]]:
+    """(samples, positions along the first output axis) of each chunk: about CHUNK_BYTES of
+    whole samples or, when one sample is larger, one sample in slices along that axis (of
+    length ``lead``; 1 where it cannot be split)."""
+    if per_sample_bytes <= CHUNK_BYTES or lead == 1:
+        step = max(1, CHUNK_BYTES // max(per_sample_bytes, 1))
+        return [(slice(i, min(i + step, n)), slice(None)) for i in range(0, n, step)]
+    step = max(1, lead * CHUNK_BYTES // per_sample_bytes)
+    return [(slice(i, i + 1), slice(j, min(j + step, lead)))
+            for i in range(n) for j in range(0, lead, step)]
 
 
 def _im2col_chunks(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
                    dilation: tuple[int, ...], out: tuple[int, ...], groups: int,
-                   dtype: np.dtype, wide: bool) -> Iterator[tuple[slice, np.ndarray]]:
-    """(rows, X_col of xp[rows]) chunk by chunk: (B, G, C/G·Πk, P), one buffer reused;
-    P = ΠL_out positions, or Πout[:-2]·M when wide."""
-    view = windows(xp, kernel, stride, dilation, out, wide)
-    per_sample = math.prod(view.shape[1:]) * dtype.itemsize
-    chunks = _batches(xp.shape[0], per_sample)
-    buf = np.empty((chunks[0].stop if chunks else 0, *view.shape[1:]), dtype)
-    for rows in chunks:
-        b = rows.stop - rows.start
-        np.copyto(buf[:b], view[rows])                      # the one copy of each window
-        yield rows, buf[:b].reshape(b, groups, -1, math.prod(view.shape[2 + len(kernel):]))
+                   dtype: np.dtype, wide: bool) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(where, X_col there) chunk by chunk: (B, G, C/G·Πk, P) with P the chunk's positions
+    (Πout[:-2]·M per sample when wide), copied into one reused buffer. ``where`` indexes the
+    chunk's part of y or dy: (samples, all channels, the slice of the first output axis)."""
+    view = windows(xp, kernel, stride, dilation, out, wide)        # (N, C, *k, *P)
+    positions = view.shape[2 + len(kernel):]
+    chunks = _chunks(xp.shape[0], math.prod(view.shape[1:]) * dtype.itemsize,
+                     positions[0] if len(positions) > 1 else 1)
+    buf = np.empty(min(math.prod(view.shape), CHUNK_BYTES // dtype.itemsize +
+                       math.prod(view.shape[1:])), dtype)
+    for rows, part in chunks:
+        part_view = view[(rows,) + (slice(None),) * (1 + len(kernel)) + (part,)]
+        cols = buf[:part_view.size].reshape(part_view.shape)
+        np.copyto(cols, part_view)                              # the one copy of each window
+        b, p = cols.shape[0], math.prod(cols.shape[2 + len(kernel):])
+        yield (rows, slice(None), part), cols.reshape(b, groups, -1, p)
+
+
+def _out_part(out: tuple[int, ...], part: slice) -> tuple[int, ...]:
+    """The output shape of the chunk that holds ``part`` of the first output axis."""
+    return (len(range(*part.indices(out[0]))), *out[1:])
 
 
 def conv_gemm(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...],
               dilation: tuple[int, ...], out: tuple[int, ...], groups: int) -> np.ndarray:
     """y = W ⋆ xp without bias.  xp: (N, C, *S) padded, w: (C_out, C/G, *k) -> (N, C_out, *out).
-    Y[n] = W_mat X_col[n] for a chunk of samples at a time (then copied into y)."""
+    Y[n] = W_mat X_col[n] for a chunk of samples (or of one sample) at a time."""
     n, c_out, g = xp.shape[0], w.shape[0], groups
     wide = _wide(xp, stride, out, c_out // g, w[0].size)
     w_mat = w.reshape(g, c_out // g, -1)                            # (G, C_out/G, C/G·Πk)
     y = np.empty((n, c_out, *out), np.result_type(xp, w))
-    y_mat, buf = y.reshape(n, g, c_out // g, math.prod(out)), None  # (N, G, C_out/G, L)
-    for rows, cols in _im2col_chunks(xp, w.shape[2:], stride, dilation, out, g, y.dtype, wide):
-        if not wide:
-            np.matmul(w_mat, cols, out=y_mat[rows])
+    buf = None
+    for at, cols in _im2col_chunks(xp, w.shape[2:], stride, dilation, out, g, y.dtype, wide):
+        b, p, part = cols.shape[0], cols.shape[-1], _out_part(out, at[2])
+        if not wide:                                                # straight into y
+            np.matmul(w_mat, cols, out=y[at].reshape(b, g, c_out // g, p))
             continue
-        b = rows.stop - rows.start
-        buf = np.empty((b, g, c_out // g, cols.shape[-1]), y.dtype) if buf is None else buf
-        y_rows = np.matmul(w_mat, cols, out=buf[:b]).reshape(b, c_out, -1)  # (B, C_out, P)
-        y[rows] = _unwide(y_rows, out, xp.shape[-1])
+        buf = np.empty(b * c_out * p, y.dtype) if buf is None else buf
+        y_part = np.matmul(w_mat, cols, out=buf[:b * c_out * p].reshape(b, g, -1, p))
+        y[at] = _unwide(y_part.reshape(b, c_out, p), part, xp.shape[-1])
     return y
 
 
@@ -137,18 +153,20 @@ def weight_grad(dy: np.ndarray, xp: np.ndarray, kernel: tuple[int, ...],
     """dW = Σ_n dY[n] X_col[n]ᵀ.  dy: (N, C_out, *out), xp: (N, C, *S) -> (C_out, C/G, *k).
     Computed as its transpose Σ_n X_col[n] dY[n]ᵀ, NumPy's faster orientation of this product;
     when wide, dY gets zeros at the positions between the rows."""
-    n, f, g, out = dy.shape[0], dy.shape[1], groups, dy.shape[2:]
+    f, g, out = dy.shape[1], groups, dy.shape[2:]
     dtype = np.result_type(dy, xp)
     wide = _wide(xp, stride, out, f // g, xp.shape[1] // g * math.prod(kernel))
     dw_t = np.zeros((g, xp.shape[1] // g * math.prod(kernel), f // g), dtype)
     dy_b = None
-    for rows, cols in _im2col_chunks(xp, kernel, stride, dilation, out, g, dtype, wide):
-        b, dy_rows = rows.stop - rows.start, dy[rows]
+    for at, cols in _im2col_chunks(xp, kernel, stride, dilation, out, g, dtype, wide):
+        b, p, dy_part = cols.shape[0], cols.shape[-1], dy[at]
         if wide:
-            dy_b = np.zeros((b, f, cols.shape[-1]), dtype) if dy_b is None else dy_b
-            _unwide(dy_b[:b], out, xp.shape[-1])[...] = dy_rows
-            dy_rows = dy_b[:b]
-        dy_t = dy_rows.reshape(b, g, f // g, -1).swapaxes(-1, -2)   # (B, G, P, C_out/G)
+            dy_b = np.empty(b * f * p, dtype) if dy_b is None else dy_b
+            dy_b[:b * f * p] = 0                                    # the positions between rows
+            _unwide(dy_b[:b * f * p].reshape(b, f, p), dy_part.shape[2:], xp.shape[-1]
+                    )[...] = dy_part
+            dy_part = dy_b[:b * f * p]
+        dy_t = dy_part.reshape(b, g, f // g, p).swapaxes(-1, -2)    # (B, G, P, C_out/G)
         dw_t += np.matmul(cols, dy_t).sum(axis=0)
     return np.ascontiguousarray(dw_t.swapaxes(1, 2)).reshape(f, -1, *kernel)
 
@@ -191,7 +209,8 @@ def _col2im_chunks(dy: np.ndarray, w: np.ndarray, xp_shape: tuple[int, ...],
     w_t = np.ascontiguousarray(w.reshape(g, f // g, -1).swapaxes(1, 2))  # (G, C/G·Πk, C_out/G)
     dy_mat = dy.reshape(n, g, f // g, math.prod(out))                  # (N, G, C_out/G, L)
     dxp = np.zeros(xp_shape, dtype)
-    chunks = _batches(n, c * math.prod(kernel) * math.prod(out) * dtype.itemsize)
+    chunks = [rows for rows, _ in _chunks(n, c * math.prod(kernel) * math.prod(out) *
+                                          dtype.itemsize, 1)]
     buf = np.empty((chunks[0].stop if chunks else 0, g, c // g * math.prod(kernel),
                     math.prod(out)), dtype)
     for rows in chunks:
