@@ -6,6 +6,7 @@ Shapes: N samples, C channels, G groups, Πk kernel offsets, L = ΠL_out output 
   windows(xp)       (N, C, *k, *L_out)       every window of the padded input: a strided view
   im2col(xp)        X_col (G, C/G·Πk, N·L)   the chapter's matrix, one column per window
   _im2col_chunks    X_col of B samples       (B, G, C/G·Πk, L), copied into one reused buffer
+                    (a sample larger than a chunk: in parts along its first output axis)
   conv_gemm         Y[n]  = W_mat X_col[n]   (G, C_out/G, C/G·Πk) @ (B, G, C/G·Πk, L)
   weight_grad       dWᵀ   = Σ_n X_col[n] dY[n]ᵀ
   input_grad        stride 1: a convolution of dy with the flipped kernel (conv_gemm again);
@@ -21,7 +22,9 @@ X_col is built twice (forward, and again for the weight gradient) rather than ke
 into a buffer in cache costs less than keeping 75 MB alive between the passes. The copy's cost
 is per contiguous run, not per byte: ``_wide`` makes the runs long for stride-1 convolutions.
 The input gradient of a stride-1 convolution avoids col2im (whose 9 slice additions cost 15-20
-ms here) by being a convolution itself. Result: the products take ~90 % of the time.
+ms here) by being a convolution itself. Result: the products take ~90 % of the time. A 3-D
+sample's X_col (16 MB for 64 channels at 8x16x16) is split so that each part stays in cache
+(copy and product 29.5 -> 23.7 ms per pass).
 """
 from __future__ import annotations
 
