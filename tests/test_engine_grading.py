@@ -350,3 +350,14 @@ def test_the_line_counter_gives_back_a_previous_trace_function():
     finally:
         sys.settrace(None)
     assert restored is tracer
+
+
+def test_a_decorated_library_function_is_named_and_allowed_by_its_own_name():
+    """The library's pair functions may sit behind a checking decorator (a closure named
+    ``_door.<locals>.forward``): the report and ``allow`` use the name the student called."""
+    from labutils import nn
+    out = fails(check, lambda x: nn.relu_forward(x)[0] * 0 + 2 * x, "called relu_forward (labutils.nn")
+    assert "<locals>" not in out
+    passes(check, lambda x: nn.relu_forward(x)[0] * 0 + 2 * x, allow=("relu_forward",))
+    passes(check, lambda x: nn.relu_forward(x)[0] * 0 + 2 * x,
+           allow=("labutils.nn.activation.relu_forward",))

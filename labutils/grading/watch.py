@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from types import CodeType, FrameType
+from types import CodeType, FrameType, FunctionType
 from typing import Any
 
 DEFAULT_FORBIDDEN = ("labutils", "torch", "scipy.special", "jax", "tensorflow")
@@ -66,6 +66,21 @@ def _codes_of(obj: Any, depth: int = 0) -> Iterator[CodeType]:
                 yield c
 
 
+def _wrapped_name(frame: FrameType) -> tuple[str, str]:
+    """(qualname, name) of the function a frame runs; for a decorator's wrapper (a closure such as
+    ``_door.<locals>.forward`` around ``relu_forward``), those of the function it wraps, so that
+    messages and ``allow`` use the name the student called."""
+    code = frame.f_code
+    qual = getattr(code, "co_qualname", code.co_name)
+    if "<locals>" in qual:
+        for var in code.co_freevars:
+            inner = frame.f_locals.get(var)
+            if isinstance(inner, FunctionType) and inner.__module__ == \
+                    frame.f_globals.get("__name__"):
+                return inner.__qualname__, inner.__name__
+    return qual, code.co_name
+
+
 class Watch:
     """Context manager: record forbidden calls made by ``student`` (see the module doc)."""
 
@@ -91,8 +106,8 @@ class Watch:
         kind = self._cache.get(code)
         if kind is None:
             module = frame.f_globals.get("__name__") or ""
-            qual = getattr(code, "co_qualname", code.co_name)
-            if code in self.exempt or self._allowed(module, qual, code.co_name) \
+            qual, name = _wrapped_name(frame)
+            if code in self.exempt or self._allowed(module, qual, name) \
                     or code.co_name == "<module>":      # an import run by the student's code
                 kind = "exempt"
             elif any(_under(module, n) for n in NEUTRAL):
