@@ -23,6 +23,24 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
     shape     -- a tuple matched from the END of x.shape; None entries match anything
     dtype     -- "float" (floating point), "int", "bool" or None (anything)
     """
+    # The common case first, with no message to prepare: a float64 array of the right rank and
+    # shape without NaN. Anything else goes through every check in order (``_array``).
+    if (type(x) is _NDARRAY and x.dtype is _F64 and dtype == "float"
+            and (ndim is None or x.ndim == ndim) and (min_ndim is None or x.ndim >= min_ndim)
+            and (shape is None or x.shape[-len(shape):] == shape
+                 or _tail_matches(x.shape, shape))):
+        if not x.size:
+            return x
+        m = x.item(x.argmax())     # _has_nan inline: a call would be a fifth of the check
+        if m == m:
+            return x
+    return _array(x, owner, arg, ndim, min_ndim, shape, dtype)
+
+
+def _array(x: object, owner: str, arg: str, ndim: int | tuple[int, ...] | None,
+           min_ndim: int | None, shape: tuple[int | None, ...] | None,
+           dtype: str | None) -> np.ndarray:
+    """``array``'s every check, in order, with its messages."""
     if not isinstance(x, np.ndarray):
         where = f"{owner}: {arg}"
         if hasattr(x, "detach"):
@@ -43,16 +61,7 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
                                   or _tail_matches(x.shape, shape)):
         want = "(..., " + ", ".join("*" if s is None else str(s) for s in shape) + ")"
         raise ValueError(f"{owner}: {arg} must have shape {want}, got {x.shape}")
-    if kind != "f":
-        return x
-    # NaN: the sum of x as one dot product with ones (BLAS: no temporary, much cheaper than
-    # np.isnan(x).any() on a time step's small arrays) is NaN when x holds a NaN (also for +inf
-    # and -inf together, or an overflow both ways): only then the exact test. Inline, because a
-    # function call would be a tenth of the whole check.
-    v = x.ravel()
-    ones = _ONES_OF.get(v.size) if v.dtype is _F64 else None
-    d = v.dot(ones) if ones is not None else _sum(v)
-    if d != d and np.isnan(x).any():
+    if kind == "f" and x.size and _has_nan(x):
         first = tuple(int(i) for i in np.argwhere(np.isnan(x))[0])
         raise ValueError(f"{owner}: {arg} contains NaN: expected numbers, got NaN at index "
                          f"{first} (a NaN usually comes from 0/0, inf - inf or an overflow "
@@ -62,8 +71,17 @@ def array(x: object, owner: str, arg: str = "input", ndim: int | tuple[int, ...]
 
 # -- the fast path of ``array`` (a time step validates small arrays: each microsecond counts) --
 _KINDS = {"float": "f", "int": "iu", "bool": "b"}
-_ONES = np.ones(4096)
-_F64 = _ONES.dtype
+_F64 = np.dtype(np.float64)
+_NDARRAY = np.ndarray
+
+
+def _has_nan(x: np.ndarray) -> bool:
+    """Whether the non-empty float array ``x`` holds a NaN. Exact: argmax returns the index of
+    the first NaN if there is one (NumPy treats NaN as the largest value), and it is a third
+    cheaper than a sum on a time step's small arrays, and 3 to 4 times cheaper than
+    ``np.isnan(x).any()``, with no temporary array and no overflow."""
+    m = x.item(x.argmax())
+    return m != m
 
 
 def _tail_matches(have: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
@@ -74,20 +92,6 @@ def _tail_matches(have: tuple[int, ...], want: tuple[int | None, ...]) -> bool:
         if s is not None and s != t:
             return False
     return True
-
-
-_ONES_OF: dict[int, np.ndarray] = {}      # size -> a float64 view of _ONES, for sizes <= 4096
-
-
-def _sum(v: np.ndarray) -> float:
-    """The sum of the flat float array ``v`` as a dot product with ones (a cached view of _ONES
-    for small float64 arrays); NaN, which sends the caller to the exact test, for float16 (its
-    sums overflow, with a warning, from 65504 on) and wider floats."""
-    if v.dtype is _F64 and v.size <= _ONES.size:
-        return v.dot(_ONES_OF.setdefault(v.size, _ONES[:v.size]))
-    if v.dtype.itemsize not in (4, 8):
-        return float("nan")
-    return v.dot(np.ones(v.size, v.dtype))
 
 
 def grad(dy: object, expected_shape: Sequence[int], owner: str,
@@ -168,16 +172,13 @@ def is_float_array(*xs: object) -> bool:
     """Whether every one of ``xs`` is a float NumPy array: a fast path's first question (no NaN
     test, no message: on False, run ``array`` for the message)."""
     for x in xs:
-        if type(x) is not np.ndarray or x.dtype.kind != "f":
+        if type(x) is not _NDARRAY or x.dtype is not _F64 and x.dtype.kind != "f":
             return False
     return True
 
 
 def may_hold_nan(x: np.ndarray) -> bool:
-    """Whether the float array ``x`` may hold a NaN; False is sure. One dot product (see
-    ``array``): a module whose output a NaN in any input reaches can test that output once,
-    and run ``array`` on its inputs (the exact test and its message) only when this fires."""
-    v = x.ravel()
-    ones = _ONES_OF.get(v.size)       # any float dtype: the dot then sums in float64
-    d = v.dot(ones) if ones is not None else _sum(v)
-    return d != d
+    """Whether the float array ``x`` holds a NaN (exact; see ``_has_nan``): a module whose output
+    a NaN in any input reaches can test that output once, and run ``array`` on its inputs (the
+    test of each and its message) only when this fires."""
+    return bool(x.size) and _has_nan(x)

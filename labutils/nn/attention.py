@@ -38,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import validate
+from .attention_checks import (attend_args, attention_args, dscores_args, grads_args, pair_args,
+                               query_key_args, sdpa_args, sdpa_common)
 from .masks import (_batch, _cached, _check_axis, _check_scale, _fits,  # noqa: F401 (re-exported)
                     add_global_tokens, bigbird_pattern, causal_mask, fixed_pattern, full_pattern,
                     mask_to_bias, sliding_window_pattern, strided_pattern)
@@ -97,61 +99,6 @@ def masked_softmax(scores: np.ndarray, mask: np.ndarray | None = None,
     return safe_softmax(np.where(mask, -np.inf, scores), axis, check=False)
 
 
-# -- the front doors (issue 20): each function checks what it receives, in one style; a caller
-# that has checked its own arguments calls the next function with check=False ---------------
-def _batch_of(owner: str, **arrays: np.ndarray) -> tuple[int, ...]:
-    """``_batch``, without NumPy's broadcast (4 us) when the batch shapes are equal (common)."""
-    shapes = [x.shape[:-2] for x in arrays.values()]
-    return shapes[0] if shapes.count(shapes[0]) == len(shapes) else _batch(owner, **arrays)
-
-
-def _pair_check(owner: str, query: np.ndarray, key: np.ndarray, scale: object) -> None:
-    validate.array(query, owner, "query", min_ndim=2)
-    validate.array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
-    _batch_of(owner, query=query, key=key)
-    _check_scale(owner, scale)
-
-
-def _query_key(owner: str, query: np.ndarray, key: np.ndarray) -> None:
-    """query (N, Tq, Dq) and key (N, Tk, Dk) with the same N."""
-    validate.array(query, owner, "query", ndim=3)
-    validate.array(key, owner, "key", ndim=3)
-    if key.shape[0] != query.shape[0]:
-        raise ValueError(f"{owner}: key must have the query's batch size {query.shape[0]}, "
-                         f"got shape {key.shape}")
-
-
-def _dscores_check(dscores: object, q: np.ndarray, k: np.ndarray) -> None:
-    """dscores shaped like the scores (*, Tq, Tk) of q and k."""
-    scores = _batch_of("dot_score_backward", query=q, key=k) + (q.shape[-2], k.shape[-2])
-    validate.grad(dscores, scores, "dot_score_backward", "dscores")
-
-
-def _attend_check(scores: np.ndarray, value: np.ndarray) -> None:
-    validate.array(scores, "attend_forward", "scores", min_ndim=2)
-    validate.array(value, "attend_forward", "value", min_ndim=2, shape=(scores.shape[-1], None))
-    _batch_of("attend_forward", scores=scores, value=value)
-
-
-def _grads(owner: str, w: np.ndarray, value: np.ndarray, dcontext: object,
-           dweights: object) -> None:
-    """dcontext shaped like the context (*, Tq, Dv); dweights like the weights, or None."""
-    context = _batch_of(owner, weights=w, value=value) + (w.shape[-2], value.shape[-1])
-    validate.grad(dcontext, context, owner, "dcontext")
-    if dweights is not None:
-        validate.grad(dweights, w.shape, owner, "dweights")
-
-
-def _attention_check(owner: str, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-                     bias: object, scale: object) -> None:
-    _pair_check(owner, query, key, scale)
-    validate.array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
-    batch = _batch_of(owner, query=query, key=key, value=value)
-    if bias is not None:
-        _fits(owner, "bias", validate.array(bias, owner, "bias"),
-              batch + (query.shape[-2], key.shape[-2]))
-
-
 # -- attend: weights and context from scores -------------------------------------------------
 class AttendCache(NamedTuple):
     weights: np.ndarray     # (*, Tq, Tk)
@@ -163,7 +110,7 @@ def attend_forward(scores: np.ndarray, value: np.ndarray,
     """scores (*, Tq, Tk) (bias included), value (*, Tk, Dv) -> context (*, Tq, Dv);
     w = safe_softmax(scores), context = w v. The weights are ``cache.weights``."""
     if check:
-        _attend_check(scores, value)
+        attend_args(scores, value)
     w = safe_softmax(scores, check=False)
     return w @ value, AttendCache(w, value)
 
@@ -176,7 +123,7 @@ def attend_backward(dcontext: np.ndarray, cache: AttendCache, dweights: np.ndarr
     """
     w, value = _cached("attend_backward", cache, AttendCache)
     if check:
-        _grads("attend_backward", w, value, dcontext, dweights)
+        grads_args("attend_backward", w, value, dcontext, dweights)
     dw = dcontext @ np.swapaxes(value, -1, -2)
     if dweights is not None:
         dw = dw + dweights
@@ -195,7 +142,7 @@ def dot_score_forward(query: np.ndarray, key: np.ndarray, scale: float = 1.0,
                       check: bool = True) -> tuple[np.ndarray, DotScoreCache]:
     """s = q kᵀ · scale.  query (*, Tq, D), key (*, Tk, D) -> scores (*, Tq, Tk)."""
     if check:
-        _pair_check("dot_score_forward", query, key, scale)
+        pair_args("dot_score_forward", query, key, scale)
     return (query @ np.swapaxes(key, -1, -2)) * scale, DotScoreCache(query, key, scale)
 
 
@@ -204,7 +151,7 @@ def dot_score_backward(dscores: np.ndarray, cache: DotScoreCache,
     """-> (dquery, dkey):  dq = scale · ds k;   dk = scale · dsᵀ q."""
     q, k, c = _cached("dot_score_backward", cache, DotScoreCache)
     if check:
-        _dscores_check(dscores, q, k)
+        dscores_args(dscores, q, k)
     return c * (dscores @ k), c * (np.swapaxes(dscores, -1, -2) @ q)
 
 
@@ -217,7 +164,7 @@ class BilinearScoreCache(NamedTuple):
 def bilinear_score_forward(query: np.ndarray, key: np.ndarray,
                            weight: np.ndarray) -> tuple[np.ndarray, BilinearScoreCache]:
     """s = q W kᵀ.  query (N, Tq, Dq), key (N, Tk, Dk), weight (Dq, Dk) -> (N, Tq, Tk)."""
-    _query_key("bilinear_score_forward", query, key)
+    query_key_args("bilinear_score_forward", query, key)
     validate.array(weight, "bilinear_score_forward", "weight", ndim=2,
                    shape=(query.shape[-1], key.shape[-1]))
     return (query @ weight) @ key.swapaxes(1, 2), BilinearScoreCache(query, key, weight)
@@ -248,7 +195,7 @@ def additive_score_forward(query: np.ndarray, key: np.ndarray, w_query: np.ndarr
     query (N, Tq, Dq), key (N, Tk, Dk); w_query (Dh, Dq), w_key (Dh, Dk), b_key (Dh,),
     w_score (1, Dh) -> scores (N, Tq, Tk). Memory O(N Tq Tk Dh): fine for the course's sizes."""
     owner = "additive_score_forward"
-    _query_key(owner, query, key)
+    query_key_args(owner, query, key)
     dh = validate.array(w_query, owner, "w_query", ndim=2, shape=(None, query.shape[-1])).shape[0]
     validate.array(w_key, owner, "w_key (Dh from w_query)", ndim=2, shape=(dh, key.shape[-1]))
     validate.array(b_key, owner, "b_key (Dh from w_query)", ndim=1, shape=(dh,))
@@ -291,7 +238,7 @@ def attention_forward(query: np.ndarray, key: np.ndarray, value: np.ndarray,
     (0 or -inf, or any float) -> context (*, Tq, Dv); the weights are ``cache.attend.weights``.
     """
     if check:       # then each step below need not check again
-        _attention_check("attention_forward", query, key, value, bias, scale)
+        attention_args("attention_forward", query, key, value, bias, scale)
     scale = 1 / math.sqrt(query.shape[-1]) if scale is None else scale
     scores, score_cache = dot_score_forward(query, key, scale, check=False)
     context, attend_cache = attend_forward(scores if bias is None else scores + bias, value,
@@ -305,7 +252,7 @@ def attention_backward(dcontext: np.ndarray, cache: AttentionCache,
     """-> (dquery, dkey, dvalue), unsummed over broadcast batch dimensions."""
     attend = _cached("attention_backward", cache, AttentionCache).attend
     if check:
-        _grads("attention_backward", attend.weights, attend.value, dcontext, dweights)
+        grads_args("attention_backward", attend.weights, attend.value, dcontext, dweights)
     dscores, dvalue = attend_backward(dcontext, cache.attend, dweights, check=False)
     dquery, dkey = dot_score_backward(dscores, cache.score, check=False)
     return dquery, dkey, dvalue
@@ -324,13 +271,11 @@ def _sum_to(x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _sdpa_bias(owner: str, query: np.ndarray, key: np.ndarray, value: np.ndarray,
-               attn_mask: np.ndarray | None, is_causal: bool, scale: object) -> np.ndarray | None:
-    """Check the arguments of the functional form; -> the additive bias of its scores."""
-    _check_scale(owner, scale)
-    validate.array(query, owner, "query", min_ndim=2)
-    validate.array(key, owner, "key", min_ndim=2, shape=(query.shape[-1],))
-    validate.array(value, owner, "value", min_ndim=2, shape=(key.shape[-2], None))
-    batch = _batch_of(owner, query=query, key=key, value=value)
+               attn_mask: np.ndarray | None, is_causal: bool, scale: object,
+               check: bool = True) -> np.ndarray | None:
+    """Check the arguments of the functional form (check=False: ``sdpa_common`` has); -> the
+    additive bias of its scores."""
+    batch = sdpa_args(owner, query, key, value, scale) if check else query.shape[:-2]
     tq, tk = query.shape[-2], key.shape[-2]
     bias = mask_to_bias(attn_mask, owner, "attn_mask", query.dtype, masked_value=False)
     if bias is not None:
@@ -361,8 +306,11 @@ def scaled_dot_product_attention(query: np.ndarray, key: np.ndarray, value: np.n
     if isinstance(dropout_p, bool) or dropout_p != 0:
         raise ValueError(f"{_SDPA}: dropout_p must be 0 (use the Dropout module on the "
                          f"weights), got {dropout_p}")
-    bias = _sdpa_bias(_SDPA, query, key, value, attn_mask, is_causal, scale)
+    common = sdpa_common(query, key, value, attn_mask, scale)
+    bias = _sdpa_bias(_SDPA, query, key, value, attn_mask, is_causal, scale, check=not common)
     out, cache = attention_forward(query, key, value, bias, scale, check=False)    # checked above
+    if common and validate.may_hold_nan(out):
+        _sdpa_bias(_SDPA, query, key, value, attn_mask, is_causal, scale)   # which input, if any
     return (out, cache.attend.weights) if return_weights else out
 
 
