@@ -86,8 +86,9 @@ def sdpa_common(query: object, key: object, value: object, attn_mask: object,
     empty, of equal batch dimensions and matching sizes, no attn_mask, scale None or a finite
     float. A NaN in any of them then reaches the output (a NaN score makes its row of weights
     NaN), so the caller tests the output once and runs every check only when that fires."""
-    return (attn_mask is None and (scale is None or type(scale) is float and math.isfinite(scale))
-            and validate.is_float_array(query, key, value) and 2 <= query.ndim == key.ndim
-            and query.shape[:-2] == key.shape[:-2] == value.shape[:-2]
-            and key.shape[-1] == query.shape[-1] and value.shape[-2:-1] == key.shape[-2:-1]
-            and min(query.size, key.size, value.size) > 0)
+    if attn_mask is not None or not validate.is_float_array(query, key, value):
+        return False
+    qs, ks, vs = query.shape, key.shape, value.shape
+    return (len(qs) == len(ks) == len(vs) >= 2 and qs[:-2] == ks[:-2] == vs[:-2]
+            and ks[-1] == qs[-1] and vs[-2] == ks[-2] and 0 not in qs + ks + vs
+            and (scale is None or type(scale) is float and math.isfinite(scale)))

@@ -244,7 +244,6 @@ def _gru_step_back(dh_new: np.ndarray, cache: GRUStepCache) -> RecurrentGrads:
 
 
 # -- what a module needs to know about a cell ----------------------------------------------------
-
 class StepPair(NamedTuple):
     """A cell's step pair, the number G of its gate blocks, and whether its state is (h, c)."""
     forward: Callable
@@ -305,7 +304,6 @@ def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
 
 
 # -- the cells: one step as a module ---------------------------------------------------------------
-
 class RNNCellBase(Module):
     """One step as a module (torch.nn.RNNCellBase): weight_ih (G H, H_in), weight_hh (G H, H),
     bias_ih, bias_hh (G H,); forward and backward are one call of the cell's step pair.
@@ -325,15 +323,14 @@ class RNNCellBase(Module):
         if bias:
             self.add_param("bias_ih", init.uniform((G * H,), bound, rng, dtype))
             self.add_param("bias_hh", init.uniform((G * H,), bound, rng, dtype))
-        self._cache = None
+        self._cache, self._rows = None, Layout(name, True, 0)    # _rows: a batch of rows
 
     def param_names(self) -> tuple:
         return ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else (None, None))
 
     def forward(self, input: np.ndarray, hx: State | None = None) -> State:
-        fast = Layout.step_rows(type(self).__name__, input, hx, self.input_size,
-                                self.hidden_size, self.step.pair)
-        x, state, layout = fast or self._read(input, hx)
+        fast = self._common(input, hx)
+        x, state, layout = (input, hx, self._rows) if fast else self._read(input, hx)
         shape = (x.shape[0], self.hidden_size)
         weights = [None if n is None else self.params[n] for n in self.param_names()]
         state_new, cache = self.step.forward(x, state, *weights)
@@ -341,6 +338,15 @@ class RNNCellBase(Module):
             self._read(input, hx)       # a NaN in an input reaches the output: name it
         self._cache = (cache, layout, shape)
         return map_state(layout.from_rows, state_new)
+
+    def _common(self, input: object, hx: object) -> bool:
+        """The common step, checked without the NaN tests: float arrays input (N, H_in) and hx
+        (N, H), or the pair (h, c). A NaN in any of them reaches the output, which ``forward``
+        tests once, running every check (``_read``) when that fires or this is False."""
+        parts = hx if self.step.pair and type(hx) is tuple else (hx,)
+        return (validate.is_float_array(input, *parts) and len(parts) == 1 + self.step.pair
+                and input.ndim == 2 and input.shape[1] == self.input_size
+                and parts[0].shape == parts[-1].shape == (input.shape[0], self.hidden_size))
 
     def _read(self, input: np.ndarray, hx: State | None) -> tuple:
         """Every check, NaN included -> (x, state, layout) as rows."""
