@@ -27,14 +27,18 @@ message, runs only when that test fires or anything is unusual. ``validate.array
 path for a float64 array of the right rank and shape; its NaN test is argmax (NumPy returns the
 index of the first NaN): exact, ~0.2 us on 128 numbers, ~0.4 us on 1024.
 
-Measured (2 shared cores, load average 0.4-0.6; three runs each; forward / checks / share):
+Measured (2 shared cores, load average 0.4-0.9; three runs each; forward / checks / share):
 
-    case                              all checks                validate calls only
-    RNNCell step                      13.0 us / 1.2 us / 9.3 %   4.0-4.3 %
-    LSTMCell step                     24 us / 1.25 us / 5.2 %    2.2-2.5 %
-    scaled_dot_product_attention      21 us / 1.45 us / 7.0 %    3.4 %
-    MultiheadAttention                80 us / 3.4 us / 4.2 %     4.0-4.5 %
-    Linear (informational)            5.9 us / 0.67 us / 11 %    11 %
+    case                              all checks                     validate calls only
+    RNNCell step                      13-14 us / 1.1-1.2 us / 8.7 %   4.0-4.3 %
+    LSTMCell step                     24-27 us / 1.15-1.3 us / 4.7 %  2.2-2.5 %
+    scaled_dot_product_attention      21-22 us / 1.4-1.6 us / 6.7-7.2 %  3.4 %
+    MultiheadAttention                80-83 us / 3.4-3.6 us / 4.2-4.3 %  4.0-4.5 %
+    Linear (informational)            5.9-6.6 us / 0.4-0.66 us / 6-11 %  11 %
+
+(the "validate calls only" column was measured while the cells' type test still called
+``validate.is_float_array``; it now runs inline in ``_common``, so that accounting sees only
+their NaN test.)
 
 The shape tests of the two fast paths cost as much as their NaN test: at these sizes every
 attribute read or comparison in Python is 20-40 ns, and the floor of a cell's check (type,

@@ -340,13 +340,12 @@ class RNNCellBase(Module):
         return map_state(layout.from_rows, state_new)
 
     def _common(self, input: object, hx: object) -> bool:
-        """The common step, checked without the NaN tests: float arrays input (N, H_in) and hx
-        (N, H), or the pair (h, c). A NaN in any of them reaches the output, which ``forward``
-        tests once, running every check (``_read``) when that fires or this is False."""
-        parts = hx if self.step.pair and type(hx) is tuple else (hx,)
-        return (validate.is_float_array(input, *parts) and len(parts) == 1 + self.step.pair
-                and input.ndim == 2 and input.shape[1] == self.input_size
-                and parts[0].shape == parts[-1].shape == (input.shape[0], self.hidden_size))
+        """Float input (N, H_in) and hx (N, H), or (h, c): every check but NaN's (see forward)."""
+        h, c = hx if type(hx) is tuple and len(hx) == 2 else (hx, hx)   # h twice if not a pair
+        return ((h is c) != self.step.pair and type(input) is np.ndarray and type(h) is np.ndarray
+                and type(c) is np.ndarray and input.ndim == 2 and input.shape[1] == self.input_size
+                and input.dtype.kind == h.dtype.kind == c.dtype.kind == "f"
+                and h.shape == c.shape == (input.shape[0], self.hidden_size))
 
     def _read(self, input: np.ndarray, hx: State | None) -> tuple:
         """Every check, NaN included -> (x, state, layout) as rows."""
