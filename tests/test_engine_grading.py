@@ -361,3 +361,6 @@ def test_a_decorated_library_function_is_named_and_allowed_by_its_own_name():
     passes(check, lambda x: nn.relu_forward(x)[0] * 0 + 2 * x, allow=("relu_forward",))
     passes(check, lambda x: nn.relu_forward(x)[0] * 0 + 2 * x,
            allow=("labutils.nn.activation.relu_forward",))
+    # allowing one decorated pair does not allow its siblings behind the same decorator
+    fails(check, lambda x: nn.sigmoid_forward(x)[0] * 0 + 2 * x, "called sigmoid_forward",
+          allow=("relu_forward", "labutils.nn.activation.relu_forward"))

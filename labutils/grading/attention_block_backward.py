@@ -47,9 +47,9 @@ __all__ = [
 
 
 def _watched_as(fn: Callable) -> str:
-    """The dotted name under which the call watch sees ``fn`` run: its code's (a wrapper's
-    code when ``fn`` is the library's pair behind an argument check)."""
-    return f"{fn.__globals__['__name__']}.{fn.__code__.co_qualname}"
+    """The dotted name under which the call watch sees ``fn`` run (for the library's pairs behind
+    an argument-checking decorator, the watch reports the wrapped function's own name)."""
+    return f"{fn.__module__}.{fn.__qualname__}"
 
 
 # the parts' pairs the student assembles, beside the attention helpers of exercises 1-7
