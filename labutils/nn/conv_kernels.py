@@ -64,12 +64,14 @@ def _wide(xp: np.ndarray, stride: tuple[int, ...], out: tuple[int, ...], per_win
     entries of xp's flattened rows, so the copy moves runs of M entries instead of W_out (the
     copy's cost is per run: 3.4 -> 0.8 ms at 16x16). The product then also computes the
     W_p − W_out positions between the rows, dropped afterwards: worth it while that extra work
-    (per_window outputs per position) stays small (measured: break-even near 32x32, C_out 64),
-    and while the window (its C/G·Πk entries) is no shorter than per_window (else the extra
-    copy of the output between the rows outweighs the shorter copy of the windows)."""
+    (per_window outputs per position) stays small: at most 8·W_out (one thread: break-even
+    near 8·W_out; with two BLAS threads the products scale and the copy does not, so the wide
+    copy pays more: Conv3d 64->64 at 8x16x16 is wide), and while the window (its C/G·Πk
+    entries) is no shorter than per_window (else the extra copy of the output between the rows
+    outweighs the shorter copy of the windows)."""
     if len(out) < 2 or stride[-2:] != (1, 1) or xp.strides[-2] != xp.shape[-1] * xp.strides[-1]:
         return False
-    return (xp.shape[-1] - out[-1]) * per_window <= 4 * out[-1] and window >= per_window
+    return (xp.shape[-1] - out[-1]) * per_window <= 8 * out[-1] and window >= per_window
 
 
 def _unwide(a: np.ndarray, out: tuple[int, ...], width: int) -> np.ndarray:
