@@ -61,7 +61,7 @@ class _ScoredAttention(Module):
         bias = attention_bias(type(self).__name__, query.shape[:2] + key.shape[1:2], query.dtype,
                               key_padding_mask, attn_mask)
         scores, score_cache = self._scores(query, key)
-        context, attend_cache = attend_forward(scores + bias, value)
+        context, attend_cache = attend_forward(scores + bias, value, check=False)
         self._cache = (score_cache, attend_cache)
         return context, attend_cache.weights
 
@@ -74,7 +74,7 @@ class _ScoredAttention(Module):
         validate.grad(dcontext, w.shape[:2] + value.shape[2:], n, "the grad dcontext")
         if dweights is not None:
             validate.grad(dweights, w.shape, n, "the grad dweights")
-        dscores, dvalue = attend_backward(dcontext, attend_cache, dweights)
+        dscores, dvalue = attend_backward(dcontext, attend_cache, dweights, check=False)
         dquery, dkey = self._scores_backward(dscores, score_cache)
         return dquery, dkey, dvalue
 
@@ -167,10 +167,10 @@ class DotProductAttention(_ScoredAttention):
         return self.scale
 
     def _scores(self, q: np.ndarray, k: np.ndarray) -> tuple:
-        return dot_score_forward(q, k, self._scale(q.shape[-1]))
+        return dot_score_forward(q, k, self._scale(q.shape[-1]), check=False)
 
     def _scores_backward(self, ds: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray]:
-        return dot_score_backward(ds, cache)
+        return dot_score_backward(ds, cache, check=False)
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"

@@ -38,23 +38,6 @@ class Layout(NamedTuple):
         layout = cls(owner, input.ndim == ndim[1], 1 if sequence else 0, batch_first and sequence)
         return layout.to_rows(input, sequence=True), layout
 
-    @classmethod
-    def step_rows(cls, owner: str, input: object, hx: object, input_size: int,
-                  hidden_size: int, pair: bool) -> tuple | None:
-        """A cell's common case, checked without the NaN test: input (N, H_in) and hx (N, H),
-        or the pair (h, c), all float arrays -> (input, the state, the layout); None for
-        anything else (the caller then runs every check). The caller tests its output for NaN
-        instead (a NaN in any input reaches it) and runs every check when that test fires."""
-        parts = hx if pair and type(hx) is tuple else (hx,)
-        if not (validate.is_float_array(input, *parts) and len(parts) == 1 + pair
-                and input.ndim == 2 and input.shape[1] == input_size):
-            return None
-        want = (input.shape[0], hidden_size)
-        for s in parts:
-            if s.shape != want:
-                return None
-        return input, hx, cls(owner, True, 0)
-
     def to_rows(self, a: np.ndarray, sequence: bool = False) -> np.ndarray:
         if not self.batched:
             return np.expand_dims(a, self.batch_axis)
