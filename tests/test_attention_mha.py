@@ -290,3 +290,40 @@ def test_mha_named_errors():
         m.backward(np.ones_like(out), np.ones((2, 3, 3)))
     with pytest.raises(TypeError, match=r"dout \(the gradient of attn_output\) must be a NumPy"):
         m.backward(None)
+
+
+@pytest.mark.parametrize("arg", [0, 1, 2])
+@pytest.mark.parametrize("batch_first", [True, False])
+def test_a_nan_input_is_named_and_the_last_forward_kept(arg, batch_first):
+    """The common case tests the output once for NaN (issue 20's cost bar) and names the input
+    only then: every input is named, and the raising call changes nothing (out_proj's cache
+    included), so a backward after it still belongs to the forward before it."""
+    rng = np.random.default_rng(arg)
+    m = nn.MultiheadAttention(8, 2, batch_first=batch_first, rng=rng)
+    q, k, v = (rng.standard_normal((3, 5, 8)) for _ in range(3))
+    dout = rng.standard_normal((3, 5, 8))
+    m(q, k, v)
+    expected = m.backward(dout)
+    grads = {n: g.copy() for n, g in m.grads.items()}
+    m.zero_grad()
+    m(q, k, v)
+    bad = [q, k, v]
+    bad[arg] = bad[arg].copy()
+    bad[arg][1, 2, 3] = np.nan
+    name = ("query", "key", "value")[arg]
+    with pytest.raises(ValueError, match=f"MultiheadAttention: {name} contains NaN"):
+        m(*bad, need_weights=False)
+    for got, want in zip(m.backward(dout), expected):
+        np.testing.assert_array_equal(got, want)
+    for n, g in m.grads.items():
+        np.testing.assert_array_equal(g, grads[n])
+
+
+def test_an_infinite_input_names_the_scores():
+    m = nn.MultiheadAttention(4, 2, batch_first=True)
+    x = np.ones((1, 3, 4))
+    x_inf = x.copy()
+    x_inf[0, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"), pytest.raises(
+            ValueError, match="MultiheadAttention: the scores must be numbers, got NaN"):
+        m(x_inf, x_inf, x)

@@ -86,9 +86,15 @@ def sdpa_common(query: object, key: object, value: object, attn_mask: object,
     empty, of equal batch dimensions and matching sizes, no attn_mask, scale None or a finite
     float. A NaN in any of them then reaches the output (a NaN score makes its row of weights
     NaN), so the caller tests the output once and runs every check only when that fires."""
-    if attn_mask is not None or not validate.is_float_array(query, key, value):
+    if (attn_mask is not None or type(query) is not _ARRAY or type(key) is not _ARRAY
+            or type(value) is not _ARRAY):
         return False
-    qs, ks, vs = query.shape, key.shape, value.shape
-    return (len(qs) == len(ks) == len(vs) >= 2 and qs[:-2] == ks[:-2] == vs[:-2]
-            and ks[-1] == qs[-1] and vs[-2] == ks[-2] and 0 not in qs + ks + vs
+    qs, ks, vs, dtype = query.shape, key.shape, value.shape, query.dtype
+    return ((qs == ks or len(qs) == len(ks) and qs[:-2] == ks[:-2] and qs[-1] == ks[-1])
+            and (ks == vs or len(ks) == len(vs) and ks[:-1] == vs[:-1]) and len(qs) >= 2
+            and key.dtype is dtype is value.dtype and (dtype is _F64 or dtype.kind == "f")
+            and 0 not in qs and 0 not in vs
             and (scale is None or type(scale) is float and math.isfinite(scale)))
+
+
+_ARRAY, _F64 = np.ndarray, np.dtype(np.float64)

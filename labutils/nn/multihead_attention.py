@@ -36,12 +36,13 @@ from ..module import Module
 from .dropout import Dropout
 from .heads import (InProjectionCache, _in_projection, _in_projection_backward, merge_heads,
                     split_heads)
-from .linear import Linear
+from .linear import Linear, _linear_forward
 from .masks import _bias_terms, causal_mask
 
 __all__ = ["MultiheadAttention"]
 
 TILE_BYTES = 2 * 2 ** 20      # one tile of scores: small enough to stay in cache, reused
+_ARRAY, _F64 = np.ndarray, np.dtype(np.float64)
 
 
 class _MHACache(NamedTuple):
@@ -105,16 +106,14 @@ def _attend(c: _MHACache, weights: np.ndarray | None,
     for rows in blocks:
         s = _scores(c, rows, tile[:, :, :rows.stop - rows.start])
         m = s.max(axis=-1, keepdims=True, initial=-np.inf)     # initial: Tk may be 0
-        if np.isnan(m).any():
-            raise ValueError("MultiheadAttention: the scores must be numbers, got NaN (an "
-                             "infinite input, weight or float mask?)")
         m[m == -np.inf] = 0                                      # a row with every key masked
         s -= m
         np.exp(s, out=s)
         total = s.sum(axis=-1, keepdims=True)
         inv = np.divide(1, total, out=np.zeros_like(total), where=total > 0)
-        # total >= 1 where a key is left (its largest term is e⁰ = 1); L = +inf where none is
-        lse[:, :, rows] = np.where(total > 0, m + np.log(np.maximum(total, 1)), np.inf)
+        # total >= 1 where a key is left (its largest term is e⁰ = 1); L = +inf where none is;
+        # NaN where a score is NaN (the forward then names it: _out_projection)
+        lse[:, :, rows] = np.where(total == 0, np.inf, m + np.log(np.maximum(total, 1)))
         if c.drop is not None:
             s *= c.drop[:, :, rows]
         np.matmul(s, c.v, out=o[:, :, rows])
@@ -200,10 +199,21 @@ class MultiheadAttention(Module):
         """(N, H, T, d) -> (N, T, E): ``heads.merge_heads``."""
         return merge_heads(x)
 
-    def _batch_first(self, query: np.ndarray, key: np.ndarray,
-                     value: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _common(self, query: object, key: object, value: object) -> bool:
+        """The common case, every check of ``_batch_first`` but NaN's (see forward): float
+        arrays of one dtype, (N, T, E) or (T, N, E), none empty, key and value alike, one N."""
+        if type(query) is not _ARRAY or type(key) is not _ARRAY or type(value) is not _ARRAY:
+            return False
+        qs, ks, dtype, n = query.shape, key.shape, query.dtype, 0 if self.batch_first else 1
+        return (len(qs) == len(ks) == 3 and qs[2] == ks[2] == self.embed_dim and qs[n] == ks[n]
+                and ks == value.shape and key.dtype is dtype is value.dtype
+                and (dtype is _F64 or dtype.kind == "f") and 0 not in qs and 0 not in ks)
+
+    def _batch_first(self, query: np.ndarray, key: np.ndarray, value: np.ndarray,
+                     checked: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """query, key, value checked (unless ``checked``) and in the (N, T, E) layout."""
         name, E = "MultiheadAttention", self.embed_dim
-        for arg, x in (("query", query), ("key", key), ("value", value)):
+        for arg, x in (() if checked else (("query", query), ("key", key), ("value", value))):
             if arg == "query" or x is not query:           # self-attention: checked once
                 validate.array(x, name, arg, ndim=3, shape=(E,))
             if x.dtype != query.dtype:
@@ -211,7 +221,7 @@ class MultiheadAttention(Module):
                                 f"got {x.dtype}")
         if not self.batch_first:
             query, key, value = (x.swapaxes(0, 1) for x in (query, key, value))
-        if key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]:
+        if not checked and (key.shape[:2] != value.shape[:2] or key.shape[0] != query.shape[0]):
             layout = "(N, T, E)" if self.batch_first else "(T, N, E)"
             raise ValueError(f"{name}: query, key and value must share N and key/value their "
                              f"length, in layout {layout}; got query {query.shape}, key "
@@ -234,7 +244,11 @@ class MultiheadAttention(Module):
                 key_padding_mask: np.ndarray | None = None, need_weights: bool = True,
                 attn_mask: np.ndarray | None = None, average_attn_weights: bool = True,
                 is_causal: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
-        query, key, value = self._batch_first(query, key, value)
+        inputs = (query, key, value)
+        fast = (key_padding_mask is None and attn_mask is None and not is_causal
+                and not (self.dropout.training and self.dropout.p)
+                and self._common(query, key, value))
+        query, key, value = self._batch_first(query, key, value, checked=fast)
         (N, tq, _), tk, H = query.shape, key.shape[1], self.num_heads
         if attn_mask is None and is_causal:
             attn_mask = causal_mask(tq, tk)
@@ -250,9 +264,26 @@ class MultiheadAttention(Module):
         if need_weights:
             weights = np.empty((N, tq, tk) if average_attn_weights else (N, H, tq, tk), q.dtype)
         o, lse = _attend(cache, weights, self._scratch)
-        out = self.out_proj(_merged(o))
+        out = self._out_projection(_merged(o), inputs, fast, lse)
         self._cache = cache._replace(lse=lse)
         return (out if self.batch_first else out.swapaxes(0, 1)), weights
+
+    def _out_projection(self, merged: np.ndarray, inputs: tuple, fast: bool,
+                        lse: np.ndarray) -> np.ndarray:
+        """out_proj(merged) (merged is this forward's own array: not checked again). A NaN in
+        a score, or in an input when ``fast`` (no mask hides a key), reaches the output: it is
+        tested once and, when that fires, named (out_proj keeps its cache only when nothing is
+        raised, so a call that raises changes nothing)."""
+        p = self.out_proj.params
+        out, cache = _linear_forward(merged, p["weight"], p["bias"] if self.has_bias else None)
+        if validate.may_hold_nan(out):
+            if fast:
+                self._batch_first(*inputs)                  # names an input that holds NaN
+            if validate.may_hold_nan(lse):
+                raise ValueError("MultiheadAttention: the scores must be numbers, got NaN (an "
+                                 "infinite input, weight or float mask?)")
+        self.out_proj._cache = cache
+        return out
 
     def backward(self, dout: np.ndarray,
                  dweights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,7 +42,8 @@ from scipy.special import expit
 from .. import init
 from .. import validate
 from ..module import Module
-from .rnn_layout import Layout, State, check_cache, check_step, no_grad
+from .rnn_layout import (Layout, State, check_cache, check_step, no_grad,
+                         validate_nonlinearity)
 
 __all__ = ["RNNCell", "GRUCell", "LSTMCell", "rnn_step_forward", "rnn_step_backward",
            "lstm_step_forward", "lstm_step_backward", "gru_step_forward", "gru_step_backward",
@@ -289,18 +290,10 @@ def stack_states(states: list) -> State:
 
 
 def add_param_grads(grads: dict, names: tuple, g: RecurrentGrads) -> None:
-    """Add dw_ih, dw_hh (and db_ih, db_hh) into ``grads`` under ``names`` (a bias name may be
-    None)."""
+    """Add dw_ih, dw_hh (and db_ih, db_hh) into ``grads`` under ``names`` (or None: no bias)."""
     for name, d in zip(names, (g.dw_ih, g.dw_hh, g.db_ih, g.db_hh)):
         if name is not None:
             grads[name] += d
-
-
-def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
-    """``nonlinearity`` if it is 'tanh' or 'relu', else a ValueError that names ``owner``."""
-    if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
-    return nonlinearity
 
 
 # -- the cells: one step as a module ---------------------------------------------------------------
@@ -329,23 +322,31 @@ class RNNCellBase(Module):
         return ("weight_ih", "weight_hh") + (("bias_ih", "bias_hh") if self.bias else (None, None))
 
     def forward(self, input: np.ndarray, hx: State | None = None) -> State:
-        fast = self._common(input, hx)
-        x, state, layout = (input, hx, self._rows) if fast else self._read(input, hx)
-        shape = (x.shape[0], self.hidden_size)
         weights = [None if n is None else self.params[n] for n in self.param_names()]
+        fast = self._common(input, hx, weights[1].dtype)
+        x, state, layout = (input, hx, self._rows) if fast else self._read(input, hx)
         state_new, cache = self.step.forward(x, state, *weights)
         if fast and validate.may_hold_nan(state_new[-1] if self.step.pair else state_new):
             self._read(input, hx)       # a NaN in an input reaches the output: name it
-        self._cache = (cache, layout, shape)
+        self._cache = (cache, layout, (x.shape[0], self.hidden_size))
         return map_state(layout.from_rows, state_new)
 
-    def _common(self, input: object, hx: object) -> bool:
-        """Float input (N, H_in) and hx (N, H), or (h, c): every check but NaN's (see forward)."""
-        h, c = hx if type(hx) is tuple and len(hx) == 2 else (hx, hx)   # h twice if not a pair
-        return ((h is c) != self.step.pair and type(input) is np.ndarray and type(h) is np.ndarray
-                and type(c) is np.ndarray and input.ndim == 2 and input.shape[1] == self.input_size
-                and input.dtype.kind == h.dtype.kind == c.dtype.kind == "f"
-                and h.shape == c.shape == (input.shape[0], self.hidden_size))
+    def _common(self, input: object, hx: object, dtype: np.dtype) -> bool:
+        """input (N, H_in), hx (N, H) or (h, c), of the weights' dtype: all checks but NaN's."""
+        a, pair, c = np.ndarray, self.step.pair, None
+        if pair:
+            if type(hx) is not tuple or len(hx) != 2:
+                return False
+            hx, c = hx
+        if (type(input) is not a or type(hx) is not a or input.dtype is not dtype
+                or hx.dtype is not dtype or pair and (type(c) is not a or c.dtype is not dtype
+                                                      or c.shape != hx.shape)):
+            return False
+        try:
+            (n, h_in), (m, h) = input.shape, hx.shape
+        except ValueError:                                  # not 2-D
+            return False
+        return n == m and h_in == self.input_size and h == self.hidden_size
 
     def _read(self, input: np.ndarray, hx: State | None) -> tuple:
         """Every check, NaN included -> (x, state, layout) as rows."""
@@ -356,8 +357,7 @@ class RNNCellBase(Module):
 
     def backward(self, dh: np.ndarray | None = None,
                  dc: np.ndarray | None = None) -> tuple[np.ndarray, State]:
-        """dh (and dc for LSTMCell): like the outputs, or None.
-        Returns (dinput, dhx); for LSTMCell (dinput, (dh, dc))."""
+        """dh (and dc for LSTMCell), like the outputs, or None -> (dinput, dhx); LSTM: (dh, dc)."""
         cache, layout, shape = validate.forward_called(type(self).__name__, self._cache)
         pair = self.step.pair
         no_grad(type(self).__name__, "grad of h'" + (" and grad of c'" if pair else ""), dh, dc)

@@ -164,3 +164,10 @@ def no_grad(owner: str, names: str, *grads: object) -> None:
     if all(g is None or isinstance(g, tuple) and all(p is None for p in g) for g in grads):
         raise ValueError(f"{owner}: backward needs a gradient: {names} must not all be None, "
                          f"got None")
+
+
+def validate_nonlinearity(owner: str, nonlinearity: str) -> str:
+    """``nonlinearity`` if it is 'tanh' or 'relu', else a ValueError that names ``owner``."""
+    if nonlinearity not in ("tanh", "relu"):
+        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+    return nonlinearity
