@@ -42,6 +42,22 @@ Where the time goes (Conv2d 64->64, one thread, CPU time of each step alone, thi
 The matmuls are now ~90 % of the time (they were 76 %). torch (oneDNN) runs its convolution
 kernels at a higher rate than OpenBLAS's sgemm reaches on any of these shapes, which bounds
 the ratio from below at about 1.1-1.2x on one core.
+
+Two threads (the default). BLAS splits each product between the cores, but the copies around
+the products stayed on one, and a product of a few thousand columns splits poorly: Conv2d 64->64
+took 1.4-2.1x torch from run to run. Now whole chunks go to the cores (labutils/nn/parallel.py:
+one part of the chunks per thread, BLAS on one thread inside each), so the copies run on both
+cores too. Fresh processes, seven alternating rounds (ms, before -> after): Conv2d 64->64 75 ->
+59, Conv3d 64->64 57 -> 44, Conv3d 16->32 45 -> 30, grouped g8 26 -> 17, ConvTranspose2d 30 ->
+21, dilated 71 -> 64, Conv1d 28 -> 24 (chunks of 2 MB; 1 and 4 MB measured within 10 %).
+
+"products alone" replays every np.matmul call the layer made (recorded once, with its
+arguments) with nothing between them: what any speed-up of the rest can at best approach.
+Where it comes near the target by itself (Conv3d 16->32 and grouped g8: ~1.7x torch, leaving
+0.3x for every copy, col2im and check), the products are the limit: OpenBLAS's sgemm on matrices 16 or 32 rows tall runs at 57 and 103
+GF/s on two cores against 142 GF/s at 64 rows (measured at (16, 864) @ (864, 4096),
+(32, 432) @ (432, 4096), (64, 576) @ (576, 1024)), while torch's direct kernels reach
+130-180 GF/s on these layers whatever their width.
 """
 import argparse
 import json
@@ -141,6 +157,33 @@ def _inputs(kind: str, name: str, kwargs: dict, shape: tuple) -> tuple:
                                           dtype=np.float32)
 
 
+def _products_alone(module: object, x: np.ndarray, dy: np.ndarray, runs: int) -> float:
+    """The median time of the matrix products one forward + backward of ``module`` makes
+    (every np.matmul call of labutils.nn.conv_kernels, recorded once with its arguments and
+    then replayed alone): the bound that any speed-up of the rest (copies, col2im, Python) can
+    only approach."""
+    from labutils.nn import conv_kernels
+    calls, matmul = [], np.matmul
+
+    class Recording:
+        """conv_kernels' ``np`` for one call: np itself, with matmul recorded."""
+        def __getattr__(self, name: str) -> object:
+            return getattr(np, name)
+
+        @staticmethod
+        def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+            calls.append((a, b, out))
+            return matmul(a, b, out=out)
+    conv_kernels.np = Recording()
+    try:
+        module.zero_grad()
+        module(x)
+        module.backward(dy)
+    finally:
+        conv_kernels.np = np
+    return median_time(lambda: [matmul(a, b, out=o) for a, b, o in calls], runs)
+
+
 def worker_main(kind: str, c_in: int, runs: int) -> dict:
     """Part 1 in a fresh process: time, peak memory above baseline, and (labutils) the matmul."""
     if kind == "torch":
@@ -154,6 +197,7 @@ def worker_main(kind: str, c_in: int, runs: int) -> dict:
            "peak_mb": _status_mb("VmHWM:") - base}
     if kind == "lab":
         out["matmul"] = _matmul_time(c_in, runs)
+        out["products"] = _products_alone(module, x, dy, runs)
     return out
 
 
@@ -173,8 +217,13 @@ def worker_variants(kind: str, runs: int) -> dict:
         import torch
         if os.environ.get("BENCH_THREADS"):
             torch.set_num_threads(int(os.environ["BENCH_THREADS"]))
-    return {label: median_time(_step(kind, *_inputs(kind, *spec)), runs)
-            for label, spec in VARIANTS.items()}
+    out = {}
+    for label, spec in VARIANTS.items():
+        module, x, dy = _inputs(kind, *spec)
+        out[label] = median_time(_step(kind, module, x, dy), runs)
+        if kind == "lab":
+            out[label + " products"] = _products_alone(module, x, dy, runs)
+    return out
 
 
 def run_worker(args: list[str], threads: int | None) -> dict:
@@ -214,16 +263,21 @@ def part1(a: argparse.Namespace) -> None:
               + (f">= 70% of the matmul rate: {verdict(share >= 0.7)} ({100 * share:.0f}%); "
                  if c_in == 64 else "")
               + f"peak memory within 2x torch's: {verdict(mem <= 2)} ({mem:.2f}x)")
+        print(f"  its matrix products alone (replayed): {1e3 * lab['products']:.1f} ms = "
+              f"{lab['products'] / tor['t']:.2f}x torch's whole pass, {100 * lab['products'] / lab['t']:.0f}% "
+              f"of labutils' time")
 
 
 def part2(a: argparse.Namespace) -> None:
     lab, tor = alternate(["--variants", "--runs", str(a.runs)], a.threads, a.rounds)
     print(f"\n{'every variant, forward + backward':<48} {'labutils ms':>11} {'torch ms':>9} "
-          f"{'ratio':>6}  target <= 2x")
+          f"{'ratio':>6}  target <= 2x   {'products alone':>14}")
     for label in VARIANTS:
-        ratio = lab[label] / tor[label]
+        ratio, bound = lab[label] / tor[label], lab[label + " products"] / tor[label]
         print(f"{label:<48} {1e3 * lab[label]:>11.1f} {1e3 * tor[label]:>9.1f} {ratio:>5.2f}x  "
-              f"{verdict(ratio <= 2)}")
+              f"{verdict(ratio <= 2):<13} {1e3 * lab[label + ' products']:>6.1f} ms "
+              f"{bound:>4.2f}x" + ("  (the products alone miss the target)" if bound > 2
+                                   else ""))
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from labutils.nn import conv_kernels
+from labutils.nn import conv_kernels, parallel
 from labutils.nn.conv import (conv_backward, conv_forward, conv_transpose_backward,
                               conv_transpose_forward)
 
@@ -23,8 +23,16 @@ CASES = [  # (x shape, weight shape, stride, padding, dilation, groups)
 
 
 @pytest.fixture(params=[64, 30000, 1 << 30], ids=["tiny chunks", "uneven chunks", "one chunk"])
-def chunk_bytes(request, monkeypatch):
+def chunk_bytes(request, monkeypatch, threads):
     monkeypatch.setattr(conv_kernels, "CHUNK_BYTES", request.param)
+    return request.param
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["one thread", "two threads", "three threads"])
+def threads(request, monkeypatch):
+    """The chunks split among this many threads (labutils.nn.parallel), whatever the machine."""
+    monkeypatch.setattr(parallel, "PARALLEL_FLOPS", 0 if request.param > 1 else float("inf"))
+    monkeypatch.setattr(parallel, "_blas_threads", lambda: request.param)
     return request.param
 
 

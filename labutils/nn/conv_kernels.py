@@ -35,12 +35,13 @@ from collections.abc import Iterator
 import numpy as np
 
 from .. import validate
+from .parallel import in_parallel
 from .spatial import Size, spatial_ints
 
 __all__: list[str] = []      # helpers of conv.py; the public names are there
 
 Pads = tuple[tuple[int, int], ...]
-CHUNK_BYTES = 4 * 2**20     # the size of one chunk's X_col or dX_col buffer
+CHUNK_BYTES = 2 * 2**20     # the size of one chunk's X_col or dX_col buffer (a core's L2)
 
 
 def windows(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
@@ -108,23 +109,29 @@ def _chunks(n: int, per_sample_bytes: int, lead: int) -> list[tuple[slice, slice
             for i in range(n) for j in range(0, lead, step)]
 
 
-def _im2col_chunks(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-                   dilation: tuple[int, ...], out: tuple[int, ...], groups: int,
-                   dtype: np.dtype, wide: bool) -> Iterator[tuple[tuple, np.ndarray]]:
-    """(where, X_col there) chunk by chunk: (B, G, C/G·Πk, P) with P the chunk's positions
-    (Πout[:-2]·M per sample when wide), copied into one reused buffer. ``where`` indexes the
-    chunk's part of y or dy: (samples, all channels, the slice of the first output axis)."""
+def _plan(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
+          dilation: tuple[int, ...], out: tuple[int, ...], dtype: np.dtype, wide: bool
+          ) -> tuple[np.ndarray, list[tuple[slice, slice]]]:
+    """The windows of xp as a view (N, C, *k, *P) and its chunks (see _chunks)."""
     view = windows(xp, kernel, stride, dilation, out, wide)        # (N, C, *k, *P)
     positions = view.shape[2 + len(kernel):]
-    chunks = _chunks(xp.shape[0], math.prod(view.shape[1:]) * dtype.itemsize,
-                     positions[0] if len(positions) > 1 else 1)
-    buf = np.empty(min(math.prod(view.shape), CHUNK_BYTES // dtype.itemsize +
-                       math.prod(view.shape[1:])), dtype)
+    return view, _chunks(xp.shape[0], math.prod(view.shape[1:]) * dtype.itemsize,
+                         positions[0] if len(positions) > 1 else 1)
+
+
+def _im2col_chunks(view: np.ndarray, chunks: list[tuple[slice, slice]], nd: int, groups: int
+                   ) -> Iterator[tuple[tuple, np.ndarray]]:
+    """(where, X_col there) for each of ``chunks`` of the windows ``view`` (N, C, *k, *P):
+    (B, G, C/G·Πk, P) with P the chunk's positions (Πout[:-2]·M per sample when wide), copied
+    into one buffer reused from chunk to chunk. ``where`` indexes the chunk's part of y or dy:
+    (samples, all channels, the slice of the first output axis)."""
+    buf = np.empty(min(view.size, CHUNK_BYTES // view.itemsize + math.prod(view.shape[1:])),
+                   view.dtype)
     for rows, part in chunks:
-        part_view = view[(rows,) + (slice(None),) * (1 + len(kernel)) + (part,)]
+        part_view = view[(rows,) + (slice(None),) * (1 + nd) + (part,)]
         cols = buf[:part_view.size].reshape(part_view.shape)
         np.copyto(cols, part_view)                              # the one copy of each window
-        b, p = cols.shape[0], math.prod(cols.shape[2 + len(kernel):])
+        b, p = cols.shape[0], math.prod(cols.shape[2 + nd:])
         yield (rows, slice(None), part), cols.reshape(b, groups, -1, p)
 
 
@@ -141,38 +148,49 @@ def conv_gemm(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...],
     wide = _wide(xp, stride, out, c_out // g, w[0].size)
     w_mat = w.reshape(g, c_out // g, -1)                            # (G, C_out/G, C/G·Πk)
     y = np.empty((n, c_out, *out), np.result_type(xp, w))
-    buf = None
-    for at, cols in _im2col_chunks(xp, w.shape[2:], stride, dilation, out, g, y.dtype, wide):
-        b, p, part = cols.shape[0], cols.shape[-1], _out_part(out, at[2])
-        if not wide:                                                # straight into y
-            np.matmul(w_mat, cols, out=y[at].reshape(b, g, c_out // g, p))
-            continue
-        buf = np.empty(b * c_out * p, y.dtype) if buf is None else buf
-        y_part = np.matmul(w_mat, cols, out=buf[:b * c_out * p].reshape(b, g, -1, p))
-        y[at] = _unwide(y_part.reshape(b, c_out, p), part, xp.shape[-1])
+    view, chunks = _plan(xp, w.shape[2:], stride, dilation, out, y.dtype, wide)
+
+    def work(part: list) -> None:
+        buf = None
+        for at, cols in _im2col_chunks(view, part, len(out), g):
+            b, p = cols.shape[0], cols.shape[-1]
+            if not wide:                                            # straight into y
+                np.matmul(w_mat, cols, out=y[at].reshape(b, g, c_out // g, p))
+                continue
+            buf = np.empty(b * c_out * p, y.dtype) if buf is None else buf
+            y_part = np.matmul(w_mat, cols, out=buf[:b * c_out * p].reshape(b, g, -1, p))
+            y[at] = _unwide(y_part.reshape(b, c_out, p), _out_part(out, at[2]), xp.shape[-1])
+    in_parallel(work, chunks, 2 * w.size * n * math.prod(out))
     return y
 
 
 def weight_grad(dy: np.ndarray, xp: np.ndarray, kernel: tuple[int, ...],
                 stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
     """dW = Σ_n dY[n] X_col[n]ᵀ.  dy: (N, C_out, *out), xp: (N, C, *S) -> (C_out, C/G, *k).
-    Computed as its transpose Σ_n X_col[n] dY[n]ᵀ, NumPy's faster orientation of this product;
-    when wide, dY gets zeros at the positions between the rows."""
+    Computed as its transpose Σ_n X_col[n] dY[n]ᵀ, NumPy's faster orientation of this product
+    (summed per part of the chunks, then over the parts); when wide, dY gets zeros at the
+    positions between the rows."""
     f, g, out = dy.shape[1], groups, dy.shape[2:]
     dtype = np.result_type(dy, xp)
     wide = _wide(xp, stride, out, f // g, xp.shape[1] // g * math.prod(kernel))
-    dw_t = np.zeros((g, xp.shape[1] // g * math.prod(kernel), f // g), dtype)
-    dy_b = None
-    for at, cols in _im2col_chunks(xp, kernel, stride, dilation, out, g, dtype, wide):
-        b, p, dy_part = cols.shape[0], cols.shape[-1], dy[at]
-        if wide:
-            dy_b = np.empty(b * f * p, dtype) if dy_b is None else dy_b
-            dy_b[:b * f * p] = 0                                    # the positions between rows
-            _unwide(dy_b[:b * f * p].reshape(b, f, p), dy_part.shape[2:], xp.shape[-1]
-                    )[...] = dy_part
-            dy_part = dy_b[:b * f * p]
-        dy_t = dy_part.reshape(b, g, f // g, p).swapaxes(-1, -2)    # (B, G, P, C_out/G)
-        dw_t += np.matmul(cols, dy_t).sum(axis=0)
+    view, chunks = _plan(xp, kernel, stride, dilation, out, dtype, wide)
+
+    def work(part: list) -> np.ndarray:
+        dw_t = np.zeros((g, xp.shape[1] // g * math.prod(kernel), f // g), dtype)
+        dy_b = None
+        for at, cols in _im2col_chunks(view, part, len(out), g):
+            b, p, dy_part = cols.shape[0], cols.shape[-1], dy[at]
+            if wide:
+                dy_b = np.empty(b * f * p, dtype) if dy_b is None else dy_b
+                dy_b[:b * f * p] = 0                                # the positions between rows
+                _unwide(dy_b[:b * f * p].reshape(b, f, p), dy_part.shape[2:], xp.shape[-1]
+                        )[...] = dy_part
+                dy_part = dy_b[:b * f * p]
+            dy_t = dy_part.reshape(b, g, f // g, p).swapaxes(-1, -2)    # (B, G, P, C_out/G)
+            dw_t += np.matmul(cols, dy_t).sum(axis=0)
+        return dw_t
+    flops = 2 * f * xp.shape[1] // g * math.prod(kernel) * dy.shape[0] * math.prod(out)
+    dw_t = sum(in_parallel(work, chunks, flops))
     return np.ascontiguousarray(dw_t.swapaxes(1, 2)).reshape(f, -1, *kernel)
 
 
@@ -216,12 +234,16 @@ def _col2im_chunks(dy: np.ndarray, w: np.ndarray, xp_shape: tuple[int, ...],
     dxp = np.zeros(xp_shape, dtype)
     chunks = [rows for rows, _ in _chunks(n, c * math.prod(kernel) * math.prod(out) *
                                           dtype.itemsize, 1)]
-    buf = np.empty((chunks[0].stop if chunks else 0, g, c // g * math.prod(kernel),
-                    math.prod(out)), dtype)
-    for rows in chunks:
-        b = rows.stop - rows.start
-        dcols = np.matmul(w_t, dy_mat[rows], out=buf[:b])           # dX_col: (B, G, C/G·Πk, L)
-        add_windows(dxp[rows], dcols.reshape(b, c, *kernel, *out), stride, dilation)
+
+    def work(part: list) -> None:
+        buf = np.empty((part[0].stop - part[0].start, g, c // g * math.prod(kernel),
+                        math.prod(out)), dtype)
+        for rows in part:
+            b = rows.stop - rows.start
+            dcols = np.matmul(w_t, dy_mat[rows], out=buf[:b])       # dX_col: (B, G, C/G·Πk, L)
+            add_windows(dxp[rows], dcols.reshape(b, c, *kernel, *out), stride, dilation)
+    if chunks:
+        in_parallel(work, chunks, 2 * w.size * n * math.prod(out))
     return dxp
 
 
