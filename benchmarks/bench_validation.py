@@ -75,7 +75,7 @@ from labutils.nn import attention, multihead_attention, rnn  # noqa: E402
 from timing import median_time  # noqa: E402  (benchmarks/timing.py, beside this script)
 
 CHECKS = ("array", "grad", "forward_called", "positive_int", "number", "nonneg_float",
-          "probability", "generator", "function", "is_float_array", "may_hold_nan")
+          "probability", "generator", "function", "may_hold_nan")
 # The checks of a fast path that run outside labutils.validate (shape tests), timed with them.
 DOORS = ((attention, "sdpa_common"), (rnn.RNNCellBase, "_common"),
          (multihead_attention.MultiheadAttention, "_common"))

@@ -168,15 +168,6 @@ def function(fn: object, owner: str, arg: str) -> None:
         raise TypeError(f"{owner}: {arg} must be callable, got {type(fn).__name__}")
 
 
-def is_float_array(*xs: object) -> bool:
-    """Whether every one of ``xs`` is a float NumPy array: a fast path's first question (no NaN
-    test, no message: on False, run ``array`` for the message)."""
-    for x in xs:
-        if type(x) is not _NDARRAY or x.dtype is not _F64 and x.dtype.kind != "f":
-            return False
-    return True
-
-
 def may_hold_nan(x: np.ndarray) -> bool:
     """Whether the float array ``x`` holds a NaN (exact; see ``_has_nan``): a module whose output
     a NaN in any input reaches can test that output once, and run ``array`` on its inputs (the
